@@ -1,0 +1,29 @@
+"""Statistics of positive and negative similarities (SPEC section 1).
+
+pair_stats(z1, z2, *, ids=None, n=None) -> PairStats      per-batch, for logging
+SimilarityAccumulator().update(z1, z2).result()            exact full-dataset moments,
+                                                           O(n d^2) time, O(d^2) memory
+StreamingHistogram, similarity_histograms(z1, z2, ...)     fixed-bin histograms on [-1, 1]
+check_excessive_separation(pos_mean, neg_mean, n)          Thm 5.2 / 5.3 check + message
+"""
+
+from contrastlens.similarity.accumulator import SimilarityAccumulator, SimilarityMoments
+from contrastlens.similarity.histograms import (
+    SimilarityHistograms,
+    StreamingHistogram,
+    similarity_histograms,
+)
+from contrastlens.similarity.separation import SeparationCheck, check_excessive_separation
+from contrastlens.similarity.stats import PairStats, pair_stats
+
+__all__ = [
+    "PairStats",
+    "SeparationCheck",
+    "SimilarityAccumulator",
+    "SimilarityHistograms",
+    "SimilarityMoments",
+    "StreamingHistogram",
+    "check_excessive_separation",
+    "pair_stats",
+    "similarity_histograms",
+]

@@ -1,0 +1,126 @@
+"""Fixed-bin histograms of similarities over [-1, 1]: streaming, exact by blocks, or sampled.
+
+Shape legend:
+    N  instances (rows of each view)
+    D  embedding dimension
+    R  rows in one block of the blocked pass
+    K  values added in one update / sampled pairs
+    H  bins
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+class StreamingHistogram:
+    """Counts of values in H equal bins over [lo, hi]; values outside are clamped to the ends.
+
+    `update(values)` adds any tensor of values; `counts_H` is int64, `edges` has H + 1 floats.
+    Memory O(H) whatever the number of values.
+    """
+
+    def __init__(self, bins: int = 100, lo: float = -1.0, hi: float = 1.0) -> None:
+        if bins < 1 or not hi > lo:
+            raise ValueError(f"need bins >= 1 and hi > lo, got bins={bins}, [{lo}, {hi}]")
+        self.bins, self.lo, self.hi = bins, float(lo), float(hi)
+        self.counts_H = torch.zeros(bins, dtype=torch.int64)
+
+    @torch.no_grad()
+    def update(self, values: torch.Tensor) -> StreamingHistogram:
+        x_K = values.detach().reshape(-1).double()
+        idx_K = ((x_K - self.lo) * (self.bins / (self.hi - self.lo))).floor().long()
+        idx_K = idx_K.clamp_(0, self.bins - 1)
+        self.counts_H += torch.bincount(idx_K, minlength=self.bins).cpu()
+        return self
+
+    @property
+    def total(self) -> int:
+        return int(self.counts_H.sum())
+
+    @property
+    def edges(self) -> torch.Tensor:
+        return torch.linspace(self.lo, self.hi, self.bins + 1, dtype=torch.float64)
+
+    def density(self) -> torch.Tensor:
+        """(H,) probability density (integrates to 1 over [lo, hi])."""
+        width = (self.hi - self.lo) / self.bins
+        return self.counts_H.double() / max(self.total, 1) / width
+
+    def to_dict(self) -> dict:
+        return {"lo": self.lo, "hi": self.hi, "counts": self.counts_H.tolist()}
+
+
+@dataclass
+class SimilarityHistograms:
+    """Histograms of positives, cross-view negatives and within-view negatives.
+
+    exact: True when every pair was counted; otherwise `sample_size` random pairs per kind.
+    """
+
+    pos: StreamingHistogram
+    neg: StreamingHistogram
+    within: StreamingHistogram
+    exact: bool
+    sample_size: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "exact": self.exact,
+            "sample_size": self.sample_size,
+            "pos": self.pos.to_dict(),
+            "neg": self.neg.to_dict(),
+            "within": self.within.to_dict(),
+        }
+
+
+@torch.no_grad()
+def similarity_histograms(
+    z1_ND: torch.Tensor,
+    z2_ND: torch.Tensor,
+    *,
+    bins: int = 100,
+    block: int = 2048,
+    sample: int | None = None,
+    seed: int = 0,
+) -> SimilarityHistograms:
+    """Histograms over [-1, 1] of all positives (u_i.v_i), cross-view negatives (u_i.v_j,
+    i != j, ordered) and within-view negatives (u_i.u_j and v_i.v_j, i < j).
+
+    z1_ND, z2_ND: the two views of the whole dataset, (N, D); rows are normalized here.
+    sample=None: exact, in row blocks of `block` (memory O(block * N)).
+    sample=K: K uniformly random pairs (i != j, with replacement) per negative kind, for N too
+        large for N^2 work; the result says so (`exact=False`, `sample_size=K`).
+    """
+    if z1_ND.ndim != 2 or z1_ND.shape != z2_ND.shape or z1_ND.shape[0] < 2:
+        raise ValueError(f"need two (N, D) views with N >= 2, got {tuple(z1_ND.shape)}")
+    u_ND = F.normalize(z1_ND.detach().float(), dim=1)
+    v_ND = F.normalize(z2_ND.detach().float(), dim=1)
+    N = u_ND.shape[0]
+    pos = StreamingHistogram(bins).update((u_ND * v_ND).sum(1))
+    neg, within = StreamingHistogram(bins), StreamingHistogram(bins)
+    if sample is None:
+        for start in range(0, N, block):
+            stop = min(start + block, N)
+            rows_R = torch.arange(start, stop, device=u_ND.device)
+            cols_N = torch.arange(N, device=u_ND.device)
+            off_RN = rows_R[:, None] != cols_N[None, :]
+            upper_RN = rows_R[:, None] < cols_N[None, :]
+            neg.update((u_ND[start:stop] @ v_ND.T)[off_RN])
+            within.update((u_ND[start:stop] @ u_ND.T)[upper_RN])
+            within.update((v_ND[start:stop] @ v_ND.T)[upper_RN])
+        return SimilarityHistograms(pos, neg, within, exact=True)
+    if sample < 1:
+        raise ValueError(f"sample must be a positive number of pairs, got {sample}")
+    gen = torch.Generator().manual_seed(seed)
+    i_K = torch.randint(N, (sample,), generator=gen)
+    j_K = (i_K + torch.randint(1, N, (sample,), generator=gen)) % N  # uniform over j != i
+    i_K, j_K = i_K.to(u_ND.device), j_K.to(u_ND.device)
+    neg.update((u_ND[i_K] * v_ND[j_K]).sum(1))
+    half = sample // 2
+    within.update((u_ND[i_K[:half]] * u_ND[j_K[:half]]).sum(1))
+    within.update((v_ND[i_K[half:]] * v_ND[j_K[half:]]).sum(1))
+    return SimilarityHistograms(pos, neg, within, exact=False, sample_size=sample)

@@ -1,0 +1,80 @@
+"""The excessive-separation check (Thm 5.2 / 5.3): negatives pushed below -1/(n-1) while the
+positives are not aligned. Pure arithmetic on the means; the trainer logs its message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class SeparationCheck:
+    """Outcome of `check_excessive_separation`; `str(check)` is the human message."""
+
+    excessive: bool
+    n: int
+    pos_mean: float
+    neg_mean: float
+    optimum: float  # -1/(n-1), Thm 5.1
+    excess: float  # neg_mean - optimum
+    max_pos_mean: float  # Thm 5.2: E[s_pos] <= 1 + E[s_neg] + 1/(n-1)
+    tol: float
+    align_tol: float
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_excessive_separation(
+    pos_mean: float,
+    neg_mean: float,
+    n: int,
+    *,
+    tol: float = 1e-3,
+    align_tol: float = 1e-3,
+) -> SeparationCheck:
+    """Flags excessive separation: E[s_neg] < -1/(n-1) - tol while E[s_pos] < 1 - align_tol.
+
+    pos_mean, neg_mean: mean positive and mean cross-view negative similarity over the data.
+    n: the dataset size (the optimum of Thm 5.1 is -1/(n-1)).
+    By Thm 5.2, E[s_pos] <= 1 + E[s_neg] + 1/(n-1): once the negatives are over-separated the
+    positives cannot be aligned, so the message reports that ceiling too.
+    """
+    if n < 2:
+        raise ValueError(f"dataset size n must be >= 2, got n = {n}")
+    optimum = -1.0 / (n - 1)
+    excess = neg_mean - optimum
+    ceiling = min(1.0, 1.0 + neg_mean + 1.0 / (n - 1))
+    over = neg_mean < optimum - tol
+    misaligned = pos_mean < 1.0 - align_tol
+    excessive = over and misaligned
+    head = (
+        f"mean negative similarity {neg_mean:.4f} vs optimum -1/(n-1) = {optimum:.4f} "
+        f"(n = {n}, excess {excess:+.4f}); mean positive similarity {pos_mean:.4f}"
+    )
+    if excessive:
+        message = (
+            f"EXCESSIVE SEPARATION: {head}. Negatives are pushed below -1/(n-1) by more than "
+            f"{tol:g}, so positives cannot align: Thm 5.2 caps the mean positive at "
+            f"1 + E[s_neg] + 1/(n-1) = {ceiling:.4f}."
+        )
+    elif over:
+        message = f"negatives below -1/(n-1) but positives aligned (within {align_tol:g}): {head}."
+    else:
+        message = f"no excessive separation: {head}."
+    return SeparationCheck(
+        excessive=excessive,
+        n=n,
+        pos_mean=pos_mean,
+        neg_mean=neg_mean,
+        optimum=optimum,
+        excess=excess,
+        max_pos_mean=ceiling,
+        tol=tol,
+        align_tol=align_tol,
+        message=message,
+    )

@@ -1,0 +1,164 @@
+"""Per-batch statistics of positive and negative similarities (SPEC section 1), for logging.
+
+Shape legend:
+    B  pairs in the batch (instances seen twice, once per view)
+    D  embedding dimension
+    K  number of negative pairs kept by the mask
+    Q  number of quantile levels
+
+Rows are L2-normalized here, so every similarity is a cosine in [-1, 1]. Positive pairs are
+(u_i, v_i); cross-view negatives (u_i, v_j), i != j; within-view negatives (u_i, u_j) and
+(v_i, v_j), i != j. With `ids`, pairs of rows that share an id are not negatives (the same
+instance seen twice in one batch). Means and variances are population moments over the pairs
+(the paper's E[s] and Var[s] over the empirical distribution), accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
+# torch.quantile refuses more than 2**24 values; above this many we take a fixed strided sample.
+MAX_QUANTILE_VALUES = 1 << 20
+
+
+@dataclass(frozen=True)
+class PairStats:
+    """Similarity statistics of one batch; see `pair_stats`. Floats, ready for a JSON log."""
+
+    batch_size: int
+    pos_mean: float
+    pos_var: float
+    pos_quantiles: tuple[float, ...]
+    neg_count: int
+    neg_mean: float
+    neg_var: float
+    neg_quantiles: tuple[float, ...]
+    within_count: int
+    within_mean: float
+    within_var: float
+    alignment: float
+    uniformity: float
+    quantile_levels: tuple[float, ...] = QUANTILE_LEVELS
+    n: int | None = None
+    optimum: float | None = None
+    excess: float | None = None
+
+    def as_dict(self, prefix: str = "") -> dict[str, float | int | None]:
+        """Flat `{name: number}` view for a metrics log; quantiles become `neg_q50`, ..."""
+        out: dict[str, float | int | None] = {}
+        for key, value in asdict(self).items():
+            if key == "quantile_levels":
+                continue
+            if key.endswith("_quantiles"):
+                stem = key.removesuffix("_quantiles")
+                for level, q in zip(self.quantile_levels, value):
+                    out[f"{prefix}{stem}_q{round(100 * level):02d}"] = q
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+
+def _quantiles(x_K: torch.Tensor, levels: tuple[float, ...]) -> tuple[float, ...]:
+    if x_K.numel() == 0:
+        return tuple(math.nan for _ in levels)
+    if x_K.numel() > MAX_QUANTILE_VALUES:
+        step = -(-x_K.numel() // MAX_QUANTILE_VALUES)
+        x_K = x_K[::step]
+    q_Q = torch.quantile(x_K, torch.tensor(levels, dtype=x_K.dtype, device=x_K.device))
+    return tuple(float(q) for q in q_Q)
+
+
+def _mean_var(x_K: torch.Tensor) -> tuple[float, float]:
+    if x_K.numel() == 0:
+        return math.nan, math.nan
+    mean = x_K.mean()
+    return float(mean), float(((x_K - mean) ** 2).mean())
+
+
+@torch.no_grad()
+def pair_stats(
+    z1_BD: torch.Tensor,
+    z2_BD: torch.Tensor,
+    *,
+    ids: torch.Tensor | None = None,
+    n: int | None = None,
+    quantile_levels: tuple[float, ...] = QUANTILE_LEVELS,
+) -> PairStats:
+    """Positive / negative similarity statistics of one two-view batch (SPEC section 1).
+
+    z1_BD, z2_BD: the two views' embeddings, (B, D), B >= 2; normalized here.
+    ids: (B,) instance ids; rows with equal ids are never negatives of each other.
+    n: the dataset size; when given, the result carries the full-batch optimum
+        -1/(n-1) of Thm 5.1 and the excess E[s_neg] + 1/(n-1) (negative = over-separated).
+
+    Alignment is Wang & Isola's E||u - v||^2 = 2 - 2 E[s_pos]; uniformity (t = 2) is
+    log E exp(-2 ||x - y||^2) over within-view negative pairs, averaged over the two views.
+    Cost: two (B, B) similarity matrices; quantiles are exact up to 2**20 negatives.
+    Returns a `PairStats` of Python floats.
+    """
+    if z1_BD.ndim != 2 or z1_BD.shape != z2_BD.shape:
+        raise ValueError(
+            f"pair_stats needs two (B, D) views of equal shape, got {tuple(z1_BD.shape)} "
+            f"and {tuple(z2_BD.shape)}"
+        )
+    B = z1_BD.shape[0]
+    if B < 2:
+        raise ValueError(f"pair_stats needs at least 2 pairs to have negatives, got B = {B}")
+    if n is not None and n < 2:
+        raise ValueError(f"dataset size n must be >= 2 for the optimum -1/(n-1), got n = {n}")
+    u_BD = F.normalize(z1_BD.detach().double(), dim=1)
+    v_BD = F.normalize(z2_BD.detach().double(), dim=1)
+
+    eye_BB = torch.eye(B, dtype=torch.bool, device=u_BD.device)
+    if ids is None:
+        neg_BB = ~eye_BB
+    else:
+        if ids.shape != (B,):
+            raise ValueError(f"ids must have shape ({B},), got {tuple(ids.shape)}")
+        ids_B = ids.to(u_BD.device)
+        neg_BB = ids_B[:, None] != ids_B[None, :]
+
+    cross_BB = u_BD @ v_BD.T  # (B, B): u_i . v_j
+    pos_B = cross_BB.diagonal()
+    neg_K = cross_BB[neg_BB]
+    upper_BB = neg_BB & torch.ones_like(neg_BB).triu(1)
+    within_uu_K = (u_BD @ u_BD.T)[upper_BB]
+    within_vv_K = (v_BD @ v_BD.T)[upper_BB]
+    within_K = torch.cat([within_uu_K, within_vv_K])
+
+    pos_mean, pos_var = _mean_var(pos_B)
+    neg_mean, neg_var = _mean_var(neg_K)
+    within_mean, within_var = _mean_var(within_K)
+
+    # Wang & Isola (2020) uniformity with t = 2: ||x - y||^2 = 2 - 2 s on the unit sphere.
+    def _uniformity(s_K: torch.Tensor) -> float:
+        if s_K.numel() == 0:
+            return math.nan
+        return float(torch.logsumexp(-2.0 * (2.0 - 2.0 * s_K), 0) - math.log(s_K.numel()))
+
+    uniformity = 0.5 * (_uniformity(within_uu_K) + _uniformity(within_vv_K))
+    optimum = None if n is None else -1.0 / (n - 1)  # Thm 5.1 (theory.optimal_negative_similarity)
+    return PairStats(
+        batch_size=B,
+        pos_mean=pos_mean,
+        pos_var=pos_var,
+        pos_quantiles=_quantiles(pos_B, quantile_levels),
+        neg_count=int(neg_K.numel()),
+        neg_mean=neg_mean,
+        neg_var=neg_var,
+        neg_quantiles=_quantiles(neg_K, quantile_levels),
+        within_count=int(within_K.numel()),
+        within_mean=within_mean,
+        within_var=within_var,
+        alignment=2.0 - 2.0 * pos_mean,
+        uniformity=uniformity,
+        quantile_levels=tuple(quantile_levels),
+        n=n,
+        optimum=optimum,
+        excess=None if optimum is None else neg_mean - optimum,
+    )
