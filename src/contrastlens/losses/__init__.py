@@ -1,0 +1,69 @@
+"""Contrastive losses and the VRN term (Lee et al., ICML 2025, sections 3 and 5).
+
+Pure functions of embeddings -> 0-d tensor, one family per file, thin modules around them:
+
+    pairs.py      `view_pairs`: validation, THE normalization, all-gather, id mask (shared)
+    infonce.py    Def 3.1: infonce_family, infonce_loss, simclr_loss, dcl_loss, dhel_loss
+    additive.py   Def 3.2: additive_loss, sigmoid_loss (SigLIP), spectral_loss
+    moco.py       moco_loss, Queue
+    vrn.py        Def 5.7: vrn_loss; similarity_stats (batch pos/neg mean, neg variance)
+    modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
+                  MoCoLoss, VRN
+    objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
+
+Every loss takes `gather=False`; with True (and torch.distributed initialized) local rows are
+scored against the all-gathered columns and the result equals one process holding the global
+batch, in value and in every input's gradient (see `contrastlens.distributed`).
+"""
+
+from contrastlens.losses.additive import additive_loss, sigmoid_loss, spectral_loss
+from contrastlens.losses.infonce import (
+    dcl_loss,
+    dhel_loss,
+    infonce_family,
+    infonce_loss,
+    simclr_loss,
+)
+from contrastlens.losses.moco import Queue, moco_loss
+from contrastlens.losses.modules import (
+    VRN,
+    DCLLoss,
+    DHELLoss,
+    InfoNCELoss,
+    MoCoLoss,
+    SigLIPLoss,
+    SimCLRLoss,
+    SpectralLoss,
+)
+from contrastlens.losses.objective import METHODS, Objective, build_objective
+from contrastlens.losses.pairs import ViewPairs, normalize, view_pairs
+from contrastlens.losses.vrn import similarity_stats, vrn_loss
+
+__all__ = [
+    "DCLLoss",
+    "DHELLoss",
+    "InfoNCELoss",
+    "METHODS",
+    "MoCoLoss",
+    "Objective",
+    "Queue",
+    "SigLIPLoss",
+    "SimCLRLoss",
+    "SpectralLoss",
+    "VRN",
+    "ViewPairs",
+    "additive_loss",
+    "build_objective",
+    "dcl_loss",
+    "dhel_loss",
+    "infonce_family",
+    "infonce_loss",
+    "moco_loss",
+    "normalize",
+    "sigmoid_loss",
+    "similarity_stats",
+    "simclr_loss",
+    "spectral_loss",
+    "view_pairs",
+    "vrn_loss",
+]

@@ -1,0 +1,110 @@
+"""Input validation for the losses: every problem is a `ValueError` that names the argument.
+
+Shape legend: B rows, D embedding dimension, K queue length.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def check_embeddings(z: object, name: str) -> None:
+    """z must be a finite floating (B, D) tensor."""
+    if not isinstance(z, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (B, D), got {type(z).__name__}")
+    if z.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (B, D), got shape {tuple(z.shape)}")
+    if not z.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {z.dtype}")
+    if z.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one column, got shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z.detach()).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def check_views(z1: object, z2: object, names: tuple[str, str] = ("z1", "z2")) -> None:
+    """Two finite (B, D) tensors of the same shape and device."""
+    check_embeddings(z1, names[0])
+    check_embeddings(z2, names[1])
+    if z1.shape != z2.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape (B, D), "
+            f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+    if z1.device != z2.device:
+        raise ValueError(f"{names[0]} and {names[1]} must be on the same device")
+
+
+def check_global_rows(rows: int, names: tuple[str, str] = ("z1", "z2")) -> None:
+    """Negatives need at least two instances in the (global) batch."""
+    if rows < 2:
+        raise ValueError(
+            f"{names[0]} and {names[1]} need B >= 2 rows (negatives need a second instance), "
+            f"got B = {rows}"
+        )
+
+
+def check_positive(x: object, name: str) -> None:
+    """x (a number or a 0-d tensor) must be finite and > 0."""
+    value = _scalar(x, name)
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def check_finite_scalar(x: object, name: str) -> None:
+    _scalar(x, name)
+
+
+def _scalar(x: object, name: str) -> float:
+    if isinstance(x, torch.Tensor):
+        if x.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(x.shape)}")
+        value = float(x.detach())
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        value = float(x)
+    else:
+        raise ValueError(f"{name} must be a number, got {type(x).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_ids(ids: object, rows: int, name: str = "ids") -> None:
+    """ids must be a 1-D tensor with one entry per row."""
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(f"{name} must be a 1-D torch.Tensor, got {type(ids).__name__}")
+    if ids.dim() != 1 or ids.shape[0] != rows:
+        raise ValueError(
+            f"{name} must have shape ({rows},) (one id per row), got {tuple(ids.shape)}"
+        )
+
+
+def check_queue(queue: object, dim: int, name: str = "queue") -> None:
+    """queue must be a finite (K, D) tensor with the embeddings' D."""
+    check_embeddings(queue, name)
+    if queue.shape[1] != dim:
+        raise ValueError(
+            f"{name} has D = {queue.shape[1]} but the embeddings have D = {dim} "
+            f"(shape {tuple(queue.shape)})"
+        )
+
+
+def resolve_delta(n: object, delta: object) -> float:
+    """Def 5.7's target similarity: exactly one of n (dataset size, delta = -1/(n-1)) or delta."""
+    if (n is None) == (delta is None):
+        raise ValueError(
+            "n, delta: give exactly one of n (dataset size; delta = -1/(n-1)) or delta, "
+            f"got n={n!r}, delta={delta!r}"
+        )
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n):
+            raise ValueError(f"n must be an integer dataset size > 1, got {n!r}")
+        if n <= 1:
+            raise ValueError(f"n must be > 1 (dataset size), got {n}")
+        return -1.0 / (int(n) - 1)
+    value = _scalar(delta, "delta")
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"delta must lie in [-1, 1] (a cosine similarity), got {value}")
+    return value

@@ -1,0 +1,189 @@
+"""The training objective: one method's loss plus the optional VRN term, as named terms.
+
+    obj = build_objective("simclr", temperature=0.2, vrn_weight=30.0, vrn_n=50_000)
+    terms = obj(z1_BD, z2_BD, ids=ids_B)                # {"simclr": ..., "vrn": ..., "loss": ...}
+    terms["loss"].backward()                           # "loss" = simclr + 30 * vrn
+    terms = obj(q_BD, k_BD, ids=ids_B, queue=queue)    # method "moco": {"moco", "vrn", "loss"}
+    terms = obj(z1_BD, z2_BD, ids=ids_B, stats=True)   # + detached pos_mean, neg_mean, neg_var
+
+The batch is prepared once (`view_pairs`: validation, normalization, the all-gather, the id
+mask) and the same `ViewPairs` goes to the loss term and to the VRN term, so nothing is computed
+twice. With `stats=True` the terms also hold detached float64 statistics of the cross-view
+similarities (mean positive, mean and variance of the negatives, global over processes), at the
+cost of two (D, D) Gram matrices: cheap enough for every step.
+
+Shape legend: B rows, D dimension, K queue length.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from contrastlens.losses._checks import check_finite_scalar, check_positive, resolve_delta
+from contrastlens.losses.additive import sigmoid_from_pairs, spectral_from_pairs
+from contrastlens.losses.infonce import infonce_from_pairs
+from contrastlens.losses.moco import Queue, moco_from_pairs
+from contrastlens.losses.modules import SigLIPLoss
+from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.vrn import similarity_stats_from_pairs, vrn_from_pairs
+
+__all__ = ["METHODS", "Objective", "build_objective"]
+
+# method -> (cross_view, default within_view, decoupled); None for the additive/MoCo methods.
+_INFONCE = {
+    "infonce": (True, False, False),
+    "simclr": (True, True, False),
+    "dcl": (True, True, True),
+    "dhel": (False, True, True),
+}
+METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco")
+
+
+class Objective(nn.Module):
+    """Returns {method: term, ["vrn": term], "loss": method term + vrn_weight * vrn term}.
+    Build it with `build_objective`; SigLIP's learnable t and b are its parameters."""
+
+    def __init__(
+        self,
+        method: str,
+        *,
+        temperature: float,
+        within_view: bool,
+        vrn_weight: float,
+        vrn_delta: float | None,
+        vrn_within_view: bool,
+        siglip: SigLIPLoss | None,
+        gather: bool,
+    ) -> None:
+        super().__init__()
+        self.method = method
+        self.temperature = temperature
+        self.within_view = within_view
+        self.vrn_weight = vrn_weight
+        self.vrn_delta = vrn_delta
+        self.vrn_within_view = vrn_within_view
+        self.siglip = siglip
+        self.gather = gather
+
+    def method_term(self, P: ViewPairs) -> torch.Tensor:
+        """The method's loss on a prepared batch."""
+        if self.method in _INFONCE:
+            cross_view, _, decoupled = _INFONCE[self.method]
+            return infonce_from_pairs(
+                P,
+                temperature=self.temperature,
+                cross_view=cross_view,
+                within_view=self.within_view,
+                decoupled=decoupled,
+            )
+        if self.method == "siglip":
+            return sigmoid_from_pairs(
+                P, t=self.siglip.t, b=self.siglip.b, within_view=self.within_view
+            )
+        if self.method == "spectral":
+            return spectral_from_pairs(P, within_view=self.within_view)
+        return moco_from_pairs(P, temperature=self.temperature)
+
+    def forward(
+        self,
+        z1_BD: torch.Tensor,
+        z2_BD: torch.Tensor,
+        *,
+        ids: torch.Tensor | None = None,
+        queue: torch.Tensor | Queue | None = None,
+        stats: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """z1_BD, z2_BD: the two views (MoCo: queries q and keys k), (B, D). ids: (B,) instance
+        ids (equal ids are not negatives). queue: (K, D) keys or a `Queue`, required for "moco"
+        (VRN then also pulls the query-queue pairs: our extension). stats: add detached
+        "pos_mean", "neg_mean", "neg_var". Returns the dict of named 0-d terms."""
+        is_moco = self.method == "moco"
+        if is_moco and queue is None:
+            raise ValueError("queue is required for method 'moco'")
+        if not is_moco and queue is not None:
+            raise ValueError(f"queue is only used by method 'moco', not {self.method!r}")
+        queue_KD = queue.keys_KD if isinstance(queue, Queue) else queue
+        P = view_pairs(
+            z1_BD,
+            z2_BD,
+            ids=ids,
+            gather=self.gather,
+            queue=queue_KD,
+            need_negatives=not is_moco or self.vrn_weight > 0,
+        )
+        terms = {self.method: self.method_term(P)}
+        loss = terms[self.method]
+        if self.vrn_weight > 0:
+            terms["vrn"] = vrn_from_pairs(
+                P, delta=self.vrn_delta, within_view=self.vrn_within_view, use_queue=is_moco
+            )
+            loss = terms[self.method] + self.vrn_weight * terms["vrn"]
+        terms["loss"] = loss
+        if stats:
+            terms.update(similarity_stats_from_pairs(P))
+        return terms
+
+    def extra_repr(self) -> str:
+        return (
+            f"method={self.method!r}, temperature={self.temperature}, "
+            f"within_view={self.within_view}, vrn_weight={self.vrn_weight}, "
+            f"vrn_delta={self.vrn_delta}, vrn_within_view={self.vrn_within_view}, "
+            f"gather={self.gather}"
+        )
+
+
+def build_objective(
+    method: str,
+    *,
+    temperature: float = 0.2,
+    within_view: bool | None = None,
+    vrn_weight: float = 0.0,
+    vrn_n: int | None = None,
+    vrn_delta: float | None = None,
+    vrn_within_view: bool = False,
+    siglip_t: float | None = None,
+    siglip_b: float | None = None,
+    gather: bool = False,
+) -> Objective:
+    """The loop-facing objective: `method`'s loss + vrn_weight * VRN (Def 5.7), as named terms.
+
+    method: one of METHODS. temperature: t > 0 of the InfoNCE family and MoCo. within_view:
+    within-view negatives (c2); None takes the method's own (simclr, dcl, dhel: True; infonce,
+    siglip, spectral: False; dhel needs True, moco has none). vrn_weight: lambda >= 0 (0: no
+    VRN term; the paper uses 30). vrn_n / vrn_delta: exactly one when vrn_weight > 0 (n is the
+    DATASET size, delta = -1/(n-1)). vrn_within_view: VRN on within-view pairs too (extension).
+    siglip_t, siglip_b: fixed values, or None for learnable parameters (SigLIP's init t = 10,
+    b = 10, i.e. open_clip's logit_scale = log 10, logit_bias = -10). gather: local rows against
+    all processes' columns. Returns an `Objective` (an nn.Module).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_positive(temperature, "temperature")
+    default_within = _INFONCE[method][1] if method in _INFONCE else False
+    within = default_within if within_view is None else bool(within_view)
+    if method == "dhel" and not within:
+        raise ValueError("within_view: DHEL has only within-view negatives; leave it None/True")
+    if method == "moco" and within:
+        raise ValueError("within_view: MoCo has no within-view negatives; leave it None/False")
+    check_finite_scalar(vrn_weight, "vrn_weight")
+    if vrn_weight < 0:
+        raise ValueError(f"vrn_weight must be >= 0, got {vrn_weight}")
+    delta = None
+    if vrn_weight > 0:
+        delta = resolve_delta(vrn_n, vrn_delta)
+    elif vrn_n is not None or vrn_delta is not None:
+        resolve_delta(vrn_n, vrn_delta)  # still validate what was given
+    siglip = None
+    if method == "siglip":
+        siglip = SigLIPLoss(siglip_t, siglip_b, within_view=within, gather=gather)
+    return Objective(
+        method,
+        temperature=temperature,
+        within_view=within,
+        vrn_weight=float(vrn_weight),
+        vrn_delta=delta,
+        vrn_within_view=vrn_within_view,
+        siglip=siglip,
+        gather=gather,
+    )

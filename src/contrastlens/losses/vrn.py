@@ -1,0 +1,166 @@
+"""VRN, variance reduction for negative pairs (Lee et al., ICML 2025, Def 5.7), and batch
+similarity statistics.
+
+    L_VRN = 1/(m(m-1)) sum_{i!=j} (u_i.v_j - delta)^p,   delta = -1/(n-1),  p = 2
+
+n is the DATASET size (not the batch size): the term pulls every in-batch cross-view negative
+toward the full-batch optimum -1/(n-1) (Thm 5.1); it penalizes the second moment of the
+negative similarities around delta (variance plus squared mean offset). Like the authors' code,
+negatives are the pairs with different instance ids, local z1 rows against all-gathered z2
+columns (with gradient).
+
+Our extensions (not in the paper, documented as such): `within_view=True` adds the pairs
+(u_i, u_j) and (v_i, v_j); `queue=` adds the pairs (q_i, queue_k) for MoCo. All pairs are
+pooled into one mean.
+
+How it is computed: for p = 2 no (B, G) matrix is needed. For a block of rows X and columns Y,
+
+    sum_{i,j} (x_i.y_j - delta)^2
+        = <X^T X, Y^T Y>_F - 2 delta (sum_i x_i).(sum_j y_j) + |X| |Y| delta^2
+
+(two (D, D) Gram matrices), minus the same-instance pairs (i, j), evaluated one by one. This
+is exact, O((B + G) D^2), and is why VRN adds little to the loss it rides on; the slow per-pair
+reference in tests/reference.py checks value and gradient. Other p evaluate the block.
+
+Shape legend: B local rows, G global rows (= B on one process), D dimension, K queue length,
+N columns of a block (G or K), E excluded (same-instance) pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from contrastlens import distributed
+from contrastlens.losses._checks import check_finite_scalar, resolve_delta
+from contrastlens.losses.pairs import ViewPairs, view_pairs
+
+__all__ = ["similarity_stats", "similarity_stats_from_pairs", "vrn_from_pairs", "vrn_loss"]
+
+
+def _power_sum(
+    x_BD: torch.Tensor,
+    y_ND: torch.Tensor,
+    excluded: tuple[torch.Tensor, torch.Tensor] | None,
+    excluded_BN: torch.Tensor | None,
+    delta: float,
+    p: float,
+) -> torch.Tensor:
+    """sum over the pairs (i, j) of the block, minus the excluded ones, of |x_i.y_j - delta|^p."""
+    if p == 2:
+        gram = ((x_BD.T @ x_BD) * (y_ND.T @ y_ND)).sum()  # sum_ij (x_i.y_j)^2
+        linear = x_BD.sum(dim=0) @ y_ND.sum(dim=0)  # sum_ij x_i.y_j
+        total = gram - 2 * delta * linear + x_BD.shape[0] * y_ND.shape[0] * delta**2
+        if excluded is not None:
+            rows_E, cols_E = excluded
+            s_E = (x_BD[rows_E] * y_ND[cols_E]).sum(dim=1)
+            total = total - ((s_E - delta) ** 2).sum()
+        return total
+    dev_BN = (x_BD @ y_ND.T - delta).abs().pow(p)
+    if excluded_BN is not None:
+        dev_BN = dev_BN.masked_fill(excluded_BN, 0.0)
+    return dev_BN.sum()
+
+
+def vrn_from_pairs(
+    P: ViewPairs,
+    *,
+    delta: float,
+    p: float = 2,
+    within_view: bool = False,
+    use_queue: bool = False,
+) -> torch.Tensor:
+    """Def 5.7 on a prepared batch (see `vrn_loss`); delta is the target similarity."""
+    check_finite_scalar(p, "p")
+    if p <= 0:
+        raise ValueError(f"p must be > 0, got {p}")
+    if use_queue and P.queue_KD is None:
+        raise ValueError("queue is required when use_queue=True")
+    excluded = P.excluded()
+    excluded_BG = None if p == 2 else P.excluded_mask()
+    pairs_per_block = P.B * P.G - P.num_excluded()
+
+    total = _power_sum(P.u_BD, P.v_GD, excluded, excluded_BG, delta, p)  # u_i . v_j
+    count = pairs_per_block
+    if within_view:  # extension: u_i . u_j and v_i . v_j
+        total = total + _power_sum(P.u_BD, P.u_GD, excluded, excluded_BG, delta, p)
+        total = total + _power_sum(P.v_BD, P.v_GD, excluded, excluded_BG, delta, p)
+        count += 2 * pairs_per_block
+    if use_queue:  # extension: q_i . queue_k, all negatives
+        total = total + _power_sum(P.u_BD, P.queue_KD, None, None, delta, p)
+        count += P.B * P.queue_KD.shape[0]
+    return distributed.sum_over_processes(total / P.global_count(count))
+
+
+def vrn_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    n: int | None = None,
+    delta: float | None = None,
+    p: float = 2,
+    ids: torch.Tensor | None = None,
+    within_view: bool = False,
+    queue: torch.Tensor | None = None,
+    gather: bool = False,
+) -> torch.Tensor:
+    """VRN (Def 5.7, Lee et al., ICML 2025): mean over negative pairs of |u_i.v_j - delta|^p.
+
+    z1, z2: (B, D) two views (normalized inside; for MoCo pass q, k). n: dataset size, giving
+    delta = -1/(n-1) (the paper: 50,000 for CIFAR); or delta directly; exactly one of them.
+    p: the power (2 in the paper). ids: (B,) instance ids; equal ids are not negatives.
+    within_view: also the within-view pairs (our extension). queue: (K, D) keys (or a `Queue`);
+    also the pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against
+    all processes' z2 (with gradient), as the authors do; the value and every input's gradient
+    equal one process holding the global batch. Returns a 0-d tensor (add it with a weight
+    lambda: the paper's default is 30).
+    """
+    target = resolve_delta(n, delta)
+    if queue is not None and hasattr(queue, "keys_KD"):
+        queue = queue.keys_KD
+    P = view_pairs(z1, z2, ids=ids, gather=gather, queue=queue)
+    return vrn_from_pairs(
+        P, delta=target, p=p, within_view=within_view, use_queue=queue is not None
+    )
+
+
+@torch.no_grad()
+def similarity_stats_from_pairs(P: ViewPairs) -> dict[str, torch.Tensor]:
+    """Batch statistics of the cross-view similarities, detached, float64, over the global batch:
+    pos_mean = mean_i u_i.v_i, neg_mean and neg_var over the pairs (u_i, v_j) with different
+    ids (the population variance). Costs two (D, D) Gram matrices, no (B, G) matrix."""
+    u_BD, v_BD, v_GD = P.u_BD.double(), P.v_BD.double(), P.v_GD.double()
+    rows_E, cols_E = P.excluded()
+    s_E = (u_BD[rows_E] * v_GD[cols_E]).sum(dim=1)
+    sums = torch.stack(
+        [
+            (u_BD * v_BD).sum(),  # positives
+            u_BD.sum(dim=0) @ v_GD.sum(dim=0) - s_E.sum(),  # negatives
+            ((u_BD.T @ u_BD) * (v_GD.T @ v_GD)).sum() - (s_E**2).sum(),  # negatives squared
+            torch.tensor(float(P.B), dtype=torch.float64, device=u_BD.device),
+            torch.tensor(
+                float(P.B * P.G - P.num_excluded()), dtype=torch.float64, device=u_BD.device
+            ),
+        ]
+    )
+    if P.gathered:
+        sums = distributed.all_reduce_sum(sums)
+    pos_sum, neg_sum, neg_sq_sum, num_pos, num_neg = sums.unbind()
+    neg_mean = neg_sum / num_neg
+    return {
+        "pos_mean": pos_sum / num_pos,
+        "neg_mean": neg_mean,
+        "neg_var": (neg_sq_sum / num_neg - neg_mean**2).clamp_min(0.0),
+    }
+
+
+def similarity_stats(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    ids: torch.Tensor | None = None,
+    gather: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Detached batch statistics for logging: {"pos_mean", "neg_mean", "neg_var"} of the
+    cosine similarities of z1, z2 ((B, D), normalized inside); negatives are the cross-view
+    pairs with different ids (VRN's default set). See `similarity_stats_from_pairs`."""
+    return similarity_stats_from_pairs(view_pairs(z1, z2, ids=ids, gather=gather))
