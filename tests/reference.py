@@ -1,0 +1,129 @@
+"""Slow, obviously correct references for the losses: one Python loop per anchor or per pair,
+written straight from the formulas of SPEC.md (Lee et al., ICML 2025, Defs 3.1, 3.2, 5.7) and
+MoCo v2. No masking tricks, no logsumexp, no shared code with the library.
+
+Shape legend: B rows, D dimension, K queue length. u_i = z1_i / ||z1_i||, v_i = z2_i / ||z2_i||.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def unit(z_BD: torch.Tensor) -> torch.Tensor:
+    return z_BD / z_BD.pow(2).sum(dim=1, keepdim=True).sqrt()
+
+
+def _negatives(ids, i: int, B: int) -> list[int]:
+    """Indices j that are negatives of anchor i: j != i, and ids differ when ids are given."""
+    return [j for j in range(B) if j != i and (ids is None or ids[i] != ids[j])]
+
+
+def infonce_family(
+    z1, z2, *, temperature, cross_view=True, within_view=False, decoupled=False, ids=None
+):
+    """Def 3.1: L = 1/2 L(U, V) + 1/2 L(V, U), per anchor u_i:
+    psi( c1 sum_{j neg} exp((u_i.v_j - u_i.v_i)/t) + c2 sum_{j neg} exp((u_i.u_j - u_i.v_i)/t) ),
+    psi = log(1 + x), or log(x) when decoupled."""
+    U, V = unit(z1), unit(z2)
+    B = U.shape[0]
+    t = temperature
+
+    def one_direction(A, C):  # anchors A_i, positives C_i, cross columns C, within columns A
+        total = 0.0
+        for i in range(B):
+            neg = _negatives(ids, i, B)
+            pos = A[i] @ C[i]
+            x = 0.0
+            if cross_view:
+                x = x + torch.exp((C[neg] @ A[i] - pos) / t).sum()
+            if within_view:
+                x = x + torch.exp((A[neg] @ A[i] - pos) / t).sum()
+            total = total + (torch.log(x) if decoupled else torch.log(1 + x))
+        return total / B
+
+    return 0.5 * one_direction(U, V) + 0.5 * one_direction(V, U)
+
+
+def additive(z1, z2, *, phi, psi, c1, c2, ids=None):
+    """Def 3.2: -1/m sum_i phi(u_i.v_i) + c1 mean_{neg (i,j)} psi(u_i.v_j)
+    + c2/2 [mean psi(u_i.u_j) + mean psi(v_i.v_j)], means over ordered pairs with ids differing."""
+    U, V = unit(z1), unit(z2)
+    B = U.shape[0]
+    loss = 0.0
+    cross, within, count = 0.0, 0.0, 0
+    for i in range(B):
+        neg = _negatives(ids, i, B)
+        loss = loss - phi(U[i] @ V[i]) / B
+        count += len(neg)
+        cross = cross + psi(V[neg] @ U[i]).sum()
+        within = within + psi(U[neg] @ U[i]).sum() + psi(V[neg] @ V[i]).sum()
+    return loss + c1 * cross / count + c2 * within / (2 * count)
+
+
+def sigmoid(z1, z2, *, t, b, cross_view=True, within_view=False, ids=None):
+    """SigLIP in the paper's convention: phi(x) = -log(1 + e^{-tx+b}),
+    psi(x) = (m-1) log(1 + e^{tx-b})."""
+    m = z1.shape[0]
+    return additive(
+        z1,
+        z2,
+        phi=lambda x: -torch.log(1 + torch.exp(-t * x + b)),
+        psi=lambda x: (m - 1) * torch.log(1 + torch.exp(t * x - b)),
+        c1=float(cross_view),
+        c2=float(within_view),
+        ids=ids,
+    )
+
+
+def spectral(z1, z2, *, cross_view=True, within_view=False, ids=None):
+    return additive(
+        z1,
+        z2,
+        phi=lambda x: x,
+        psi=lambda x: x**2,
+        c1=float(cross_view),
+        c2=float(within_view),
+        ids=ids,
+    )
+
+
+def moco(q, k, queue, *, temperature):
+    """MoCo v2: per query, -log( e^{q.k/t} / (e^{q.k/t} + sum_r e^{q.queue_r/t}) )."""
+    Q, Kb, Qu = unit(q), unit(k), unit(queue.detach())
+    t = temperature
+    total = 0.0
+    for i in range(Q.shape[0]):
+        pos = torch.exp(Q[i] @ Kb[i] / t)
+        total = total - torch.log(pos / (pos + torch.exp(Qu @ Q[i] / t).sum()))
+    return total / Q.shape[0]
+
+
+def vrn(z1, z2, *, n=None, delta=None, p=2, ids=None, within_view=False, queue=None):
+    """Def 5.7: mean over negative pairs of (s - delta)^p, delta = -1/(n-1); pairs (u_i, v_j)
+    with ids differing, plus (u_i, u_j), (v_i, v_j) when within_view, plus (u_i, queue_r)."""
+    if delta is None:
+        delta = -1.0 / (n - 1)
+    U, V = unit(z1), unit(z2)
+    B = U.shape[0]
+    values = []
+    for i in range(B):
+        neg = _negatives(ids, i, B)
+        values.append(V[neg] @ U[i])
+        if within_view:
+            values.append(U[neg] @ U[i])
+            values.append(V[neg] @ V[i])
+        if queue is not None:
+            values.append(unit(queue.detach()) @ U[i])
+    s = torch.cat(values)
+    return ((s - delta).abs() ** p).sum() / len(s)
+
+
+def simplex_etf(n: int, d: int, dtype=torch.float64) -> torch.Tensor:
+    """n unit vectors in R^d (d >= n - 1) with pairwise inner products exactly -1/(n-1)."""
+    E = torch.eye(n, dtype=dtype) - 1.0 / n  # centered basis vectors: a simplex in R^n
+    E = E / E.norm(dim=1, keepdim=True)
+    basis = torch.linalg.svd(E, full_matrices=False)[2][: n - 1]  # (n-1, n), spans the simplex
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(d, d, dtype=dtype, generator=g))  # a random rotation
+    return (E @ basis.T) @ Q[: n - 1]  # (n, d), inner products preserved
