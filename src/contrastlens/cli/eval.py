@@ -1,0 +1,41 @@
+"""`contrastlens eval RUN_DIR`: probes and similarity measurements of a run's checkpoint.
+
+Writes RUN_DIR/eval.json and updates final.json's "eval" (format: contrastlens.train.run_dir).
+
+    contrastlens eval runs/fmnist-simclr-1 --set eval.linear_epochs=200
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a run folder (linear probe, kNN, similarity statistics)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", help="a run folder written by `contrastlens train`")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override eval settings, e.g. eval.linear_epochs=200")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from contrastlens.errors import ConfigError
+    from contrastlens.eval.evaluate import evaluate_run
+
+    for item in args.overrides:
+        if not item.strip().startswith("eval."):
+            raise ConfigError(f"eval --set only changes eval.* keys, got {item!r}")
+    result = evaluate_run(args.run_dir, device=args.device, overrides=args.overrides)
+    keys = ("linear_top1", "linear_top5", "knn_top1")
+    print(
+        json.dumps({k: result[k] for k in keys} | {"table1_neg_var": result["table1"]["neg_var"]})
+    )
+    return 0

@@ -1,0 +1,136 @@
+"""Probes of a frozen representation, scikit-learn style: `Probe(...).fit(F, y).score(F, y)`.
+
+`LinearProbe` follows the paper's protocol (SPEC section 5): frozen backbone features (projector
+dropped), no augmentation, L2-normalized, a linear classifier trained by SGD (momentum 0.9) with
+lr 0.1, no weight decay, batch 256, cosine-decayed over `epochs`; reports top-1 and top-5.
+Features are precomputed once, so each epoch is a few small matrix products (seconds on a CPU).
+`KNNProbe` is the weighted cosine kNN of Wu et al. (2018) as used by InstDisc/MoCo monitors:
+the k nearest training features vote with weight exp(cos / temperature).
+
+`__init__` stores arguments only; `fit` returns `self`; fitted attributes end in `_`.
+
+Legend: N samples, F feature dims, K classes, Q queries (a chunk of test samples).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _topk_accuracy(logits_NK: torch.Tensor, y_N: torch.Tensor, ks=(1, 5)) -> dict[str, float]:
+    out = {}
+    for k in ks:
+        k_eff = min(k, logits_NK.shape[1])
+        top_Nk = logits_NK.topk(k_eff, dim=1).indices
+        out[f"top{k}"] = (top_Nk == y_N[:, None]).any(dim=1).float().mean().item()
+    return out
+
+
+class LinearProbe:
+    """Linear classifier on frozen, L2-normalized features (paper protocol)."""
+
+    def __init__(
+        self,
+        epochs: int = 100,
+        lr: float = 0.1,
+        batch_size: int = 256,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        normalize: bool = True,
+        seed: int = 0,
+    ):
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.normalize = normalize
+        self.seed = seed
+
+    def _prep(self, X_NF: torch.Tensor) -> torch.Tensor:
+        X_NF = X_NF.float()
+        return F.normalize(X_NF, dim=1) if self.normalize else X_NF
+
+    def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> LinearProbe:
+        X_NF = self._prep(X_NF)
+        y_N = y_N.long().to(X_NF.device)
+        N, D = X_NF.shape
+        K = int(y_N.max().item()) + 1
+        g = torch.Generator().manual_seed(self.seed)
+        layer = torch.nn.Linear(D, K).to(X_NF.device)
+        with torch.no_grad():
+            layer.weight.normal_(0, 0.01, generator=g)
+            layer.bias.zero_()
+        opt = torch.optim.SGD(layer.parameters(), lr=self.lr, momentum=self.momentum,
+                              weight_decay=self.weight_decay)  # fmt: skip
+        steps = self.epochs * ((N + self.batch_size - 1) // self.batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+        for _ in range(self.epochs):
+            perm_N = torch.randperm(N, generator=g).to(X_NF.device)
+            for start in range(0, N, self.batch_size):
+                idx = perm_N[start : start + self.batch_size]
+                loss = F.cross_entropy(layer(X_NF[idx]), y_N[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+        self.coef_ = layer.weight.detach()  # (K, F)
+        self.intercept_ = layer.bias.detach()  # (K,)
+        self.n_classes_ = K
+        return self
+
+    def decision_function(self, X_NF: torch.Tensor) -> torch.Tensor:
+        return self._prep(X_NF) @ self.coef_.T + self.intercept_  # (N, K)
+
+    def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
+        return self.decision_function(X_NF).argmax(dim=1)
+
+    def score(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> float:
+        """Top-1 accuracy in [0, 1]."""
+        return self.scores(X_NF, y_N)["top1"]
+
+    def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
+        """{"top1", "top5"} accuracies in [0, 1]."""
+        with torch.no_grad():
+            return _topk_accuracy(self.decision_function(X_NF), y_N.to(X_NF.device))
+
+
+class KNNProbe:
+    """Weighted cosine kNN: the k nearest neighbours vote with weight exp(cos / temperature)."""
+
+    def __init__(self, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024):
+        self.k = k
+        self.temperature = temperature
+        self.chunk_size = chunk_size
+
+    def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> KNNProbe:
+        self.X_ = F.normalize(X_NF.float(), dim=1)
+        self.y_ = y_N.long().to(self.X_.device)
+        self.n_classes_ = int(self.y_.max().item()) + 1
+        return self
+
+    def decision_function(self, X_QF: torch.Tensor) -> torch.Tensor:
+        """Class votes (N, K) for the queries."""
+        X_QF = F.normalize(X_QF.float(), dim=1).to(self.X_.device)
+        k = min(self.k, self.X_.shape[0])
+        out = []
+        for start in range(0, X_QF.shape[0], self.chunk_size):
+            sim_QN = X_QF[start : start + self.chunk_size] @ self.X_.T
+            sim_Qk, idx_Qk = sim_QN.topk(k, dim=1)
+            w_Qk = (sim_Qk / self.temperature).exp()
+            votes_QK = torch.zeros(sim_Qk.shape[0], self.n_classes_, device=self.X_.device)
+            votes_QK.scatter_add_(1, self.y_[idx_Qk], w_Qk)
+            out.append(votes_QK)
+        return torch.cat(out)
+
+    def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
+        return self.decision_function(X_NF).argmax(dim=1)
+
+    def score(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> float:
+        """Top-1 accuracy in [0, 1]."""
+        return self.scores(X_NF, y_N)["top1"]
+
+    def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            return _topk_accuracy(self.decision_function(X_NF), y_N.to(self.X_.device))

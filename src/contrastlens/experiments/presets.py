@@ -1,0 +1,146 @@
+"""Named presets: functions returning a `Config`. `get(name)` builds one; `PRESETS` lists them.
+
+fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: >= 88% linear probe in <= 30
+                training minutes (results/fmnist-recipe/). Small CNN with a 2x2 spatial
+                representation (512-d), grayscale crop/flip/brightness/contrast.
+fmnist-quick    the same recipe shortened to a few CPU minutes per run, for studies that
+                run many short runs (issue 6); fewer probe epochs.
+smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --dry-run).
+cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (SPEC section 5):
+                CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,
+                200 epochs, 10 warmup, t = 0.2, linear probe 200 epochs (a GPU job).
+cifar10-moco    MoCo v2 on CIFAR-10 (queue 4096, momentum 0.99, t = 0.2, symmetric).
+imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from contrastlens.data.augment import recipe
+from contrastlens.errors import ConfigError
+from contrastlens.train.config import (
+    Config,
+    DataConfig,
+    EvalConfig,
+    MethodConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+)
+
+
+def fmnist_simclr() -> Config:
+    """The recipe (see results/fmnist-recipe/README.md for the measurements)."""
+    return Config(
+        data=DataConfig(dataset="fashion-mnist", augment=recipe("grayscale")),
+        model=ModelConfig(
+            backbone="small_cnn",
+            widths=(32, 64, 128),
+            depth=1,
+            pool=2,
+            proj_hidden=512,
+            proj_dim=128,
+        ),  # fmt: skip
+        method=MethodConfig(name="simclr", temperature=0.2),
+        optim=OptimConfig(name="sgd", base_lr=0.3, weight_decay=5e-4, warmup_epochs=0.5),
+        train=TrainConfig(epochs=12, batch_size=256, log_every=20),
+        eval=EvalConfig(linear_epochs=100, curve_epochs=(3, 6, 9)),
+        preset="fmnist-simclr",
+    )
+
+
+def fmnist_quick() -> Config:
+    cfg = fmnist_simclr()
+    cfg.train.epochs = 2
+    cfg.optim.warmup_epochs = 0.2
+    cfg.eval = EvalConfig(linear_epochs=30, table1_pairs=5000)
+    cfg.preset = "fmnist-quick"
+    return cfg
+
+
+def smoke() -> Config:
+    return Config(
+        data=DataConfig(dataset="synthetic", synthetic_n=64, augment=recipe("grayscale")),
+        model=ModelConfig(
+            backbone="small_cnn", widths=(4, 8, 8), pool=1, proj_hidden=16, proj_dim=8
+        ),  # fmt: skip
+        method=MethodConfig(name="simclr", temperature=0.5),
+        optim=OptimConfig(base_lr=0.3, warmup_epochs=0.5),
+        train=TrainConfig(epochs=2, batch_size=16, log_every=1, progress=False),
+        eval=EvalConfig(linear_epochs=5, knn_k=10, table1_pairs=64),
+        preset="smoke",
+    )
+
+
+def _cifar(dataset: str) -> Config:
+    return Config(
+        data=DataConfig(dataset=dataset, augment=recipe("simclr")),
+        model=ModelConfig(backbone="resnet18", proj_hidden=512, proj_dim=128),
+        method=MethodConfig(name="simclr", temperature=0.2),
+        optim=OptimConfig(name="sgd", base_lr=0.3, weight_decay=1e-4, warmup_epochs=10),
+        train=TrainConfig(epochs=200, batch_size=256, log_every=50),
+        eval=EvalConfig(linear_epochs=200),
+        preset=f"{dataset}-simclr",
+    )
+
+
+def cifar10_simclr() -> Config:
+    return _cifar("cifar10")
+
+
+def cifar100_simclr() -> Config:
+    return _cifar("cifar100")
+
+
+def stl10_simclr() -> Config:
+    cfg = _cifar("stl10")
+    cfg.data.train_split = "train+unlabeled"
+    cfg.eval.table1_pairs = 5000
+    cfg.preset = "stl10-simclr"
+    return cfg
+
+
+def cifar10_moco() -> Config:
+    cfg = _cifar("cifar10")
+    cfg.method = MethodConfig(name="moco", temperature=0.2, moco_queue=4096,
+                              moco_momentum=0.99, moco_symmetric=True)  # fmt: skip
+    cfg.optim.base_lr = 0.06 * 2  # MoCo v2 CIFAR: 0.06 at B=512 -> 0.12 per 256 (SGD)
+    cfg.optim.weight_decay = 5e-4
+    cfg.preset = "cifar10-moco"
+    return cfg
+
+
+def imagefolder_simclr() -> Config:
+    return Config(
+        data=DataConfig(
+            dataset="imagefolder",
+            image_size=224,
+            augment=recipe("simclr", brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2),
+        ),  # fmt: skip
+        model=ModelConfig(backbone="resnet50", proj_hidden=2048, proj_dim=128),
+        method=MethodConfig(name="simclr", temperature=0.2),
+        optim=OptimConfig(name="sgd", base_lr=0.1, weight_decay=1e-4, warmup_epochs=10),
+        train=TrainConfig(epochs=200, batch_size=256, log_every=50),
+        eval=EvalConfig(at_end=False),
+        preset="imagefolder-simclr",
+    )
+
+
+PRESETS: dict[str, Callable[[], Config]] = {
+    "fmnist-simclr": fmnist_simclr,
+    "fmnist-quick": fmnist_quick,
+    "smoke": smoke,
+    "cifar10-simclr": cifar10_simclr,
+    "cifar100-simclr": cifar100_simclr,
+    "stl10-simclr": stl10_simclr,
+    "cifar10-moco": cifar10_moco,
+    "imagefolder-simclr": imagefolder_simclr,
+}
+
+
+def get(name: str) -> Config:
+    """A fresh Config of the named preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()

@@ -1,0 +1,323 @@
+"""Typed training configuration: nested dataclasses, JSON round trip, `a.b=value` overrides.
+
+    cfg = presets.get("fmnist-simclr")                  # a function returning a Config
+    cfg = apply_overrides(cfg, ["train.batch_size=32", "vrn.weight=30"])
+    cfg = config_from_dict(json.load(f))                # unknown key / wrong type: ConfigError
+    config_to_dict(cfg)                                 # what run folders store as config.json
+
+Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
+
+    data     dataset, root, train_split, test_split, image_size, subset, synthetic_n, workers,
+             augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
+             contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
+    model    backbone, widths, depth, pool, norm, proj_hidden, proj_dim
+    method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
+             moco_symmetric
+    vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view
+    optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
+             warmup_epochs, min_lr_ratio
+    train    epochs, batch_size (global), seed, device, amp, dtype, log_every, checkpoint_every,
+             max_steps, progress, tensorboard, sync_bn
+    eval     linear_epochs, knn_k, knn_temperature, table1_pairs, at_end, curve_epochs
+    out_dir, name
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from contrastlens.data.augment import AugmentConfig
+from contrastlens.errors import ConfigError
+
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder", "synthetic")
+BACKBONES = ("small_cnn", "resnet18", "resnet50")
+METHODS = ("simclr", "moco", "dcl", "dhel", "siglip", "infonce", "spectral")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "fashion-mnist"
+    root: str | None = None  # dataset folder; None = search the usual places
+    train_split: str = "train"
+    test_split: str = "test"
+    image_size: int = 0  # imagefolder / synthetic side; 0 = the dataset's own
+    subset: int = 0  # train on the first `subset` training images (0 = all)
+    synthetic_n: int = 64  # size of the "synthetic" dataset (dry runs, tests)
+    workers: int = 2  # DataLoader workers (imagefolder only)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "small_cnn"
+    widths: tuple[int, ...] = (32, 64, 128)  # small_cnn only
+    depth: int = 1  # small_cnn: convs per stage after the first
+    pool: int = 2  # small_cnn: feature map pooled to pool x pool cells
+    norm: str = "bn"  # small_cnn: "bn" or "none" (no batch norm anywhere, also in the head)
+    proj_hidden: int = 512
+    proj_dim: int = 128
+
+
+@dataclass
+class MethodConfig:
+    name: str = "simclr"
+    temperature: float = 0.2
+    within_view: bool | None = None  # None = the method's own (see losses.build_objective)
+    siglip_t: float | None = None  # None = learnable
+    siglip_b: float | None = None
+    moco_momentum: float = 0.99
+    moco_queue: int = 4096
+    moco_symmetric: bool = True  # loss on (q1, k2) and (q2, k1), averaged (MoCo v3 style)
+
+
+@dataclass
+class VRNConfig:
+    weight: float = 0.0  # lambda; 0 = off (the paper uses 30)
+    n: int | None = None  # None = the training-set size (delta = -1/(n-1))
+    delta: float | None = None  # give n or delta, not both
+    within_view: bool = False
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | lars
+    base_lr: float = 0.3  # lr = base_lr * batch_size / 256
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 10.0
+    min_lr_ratio: float = 0.0  # cosine floor as a fraction of the peak lr
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    batch_size: int = 256  # global (summed over processes)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 autocast on CUDA, off on CPU) | bf16 | off
+    dtype: str = "float32"  # float32 | float64 (tests)
+    log_every: int = 10  # steps between metrics lines
+    checkpoint_every: int = 1  # epochs between checkpoints (always at the end)
+    max_steps: int = 0  # stop after this many steps (0 = the whole schedule); dry runs
+    progress: bool = True
+    tensorboard: bool = False
+    sync_bn: bool = True  # SyncBatchNorm when world size > 1
+
+
+@dataclass
+class EvalConfig:
+    at_end: bool = True  # run the probes and the similarity measurements after training
+    linear_epochs: int = 100
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    table1_pairs: int = 5000  # augmented training pairs for the Table 1 variance
+    curve_epochs: tuple[int, ...] = ()  # also probe at these epochs (curve.jsonl)
+    curve_linear_epochs: int = 30
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    vrn: VRNConfig = field(default_factory=VRNConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    out_dir: str = "runs"
+    name: str | None = None  # run folder name; None = <preset or method>-<timestamp>
+    preset: str | None = None  # the preset this config started from (informational)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain JSON-able dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """`value` checked against the annotation `tp` (JSON types in, Python types out)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _from_dict(tp, value, key)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def _from_dict(cls: type, d: dict, prefix: str = "") -> Any:
+    hints = _hints(cls)
+    unknown = sorted(set(d) - set(hints))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown config key {where}{unknown[0]}; valid keys"
+            f"{' in ' + prefix if prefix else ''}: {', '.join(hints)}"
+        )
+    kwargs = {
+        name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name)
+        for name, value in d.items()
+    }
+    return cls(**kwargs)
+
+
+def config_from_dict(d: dict, base: Config | None = None) -> Config:
+    """A Config from a (possibly partial) nested dict, on top of `base` (default: defaults)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a config must be a JSON object, got {type(d).__name__}")
+    merged = _merge(config_to_dict(base or Config()), d, "")
+    return _from_dict(Config, merged)
+
+
+def _merge(base: dict, new: dict, prefix: str) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            out[k] = _merge(base[k], v, f"{prefix}{k}.")
+        else:
+            out[k] = v
+    return out
+
+
+def _parse_value(text: str, tp: Any, key: str) -> Any:
+    """`--set` values: JSON first (numbers, true/false, null, [lists]); else a bare string."""
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if "," in text and typing.get_origin(tp) is tuple:
+            return [json.loads(p) for p in text.split(",")]
+        return text
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `a.b.c=value` strings; returns a new Config. Unknown key or bad value: ConfigError."""
+    d = config_to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        cls: Any = Config
+        node = d
+        for i, part in enumerate(parts):
+            hints = _hints(cls)
+            if part not in hints:
+                where = ".".join(parts[:i]) or "the top level"
+                raise ConfigError(
+                    f"unknown config key {key!r}; valid keys at {where}: {', '.join(hints)}"
+                )
+            tp = hints[part]
+            if i < len(parts) - 1:
+                if not dataclasses.is_dataclass(tp):
+                    raise ConfigError(f"{'.'.join(parts[: i + 1])} is a value, not a section")
+                cls, node = tp, node[part]
+            else:
+                if dataclasses.is_dataclass(tp):
+                    raise ConfigError(
+                        f"{key} is a section; set one of its keys: {', '.join(_hints(tp))}"
+                    )
+                value = _parse_value(text, tp, key)
+                node[part] = _coerce(value, tp, key)
+                if isinstance(node[part], tuple):
+                    node[part] = list(node[part])
+    return _from_dict(Config, d)
+
+
+def validate(cfg: Config) -> None:
+    """Value checks that the types cannot express; raises ConfigError naming the key."""
+
+    def choice(key: str, value: str, options: tuple) -> None:
+        if value not in options:
+            raise ConfigError(f"{key}={value!r}; choose one of {', '.join(options)}")
+
+    choice("data.dataset", cfg.data.dataset, DATASETS)
+    choice("model.backbone", cfg.model.backbone, BACKBONES)
+    choice("model.norm", cfg.model.norm, ("bn", "none"))
+    choice("method.name", cfg.method.name, METHODS)
+    choice("optim.name", cfg.optim.name, ("sgd", "lars"))
+    choice("train.amp", cfg.train.amp, ("auto", "bf16", "off"))
+    choice("train.dtype", cfg.train.dtype, ("float32", "float64"))
+    choice("data.augment.recipe", cfg.data.augment.recipe, ("simclr", "grayscale", "none"))
+    choice("data.augment.crop", cfg.data.augment.crop, ("resized", "pad", "none"))
+    positive = {
+        "train.batch_size": cfg.train.batch_size,
+        "train.epochs": cfg.train.epochs,
+        "train.log_every": cfg.train.log_every,
+        "method.temperature": cfg.method.temperature,
+        "optim.base_lr": cfg.optim.base_lr,
+        "model.proj_dim": cfg.model.proj_dim,
+        "method.moco_queue": cfg.method.moco_queue,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"{key} must be > 0, got {value}")
+    if cfg.train.batch_size < 2:
+        raise ConfigError("train.batch_size must be >= 2 (a batch needs negatives)")
+    if cfg.vrn.weight < 0:
+        raise ConfigError(f"vrn.weight must be >= 0, got {cfg.vrn.weight}")
+    if cfg.vrn.n is not None and cfg.vrn.delta is not None:
+        raise ConfigError("give vrn.n or vrn.delta, not both")
+    if cfg.vrn.n is not None and cfg.vrn.n < 2:
+        raise ConfigError(f"vrn.n must be >= 2, got {cfg.vrn.n}")
+    if not 0 <= cfg.method.moco_momentum < 1:
+        raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
+    if cfg.model.backbone == "small_cnn" and len(cfg.model.widths) != 3:
+        raise ConfigError(f"model.widths must have 3 entries, got {list(cfg.model.widths)}")
+    lo, hi = cfg.data.augment.crop_scale
+    if not 0 < lo <= hi <= 1:
+        raise ConfigError(f"data.augment.crop_scale must satisfy 0 < lo <= hi <= 1, got {lo, hi}")
