@@ -1,0 +1,27 @@
+"""`contrastlens report DIR`: report.md + self-contained report.html from run folders."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="build report.md and report.html from the run folders under DIR",
+        description="Tables (accuracy mean ± std over seeds, paired VRN gain with a 95%% CI, "
+        "negative-similarity variance) and plots, built only from the run folders under DIR.",
+    )
+    p.add_argument("directory", help="a sweep, study or runs folder")
+    p.add_argument("--out", help="where to write the report (default: DIR)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from contrastlens.experiments.study import headline_text
+    from contrastlens.report.build import build_report
+
+    report = build_report(args.directory, args.out)
+    print(headline_text(report))
+    print(f"\nruns: {report['runs']}\nreport: {report['md']}\n        {report['html']}")
+    return 0

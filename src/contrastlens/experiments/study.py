@@ -1,0 +1,227 @@
+"""The small-batch study: named presets and `reproduce`, the README's main job.
+
+A `Study` is a list of sweeps run in order into one folder, an optional selection step that
+picks the VRN weight on a validation split held out from the training set (never on the test
+set), and the simulator's figures. `reproduce(preset)` runs it, resumably (finished runs are
+skipped), then writes the report.
+
+Presets (functions returning a `Study`):
+- `smoke`: seconds; synthetic data, SimCLR and MoCo with VRN off/on. Used by the test suite.
+- `quick`: <= 15 minutes on 2 CPU cores; Fashion-MNIST, SimCLR and MoCo, VRN off/on, batch 32
+  and 256, one seed, a short schedule, plus the simulator figures. `make demo` runs this.
+- `full`: the study of the README (hours): lambda chosen on a validation split for SimCLR at
+  batch 64; then (1) SimCLR and MoCo at batch 16, 64, 256, VRN off/on, 3 seeds; (2) DCL and DHEL
+  at batch 32, 3 seeds; (3) SimCLR and MoCo at batch 32 and 128, 3 seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from contrastlens.experiments.sweep import Sweep, expand, run_sweep, write_json_atomic
+
+SELECTED = "selected"  # grid placeholder: the VRN weight chosen by the selection step
+
+
+@dataclass
+class Selection:
+    """Choose `key` among `sweep`'s values by the mean validation linear top-1 over seeds."""
+
+    sweep: Sweep
+    key: str = "vrn.weight"
+    metric: str = "linear_top1"
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    description: str
+    sweeps: list[Sweep]
+    selection: Selection | None = None
+    simulate: dict[str, Any] = field(default_factory=dict)  # run_simulation_study kwargs
+
+
+def _smoke() -> Study:
+    grid = {"method.name": ["simclr", "moco"], "vrn.weight": [0.0, 30.0], "train.seed": [0]}
+    return Study(
+        name="smoke",
+        title="contrastlens smoke study (synthetic data)",
+        description="A seconds-long end-to-end check of sweep -> runs -> report on synthetic "
+        "images. Its accuracies mean nothing.",
+        sweeps=[Sweep("smoke", "smoke", grid)],
+        simulate={
+            "loss": "infonce",
+            "n": 8,
+            "d": 8,
+            "batch": 4,
+            "vrn_weight": 30.0,
+            "steps": 300,
+        },  # fmt: skip
+    )
+
+
+def _quick() -> Study:
+    grid = {
+        "method.name": ["simclr", "moco"],
+        "train.batch_size": [32, 256],
+        "vrn.weight": [0.0, 30.0],
+        "train.seed": [0],
+    }
+    return Study(
+        name="quick",
+        title="contrastlens quick study: Fashion-MNIST, SimCLR and MoCo v2, VRN off/on",
+        description="One seed, a short schedule (preset fmnist-quick), batch 32 and 256, "
+        "lambda = 30 (the paper's default, not tuned here). A demonstration of the pipeline "
+        "in about 15 minutes on 2 CPU cores; see `--preset full` for the study with seeds and "
+        "a validated lambda.",
+        sweeps=[Sweep("quick", "fmnist-quick", grid)],
+        simulate={"loss": "simclr", "n": 64, "d": 64, "batch": 8, "vrn_weight": 30.0},
+    )
+
+
+def _full() -> Study:
+    seeds = [0, 1, 2]
+    sel = Sweep(
+        "select-lambda",
+        "fmnist-study",
+        {"vrn.weight": [0.0, 3.0, 10.0, 30.0, 100.0], "train.seed": [0]},
+        overrides={"method.name": "simclr", "train.batch_size": 64, "data.val_size": 10000},
+    )
+    on_off = [0.0, SELECTED]
+    return Study(
+        name="full",
+        title="contrastlens small-batch study: Fashion-MNIST",
+        description="Every run uses preset fmnist-study (same epochs at every batch size, "
+        "lr = base x batch / 256). Lambda chosen on a 10,000-image validation split held out "
+        "from the training set (SimCLR, batch 64); probes of the study runs score the test set.",
+        selection=Selection(sel),
+        sweeps=[
+            Sweep(
+                "p1-simclr-moco",
+                "fmnist-study",
+                {
+                    "method.name": ["simclr", "moco"],
+                    "train.batch_size": [16, 64, 256],
+                    "vrn.weight": on_off,
+                    "train.seed": seeds,
+                },
+            ),
+            Sweep(
+                "p2-dcl-dhel",
+                "fmnist-study",
+                {
+                    "method.name": ["dcl", "dhel"],
+                    "train.batch_size": [32],
+                    "vrn.weight": on_off,
+                    "train.seed": seeds,
+                },
+            ),
+            Sweep(
+                "p3-simclr-moco",
+                "fmnist-study",
+                {
+                    "method.name": ["simclr", "moco"],
+                    "train.batch_size": [32, 128],
+                    "vrn.weight": on_off,
+                    "train.seed": seeds,
+                },
+            ),
+        ],  # fmt: skip
+        simulate={"loss": "simclr", "n": 64, "d": 64, "batch": 8, "vrn_weight": 30.0},
+    )
+
+
+STUDIES: dict[str, Callable[[], Study]] = {"smoke": _smoke, "quick": _quick, "full": _full}
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ValueError(f"unknown study preset {name!r}; choose one of {', '.join(STUDIES)}")
+    return STUDIES[name]()
+
+
+def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, str]:
+    sel = study.selection
+    folder = out / "selection"
+    run_sweep(sel.sweep, folder, log=log)
+    scores: dict[Any, list[float]] = {}
+    for spec in expand(sel.sweep):
+        final = folder / "runs" / spec.run_id / "final.json"
+        if final.is_file():
+            value = json.loads(final.read_text()).get("eval", {}).get(sel.metric)
+            if isinstance(value, (int, float)):
+                scores.setdefault(spec.values[sel.key], []).append(float(value))
+    if not scores:
+        raise RuntimeError(f"selection of {sel.key} failed: no finished run in {folder}")
+    means = {k: sum(v) / len(v) for k, v in scores.items()}
+    best = max(means, key=lambda k: means[k])
+    table = ", ".join(f"{sel.key}={k:g}: {100 * m:.2f}%" for k, m in sorted(means.items()))
+    text = (
+        f"{sel.key} = {best:g} was chosen by the validation {sel.metric} "
+        f"(validation split held out from the training set; overrides {sel.sweep.overrides}): "
+        f"{table}. The test set was not used for this choice."
+    )
+    return best, text
+
+
+def reproduce(
+    preset: str,
+    out_dir: str | Path | None = None,
+    *,
+    log: Callable[[str], None] = print,
+    skip_simulate: bool = False,
+) -> dict:
+    """Run the study `preset` into `out_dir` (resumable), then write its report."""
+    from contrastlens.report.build import build_report
+
+    study = get_study(preset)
+    out = Path(out_dir or f"runs/reproduce-{preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    command = shlex.join(["contrastlens", "reproduce", "--preset", preset, "--out", str(out)])
+    meta = {"title": study.title, "description": study.description, "commands": [command],
+            "study": asdict(study)}  # fmt: skip
+    sweeps = study.sweeps
+    if study.selection is not None:
+        best, text = _select(study, out, log)
+        meta["selection"] = text
+        meta["selected"] = best
+        log(text)
+        sweeps = [
+            replace(s, grid={k: [best if v == SELECTED else v for v in vals]
+                             for k, vals in s.grid.items()})
+            for s in sweeps
+        ]  # fmt: skip
+    write_json_atomic(out / "study.json", meta)
+    results: dict[str, str] = {}
+    for sweep in sweeps:
+        log(f"== sweep {sweep.name} ({len(expand(sweep))} runs, preset {sweep.preset})")
+        results.update(run_sweep(sweep, out / sweep.name, log=log))
+    if study.simulate and not skip_simulate:
+        from contrastlens.theory import run_simulation_study
+
+        log("== simulator (free embeddings, float64)")
+        run_simulation_study(out_dir=out / "simulate", **study.simulate)
+    report = build_report(out)
+    minutes = (time.time() - start) / 60
+    meta["wall_minutes_last_invocation"] = round(minutes, 2)
+    write_json_atomic(out / "study.json", meta)
+    report = build_report(out)
+    return {"out": out, "report": report, "results": results, "minutes": minutes}
+
+
+def headline_text(report: dict) -> str:
+    header, rows = report["headline"]
+    if not rows:
+        return "(no finished runs)"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join([line, "-" * len(line), *body])

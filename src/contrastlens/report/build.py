@@ -1,0 +1,416 @@
+"""`contrastlens report DIR`: report.md and a self-contained report.html from run folders only.
+
+Sections: headline accuracy table (linear probe and kNN, mean +/- std over seeds, per method x
+batch size x VRN weight) with the paired VRN gain and its 95% CI; the variance of negative
+similarities per batch size with and without VRN (the paper's Table 1 on our data); histograms
+of negative similarities; accuracy against batch size; temperature robustness (when the grid
+has several temperatures); the simulator's figures against the Thm 5.5 bounds; selection of
+hyperparameters; failed runs; environment and exact commands.
+
+Every number comes from a run folder's JSON (`final.json`, `config.json`) or from the sweep
+folder's `simulate/simulate.json`; nothing is recomputed from models.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrastlens.report.runs import Run, dig, find_runs
+from contrastlens.report.stats import paired_difference, summarize
+
+# Where each reported number lives in a run's final.json (see contrastlens.train.run_dir).
+LINEAR = "eval.linear_top1"
+KNN = "eval.knn_top1"
+NEG_VAR = "eval.table1.neg_var"  # variance of negative sims, 5,000 augmented training pairs
+NEG_MEAN = "eval.table1.neg_mean"
+NEG_HIST = "eval.table1.neg_hist"  # {"edges": [...], "counts": [...]}
+EXACT_NEG_VAR = "eval.full.neg_var"  # exact, all n(n-1) cross-view pairs of one augmentation
+TRAIN_SECONDS = "train_time_s"
+
+SECTIONS = (
+    "Setup",
+    "Headline: accuracy and the VRN gain",
+    "Variance of negative similarities (Table 1 on our data)",
+    "Histograms of negative similarities",
+    "Accuracy against batch size",
+    "Temperature robustness",
+    "Simulator: free embeddings against the theory",
+    "Hyperparameter selection",
+    "Runs",
+    "Environment and commands",
+)
+
+
+@dataclass
+class Block:
+    kind: str  # h1 | h2 | p | table | img | pre
+    text: str = ""
+    header: list[str] | None = None
+    rows: list[list[str]] | None = None
+    path: Path | None = None
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.2f}"
+
+
+# ----------------------------------------------------------------------------- grouping
+def _groups(runs: list[Run]) -> dict[tuple, dict[float, dict[int, Run]]]:
+    """(method, batch, temperature) -> vrn weight -> seed -> run (finished runs only)."""
+    out: dict = defaultdict(lambda: defaultdict(dict))
+    for r in runs:
+        if r.status == "done":
+            out[(r.method, r.batch_size, r.temperature)][r.vrn_weight][r.seed] = r
+    return out
+
+
+def _by_seed(runs: dict[int, Run], path: str) -> dict[int, float]:
+    return {s: r.metric(path) for s, r in runs.items() if not math.isnan(r.metric(path))}
+
+
+def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "method", "batch", "t", "VRN λ", "seeds", "linear top-1 %", "Δ linear (paired, 95% CI)",
+        "kNN top-1 %", "Δ kNN (paired, 95% CI)",
+    ]  # fmt: skip
+    rows = []
+    for (method, batch, t), by_w in sorted(_groups(runs).items()):
+        base = by_w.get(0.0, {})
+        for w in sorted(by_w):
+            seeds = by_w[w]
+            lin, knn = _by_seed(seeds, LINEAR), _by_seed(seeds, KNN)
+            if w == 0.0:
+                d_lin = d_knn = "(baseline)"
+            else:
+                d_lin = paired_difference(_by_seed(base, LINEAR), lin).fmt(100)
+                d_knn = paired_difference(_by_seed(base, KNN), knn).fmt(100)
+            rows.append([
+                method, str(batch), f"{t:g}", f"{w:g}", str(len(seeds)),
+                summarize(list(lin.values())).fmt(100), d_lin,
+                summarize(list(knn.values())).fmt(100), d_knn,
+            ])  # fmt: skip
+    return header, rows
+
+
+def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    header = ["method", "batch", "t", "VRN λ", "neg. mean", "neg. variance (5,000 aug. pairs)",
+              "exact neg. variance (all pairs)"]  # fmt: skip
+    rows = []
+    for (method, batch, t), by_w in sorted(_groups(runs).items()):
+        for w in sorted(by_w):
+            seeds = by_w[w]
+            rows.append([
+                method, str(batch), f"{t:g}", f"{w:g}",
+                summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
+                summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
+                summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
+            ])  # fmt: skip
+    return header, rows
+
+
+# ----------------------------------------------------------------------------- plots
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) -> Path | None:
+    groups = _groups(runs)
+    series: dict = defaultdict(list)  # (method, t, w) -> [(batch, mean, std)]
+    for (method, batch, t), by_w in groups.items():
+        for w, seeds in by_w.items():
+            s = summarize(list(_by_seed(seeds, metric).values()))
+            if s.n:
+                series[(method, t, w)].append((batch, s.mean, 0.0 if s.n < 2 else s.std))
+    if not series:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (method, t, w), pts in sorted(series.items()):
+        pts.sort()
+        xs, ys, es = zip(*pts)
+        label = f"{method} t={t:g}" + (f" +VRN λ={w:g}" if w else "")
+        ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es], marker="o",
+                    linestyle="--" if w else "-", capsize=3, label=label)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
+    """One panel per (method, batch): negative-similarity histograms, VRN off vs on (seed 0)."""
+    panels = []
+    for (method, batch, t), by_w in sorted(_groups(runs).items()):
+        curves = []
+        for w in sorted(by_w):
+            run = by_w[w][min(by_w[w])]
+            hist = dig(run.final, NEG_HIST)
+            if isinstance(hist, dict) and hist.get("counts"):
+                curves.append((w, hist["edges"], hist["counts"]))
+        if curves:
+            panels.append((f"{method}, batch {batch}, t={t:g}", curves))
+    if not panels:
+        return None
+    plt = _plt()
+    cols = min(4, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels):
+        for w, edges, counts in curves:
+            total = sum(counts) or 1
+            width = [b - a for a, b in zip(edges[:-1], edges[1:])]
+            dens = [c / total / wd for c, wd in zip(counts, width)]
+            ax.stairs(dens, edges, label=f"λ={w:g}", fill=w == 0.0, alpha=0.5 if w == 0 else 1)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlim(-1, 1)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.supxlabel("cosine similarity of negative pairs (projector outputs)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_temperature(runs: list[Run], path: Path) -> Path | None:
+    temps = {r.temperature for r in runs if r.status == "done"}
+    if len(temps) < 2:
+        return None
+    series: dict = defaultdict(list)
+    for (method, batch, t), by_w in _groups(runs).items():
+        for w, seeds in by_w.items():
+            s = summarize(list(_by_seed(seeds, LINEAR).values()))
+            if s.n:
+                series[(method, batch, w)].append((t, s.mean))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (method, batch, w), pts in sorted(series.items()):
+        if len(pts) < 2:
+            continue
+        pts.sort()
+        xs, ys = zip(*pts)
+        ax.plot(xs, [100 * y for y in ys], marker="o", linestyle="--" if w else "-",
+                label=f"{method} bs={batch}" + (f" +VRN λ={w:g}" if w else ""))  # fmt: skip
+    ax.set_xlabel("temperature")
+    ax.set_ylabel("linear top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- rendering
+def _md(blocks: list[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            out.append(("# " if b.kind == "h1" else "## ") + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "pre":
+            out.append("```\n" + b.text.rstrip() + "\n```")
+        elif b.kind == "img":
+            out.append(f"![{b.text}]({b.path.name})")
+        elif b.kind == "table":
+            lines = ["| " + " | ".join(b.header) + " |", "|" + "---|" * len(b.header)]
+            lines += ["| " + " | ".join(r) + " |" for r in b.rows]
+            out.append("\n".join(lines))
+    return "\n\n".join(out) + "\n"
+
+
+def _html(blocks: list[Block], title: str) -> str:
+    body = []
+    for b in blocks:
+        if b.kind in ("h1", "h2"):
+            body.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            body.append(f"<p>{html.escape(b.text)}</p>")
+        elif b.kind == "pre":
+            body.append(f"<pre>{html.escape(b.text)}</pre>")
+        elif b.kind == "img":
+            data = base64.b64encode(b.path.read_bytes()).decode()
+            body.append(
+                f'<figure><img alt="{html.escape(b.text)}" src="data:image/png;base64,'
+                f'{data}"><figcaption>{html.escape(b.text)}</figcaption></figure>'
+            )
+        elif b.kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b.rows
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "th{background:#f3f3f3}img{max-width:100%}pre{background:#f6f6f6;padding:8px;"
+        "overflow-x:auto}figcaption{font-size:12px;color:#555}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _simulator_blocks(sim_dir: Path) -> list[Block]:
+    summary = sim_dir / "simulate.json"
+    if not summary.is_file():
+        return [Block("p", "No simulator output in this folder (`contrastlens simulate --out "
+                           f"{sim_dir}` writes it).")]  # fmt: skip
+    blocks = []
+    data = json.loads(summary.read_text())
+    cfg, theory, sim_runs = data.get("config", {}), data.get("theory", {}), data.get("runs", {})
+    if cfg:
+        blocks.append(Block("p", "Free unit embeddings (n = {n}, d = {d}) trained by the "
+                                 "library's {loss} loss in float64; mini-batches of {batch} "
+                                 "(fixed partition); VRN weight {vrn_weight}.".format(
+                                     **{k: cfg.get(k, "?") for k in
+                                        ("n", "d", "loss", "batch", "vrn_weight")})))  # fmt: skip
+    if theory:
+        bounds = theory.get("thm55_bounds") or [math.nan, math.nan]
+        opt, within = theory.get("optimum_neg", math.nan), theory.get("within_batch_neg", math.nan)
+        text = (
+            f"Theory: full-batch optimum −1/(n−1) = {opt:.4f}; within-batch negatives "
+            f"−1/(m−1) = {within:.4f}; Thm 5.5 bounds on Var[s_neg] at this m: "
+            f"[{bounds[0]:.4f}, {bounds[1]:.4f}]."
+        )
+        blocks.append(Block("p", text))
+    keys = ["pos_mean", "neg_mean", "neg_var", "excess"]
+    rows = [
+        [name] + [f"{r.get(k, math.nan):.4f}" for k in keys]
+        for name, r in sim_runs.items()
+        if isinstance(r, dict)
+    ]
+    if rows:
+        blocks.append(Block("table", header=["run", *keys], rows=rows))
+    for png in sorted(sim_dir.glob("*.png")):
+        blocks.append(Block("img", f"simulator: {png.stem}", path=png))
+    return blocks
+
+
+def build_report(directory: str | Path, out_dir: str | Path | None = None) -> dict:
+    """Write report.md, report.html and report.json (the tables) for the runs under `directory`.
+
+    Returns {"md": path, "html": path, "headline": (header, rows), "runs": counts}.
+    """
+    root = Path(directory)
+    out = Path(out_dir) if out_dir else root
+    out.mkdir(parents=True, exist_ok=True)
+    runs = find_runs(root)
+    done = [r for r in runs if r.status == "done"]
+    failed = [r for r in runs if r.status == "failed"]
+    meta = json.loads((root / "study.json").read_text()) if (root / "study.json").is_file() else {}
+
+    blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
+    # 1. Setup
+    blocks.append(Block("h2", SECTIONS[0]))
+    blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} finished, "
+                             f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
+                             "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
+                             "paired difference (VRN on − off, same seed) with a 95% Student-t "
+                             "interval."))  # fmt: skip
+    if meta.get("description"):
+        blocks.append(Block("p", meta["description"]))
+    # 2. Headline
+    blocks.append(Block("h2", SECTIONS[1]))
+    header, rows = headline_rows(runs)
+    blocks.append(Block("table", header=header, rows=rows) if rows else Block("p", "No runs."))
+    # 3. Variance table
+    blocks.append(Block("h2", SECTIONS[2]))
+    vh, vr = variance_rows(runs)
+    blocks.append(Block("p", "Projector outputs, L2-normalized; the paper's Table 1 measures the "
+                             "same statistic over 5,000 augmented training pairs. The full-batch "
+                             "optimum is −1/(n−1) with zero variance."))  # fmt: skip
+    blocks.append(Block("table", header=vh, rows=vr) if vr else Block("p", "No runs."))
+    # 4-6. Plots
+    figures = [
+        (SECTIONS[3], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
+        (SECTIONS[4], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        (SECTIONS[5], plot_temperature(runs, out / "temperature.png"), "temperature"),
+    ]
+    for title, path, caption in figures:
+        blocks.append(Block("h2", title))
+        if path is None:
+            why = ("the grid has a single temperature" if title == SECTIONS[5]
+                   else "no finished runs with this data")  # fmt: skip
+            blocks.append(Block("p", f"Not shown: {why}."))
+        else:
+            blocks.append(Block("img", caption, path=path))
+    # 7. Simulator
+    blocks.append(Block("h2", SECTIONS[6]))
+    blocks.extend(_simulator_blocks(root / "simulate"))
+    # 8. Selection
+    blocks.append(Block("h2", SECTIONS[7]))
+    blocks.append(
+        Block(
+            "p",
+            meta.get(
+                "selection",
+                "No hyperparameter selection was recorded for "
+                "this folder: the values in each run's "
+                "config.json were fixed in advance.",
+            ),
+        )
+    )
+    # 9. Runs
+    blocks.append(Block("h2", SECTIONS[8]))
+    run_rows = []
+    for r in runs:
+        err = ""
+        if r.status == "failed":
+            tail = r.error.get("log_tail") or [""]
+            err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
+        secs = r.metric(TRAIN_SECONDS)
+        run_rows.append([r.name, r.status, _pct(r.metric(LINEAR)), _pct(r.metric(KNN)),
+                         "–" if math.isnan(secs) else f"{secs:.0f}", err])  # fmt: skip
+    blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s", "error"],
+                        rows=run_rows))  # fmt: skip
+    # 10. Environment
+    blocks.append(Block("h2", SECTIONS[9]))
+    env = next(
+        ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size")}
+         for r in done if r.meta),
+        None,
+    )  # fmt: skip
+    blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
+    commands = meta.get("commands") or []
+    commands += [f"contrastlens report {root}"]
+    blocks.append(Block("pre", "\n".join(commands)))
+
+    md_path, html_path = out / "report.md", out / "report.html"
+    _atomic_write(md_path, _md(blocks))
+    _atomic_write(html_path, _html(blocks, blocks[0].text))
+    tables = {"headline": {"header": header, "rows": rows}, "variance": {"header": vh, "rows": vr}}
+    _atomic_write(out / "report.json", json.dumps(tables, indent=1) + "\n")
+    return {
+        "md": md_path,
+        "html": html_path,
+        "headline": (header, rows),
+        "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
