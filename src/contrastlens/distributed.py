@@ -109,10 +109,11 @@ def all_gather_no_grad(x_B: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """Sum of x over processes, without gradient, as a new tensor (x is left unchanged)."""
-    out = x.detach().clone()
-    if _active():
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
+    if not _active():
+        return x.detach().clone()
+    out = x.detach().reshape(-1).clone()  # gloo silently skips 0-d tensors: reduce a 1-d view
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out.reshape(x.shape)
 
 
 @torch.no_grad()
@@ -127,9 +128,9 @@ class _SumOverProcesses(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        out = x.detach().clone()
+        out = x.detach().reshape(-1).clone()  # gloo silently skips 0-d tensors
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from contrastlens import distributed
 from contrastlens.losses._checks import check_finite_scalar, check_positive
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 
@@ -60,7 +59,7 @@ def additive_from_pairs(P: ViewPairs, *, phi: Fn, psi: Fn, c1: float, c2: float)
     if c2:
         within = pair_sum(P.u_BD, P.u_GD) + pair_sum(P.v_BD, P.v_GD)
         total = total + c2 * within / (2 * num_neg)
-    return distributed.sum_over_processes(total)
+    return P.global_sum(total)
 
 
 def additive_loss(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import torch
 
-from contrastlens import distributed
 from contrastlens.losses._checks import check_positive
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 
@@ -73,7 +72,7 @@ def infonce_from_pairs(
         if not decoupled:  # psi = log(1 + x): the positive is in the denominator
             lse_B = torch.logaddexp(lse_B, pos_B)
         total = total + (lse_B - pos_B).sum()
-    return distributed.sum_over_processes(total / (2 * P.G))
+    return P.global_sum(total / (2 * P.G))
 
 
 def infonce_family(

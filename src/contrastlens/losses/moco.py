@@ -104,8 +104,8 @@ def moco_from_pairs(P: ViewPairs, *, temperature: float | torch.Tensor) -> torch
     pos_B = (P.u_BD * P.v_BD).sum(dim=1) * inv_t  # q.k / t         (B,)
     neg_BK = (P.u_BD * inv_t) @ P.queue_KD.T  # q.queue / t          (B, K)
     lse_B = torch.logaddexp(pos_B, torch.logsumexp(neg_BK, dim=1))  # log of the (1 + K) terms
-    total = (lse_B - pos_B).sum() / (P.B * (distributed.world_size() if P.gathered else 1))
-    return distributed.sum_over_processes(total)
+    total = (lse_B - pos_B).sum() / P.G  # G = B times the number of processes when gathered
+    return P.global_sum(total)
 
 
 def moco_loss(

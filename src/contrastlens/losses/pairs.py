@@ -82,6 +82,10 @@ class ViewPairs:
     def num_excluded(self) -> int:
         return self.B if self.same_BG is None else int(self.same_BG.sum())
 
+    def global_sum(self, partial: torch.Tensor) -> torch.Tensor:
+        """This process's partial sum of a loss -> the global loss (identity unless gathered)."""
+        return distributed.sum_over_processes(partial) if self.gathered else partial
+
     def global_count(self, local: int) -> torch.Tensor:
         """A count summed over processes, as a float tensor (the denominator of a pair mean)."""
         count = torch.tensor(float(local), dtype=self.u_BD.dtype, device=self.u_BD.device)

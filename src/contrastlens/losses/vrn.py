@@ -88,7 +88,7 @@ def vrn_from_pairs(
     if use_queue:  # extension: q_i . queue_k, all negatives
         total = total + _power_sum(P.u_BD, P.queue_KD, None, None, delta, p)
         count += P.B * P.queue_KD.shape[0]
-    return distributed.sum_over_processes(total / P.global_count(count))
+    return P.global_sum(total / P.global_count(count))
 
 
 def vrn_loss(
