@@ -1,0 +1,28 @@
+"""`contrastlens reproduce --preset smoke` end to end: sweeps, simulator, report."""
+
+import json
+
+from contrastlens.cli import main
+from contrastlens.report.build import SECTIONS
+
+
+def test_reproduce_smoke_end_to_end(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.md") in printed and "linear top-1 %" in printed
+
+    md = (out / "report.md").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md, title
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3  # accuracy plot + 2 simulator figures
+
+    finals = sorted((out / "smoke" / "runs").glob("*/final.json"))
+    assert len(finals) == 4
+    for path in finals:  # each run's own numbers appear in its row of the runs table
+        ev = json.loads(path.read_text())["eval"]
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {path.parent.name} |"))
+        assert f"| {100 * ev['linear_top1']:.2f} | {100 * ev['knn_top1']:.2f} |" in row
+    sim = json.loads((out / "simulate" / "simulate.json").read_text())
+    assert f"{sim['runs']['mini_batch']['neg_var']:.4f}" in md

@@ -1,0 +1,52 @@
+"""The sweep runner: grid expansion, resuming without redoing finished runs, failures recorded."""
+
+import json
+
+import pytest
+
+from contrastlens.errors import ConfigError
+from contrastlens.experiments.sweep import Sweep, expand, run_sweep, status
+
+FAST = {"train.epochs": 1, "eval.linear_epochs": 2, "data.synthetic_n": 32}
+
+
+def test_expand_is_the_cartesian_product_in_order():
+    sweep = Sweep("s", "smoke", {"method.name": ["simclr", "moco"], "vrn.weight": [0.0, 30.0]},
+                  exclude=[{"method.name": "moco", "vrn.weight": 30.0}])  # fmt: skip
+    ids = [r.run_id for r in expand(sweep)]
+    assert ids == ["simclr_vrn0", "simclr_vrn30", "moco_vrn0"]
+    assert expand(sweep)[1].overrides == {"method.name": "simclr", "vrn.weight": 30.0}
+    with pytest.raises(ConfigError, match="non-empty list"):
+        expand(Sweep("s", "smoke", {"vrn.weight": []}))
+
+
+def test_interrupted_sweep_resumes_without_redoing_finished_runs(tmp_path):
+    sweep = Sweep("s", "smoke", {"train.seed": [0, 1]}, overrides=FAST)
+    lines = []
+
+    def interrupt_before_second(msg):
+        lines.append(msg)
+        if msg.startswith("[2/2]") and "training" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, tmp_path, log=interrupt_before_second)
+    first = tmp_path / "runs" / "seed0" / "final.json"
+    assert status(first.parent) == "done" and status(tmp_path / "runs" / "seed1") != "done"
+    stamp = first.stat().st_mtime_ns
+
+    lines.clear()
+    results = run_sweep(sweep, tmp_path, log=lines.append)
+    assert results == {"seed0": "done", "seed1": "done"}
+    assert "[1/2] seed0: done, skipped" in lines
+    assert first.stat().st_mtime_ns == stamp  # not retrained
+
+
+def test_failing_run_is_recorded_and_does_not_stop_the_others(tmp_path):
+    sweep = Sweep("s", "smoke", {"model.proj_dim": [-1, 8]}, overrides=FAST)
+    results = run_sweep(sweep, tmp_path, log=lambda m: None)
+    assert results == {"proj_dim--1": "failed", "proj_dim-8": "done"}
+    err = json.loads((tmp_path / "runs" / "proj_dim--1" / "error.json").read_text())
+    assert err["returncode"] == 2
+    assert any("model.proj_dim must be > 0" in line for line in err["log_tail"])
+    assert not any("Traceback" in line for line in err["log_tail"])

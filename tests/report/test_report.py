@@ -1,0 +1,66 @@
+"""The report reads run folders only: every number in it comes from their JSON files."""
+
+import json
+
+from contrastlens.report.build import SECTIONS, build_report
+from contrastlens.report.runs import find_runs
+
+
+def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished"):
+    d = root / "runs" / name
+    d.mkdir(parents=True)
+    cfg = {
+        "method": {"name": method, "temperature": 0.2},
+        "train": {"batch_size": batch, "seed": seed},
+        "vrn": {"weight": weight},
+    }
+    (d / "config.json").write_text(json.dumps(cfg))
+    hist = {"edges": [-1.0, -0.5, 0.0, 0.5, 1.0], "counts": [1, 5, 3, 1]}
+    final = {
+        "status": status,
+        "message": "loss became nan at step 7" if status != "finished" else "",
+        "train_time_s": 12.0,
+        "eval": {
+            "linear_top1": lin,
+            "knn_top1": knn,
+            "table1": {"neg_mean": -0.01, "neg_var": neg_var, "neg_hist": hist},
+            "full": {"neg_var": neg_var / 2},
+        },
+    }
+    (d / "final.json").write_text(json.dumps(final))
+    (d / "meta.json").write_text(json.dumps({"versions": {"torch": "x"}}))
+
+
+def test_report_tables_come_from_run_folders(tmp_path):
+    for seed, (l0, l1) in enumerate([(0.80, 0.82), (0.81, 0.84), (0.79, 0.80)]):
+        _run(tmp_path, f"a{seed}", "simclr", 32, 0.0, seed, l0, 0.7, 0.15)
+        _run(tmp_path, f"b{seed}", "simclr", 32, 30.0, seed, l1, 0.71, 0.09)
+    _run(tmp_path, "bad", "moco", 32, 0.0, 0, 0.1, 0.1, 0.1, status="diverged")
+    (tmp_path / "runs" / "crashed").mkdir()
+    (tmp_path / "runs" / "crashed" / "sweep_run.json").write_text(
+        json.dumps({"values": {"method.name": "dcl", "train.batch_size": 16}})
+    )
+    (tmp_path / "runs" / "crashed" / "error.json").write_text(
+        json.dumps({"returncode": 1, "log_tail": ["ValueError: boom"]})
+    )
+
+    statuses = {r.name: r.status for r in find_runs(tmp_path)}
+    assert statuses["bad"] == "failed" and statuses["crashed"] == "failed"
+    assert statuses["a0"] == "done"
+
+    rep = build_report(tmp_path)
+    md = rep["md"].read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md, title
+    header, rows = rep["headline"]
+    base = next(r for r in rows if r[3] == "0")
+    vrn = next(r for r in rows if r[3] == "30")
+    assert base[5] == "80.00 ± 1.00" and base[4] == "3"
+    # paired differences 2, 3, 1 points: mean +2.00, t-interval 2 ± 4.303 * 1 / sqrt(3)
+    assert vrn[6] == "+2.00 [-0.48, +4.48]"
+    assert "0.1500" in md and "0.0900" in md and "0.0450" in md  # Table 1 and exact variance
+    assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
+    assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
+    html = rep["html"].read_text()
+    assert html.count("data:image/png;base64,") >= 2 and 'src="http' not in html
+    assert (tmp_path / "neg_hist.png").is_file()
