@@ -114,7 +114,7 @@ def check_setup(
     if partition == "fixed" and n % m:
         raise ValueError(
             f"a fixed partition needs the batch size to divide n: m = {m}, n = {n} "
-            f"(use partition='reshuffle' or a divisor of n)"
+            f"(choose a divisor of n; simulate() also offers partition='reshuffle')"
         )
     notes = []
     if m == n or partition == "full":
