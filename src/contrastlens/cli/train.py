@@ -27,8 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", default=None, help="parent folder of the run (default: runs)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its checkpoint")  # fmt: skip
-    p.add_argument("--dry-run", action="store_true",
-                   help="2 steps of the smoke preset on synthetic data (or of --preset)")  # fmt: skip
+    p.add_argument(
+        "--dry-run", action="store_true", help="2 steps on synthetic data (smoke, or --preset)"
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the end-of-run evaluation")
     p.add_argument("--list-presets", action="store_true", help="print the presets and exit")
     p.add_argument("--print-config", action="store_true", help="print the config and exit")
@@ -95,7 +96,7 @@ def run(args) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
 
-    from contrastlens.train.loop import TrainingDiverged, train
+    from contrastlens.train.loop import TrainingDivergedError, train
 
     if args.dry_run and not args.out_dir and not args.name:
         cfg.out_dir = tempfile.mkdtemp(prefix="contrastlens-dry-run-")
@@ -107,7 +108,7 @@ def run(args) -> int:
     try:
         final = train(cfg, run_dir, resume=bool(args.resume),
                       eval_at_end=False if args.no_eval else None)  # fmt: skip
-    except TrainingDiverged as err:
+    except TrainingDivergedError as err:
         print(f"contrastlens train: {err}", file=sys.stderr)
         return 3
     from contrastlens import distributed

@@ -14,6 +14,8 @@ Legend: N samples, F feature dims, K classes, Q queries (a chunk of test samples
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -53,30 +55,52 @@ class LinearProbe:
         return F.normalize(X_NF, dim=1) if self.normalize else X_NF
 
     def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> LinearProbe:
+        # One CPU thread: the matrices are small, and OpenMP threads that spin-wait on a shared
+        # 2-core machine made each epoch ~10x slower (5.4 s vs 0.55 s on 60,000 x 512, measured).
+        threads = torch.get_num_threads()
+        if X_NF.device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            return self._fit(X_NF, y_N)
+        finally:
+            torch.set_num_threads(threads)
+
+    @torch.no_grad()
+    def _fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> LinearProbe:
+        # Softmax regression by minibatch SGD with momentum (torch.optim.SGD's update rule:
+        # buf = m buf + g; w -= lr buf), gradients in closed form: dL/dlogits = (p - onehot)/B.
+        # No autograd or optimizer objects: ~3x faster per step on small CPU batches.
         X_NF = self._prep(X_NF)
         y_N = y_N.long().to(X_NF.device)
         N, D = X_NF.shape
         K = int(y_N.max().item()) + 1
         g = torch.Generator().manual_seed(self.seed)
-        layer = torch.nn.Linear(D, K).to(X_NF.device)
-        with torch.no_grad():
-            layer.weight.normal_(0, 0.01, generator=g)
-            layer.bias.zero_()
-        opt = torch.optim.SGD(layer.parameters(), lr=self.lr, momentum=self.momentum,
-                              weight_decay=self.weight_decay)  # fmt: skip
-        steps = self.epochs * ((N + self.batch_size - 1) // self.batch_size)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+        W_KD = (torch.randn(K, D, generator=g) * 0.01).to(X_NF)
+        b_K = torch.zeros(K).to(X_NF)
+        buf_W, buf_b = torch.zeros_like(W_KD), torch.zeros_like(b_K)
+        onehot_NK = torch.nn.functional.one_hot(y_N, K).to(X_NF)
+        steps_per_epoch = (N + self.batch_size - 1) // self.batch_size
+        total, step = max(1, self.epochs * steps_per_epoch), 0
         for _ in range(self.epochs):
             perm_N = torch.randperm(N, generator=g).to(X_NF.device)
             for start in range(0, N, self.batch_size):
                 idx = perm_N[start : start + self.batch_size]
-                loss = F.cross_entropy(layer(X_NF[idx]), y_N[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-        self.coef_ = layer.weight.detach()  # (K, F)
-        self.intercept_ = layer.bias.detach()  # (K,)
+                x_BD = X_NF[idx]
+                p_BK = torch.softmax(x_BD @ W_KD.T + b_K, dim=1)
+                d_BK = (p_BK - onehot_NK[idx]) / idx.numel()
+                grad_W = d_BK.T @ x_BD
+                grad_b = d_BK.sum(dim=0)
+                if self.weight_decay:
+                    grad_W += self.weight_decay * W_KD
+                    grad_b += self.weight_decay * b_K
+                lr = self.lr * 0.5 * (1 + math.cos(math.pi * step / total))  # cosine
+                buf_W.mul_(self.momentum).add_(grad_W)
+                buf_b.mul_(self.momentum).add_(grad_b)
+                W_KD.sub_(lr * buf_W)
+                b_K.sub_(lr * buf_b)
+                step += 1
+        self.coef_ = W_KD  # (K, F)
+        self.intercept_ = b_K  # (K,)
         self.n_classes_ = K
         return self
 

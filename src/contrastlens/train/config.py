@@ -17,7 +17,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
     optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
              warmup_epochs, min_lr_ratio
     train    epochs, batch_size (global), seed, device, amp, dtype, log_every, checkpoint_every,
-             max_steps, progress, tensorboard, sync_bn
+             max_steps, max_minutes, progress, tensorboard, sync_bn
     eval     linear_epochs, knn_k, knn_temperature, table1_pairs, at_end, curve_epochs
     out_dir, name
 """
@@ -104,6 +104,7 @@ class TrainConfig:
     log_every: int = 10  # steps between metrics lines
     checkpoint_every: int = 1  # epochs between checkpoints (always at the end)
     max_steps: int = 0  # stop after this many steps (0 = the whole schedule); dry runs
+    max_minutes: float = 0.0  # stop (checkpoint, evaluate) after this much training time; 0 = off
     progress: bool = True
     tensorboard: bool = False
     sync_bn: bool = True  # SyncBatchNorm when world size > 1

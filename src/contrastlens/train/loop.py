@@ -20,7 +20,6 @@ Legend: B per-process batch, P projection dims, F backbone feature dims.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from contrastlens.train.config import Config, config_to_dict, validate
 from contrastlens.train.optim import build_optimizer, lr_at, named_trainable, peak_lr
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDivergedError(RuntimeError):
     """The loss became NaN or Inf; the message names the step and the last good checkpoint."""
 
 
@@ -136,7 +135,7 @@ def train(
     eval_at_end: bool | None = None,
 ) -> dict:
     """Train `cfg` into `run_dir` (see run_dir.py for the folder format); returns final.json's
-    dict. Raises TrainingDiverged on a NaN/Inf loss (after writing final.json)."""
+    dict. Raises TrainingDivergedError on a NaN/Inf loss (after writing final.json)."""
     validate(cfg)
     device = resolve_device(cfg.train.device)
     init_distributed(device)
@@ -181,10 +180,10 @@ def train(
     optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, lr_peak)
     model = encoder
     if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        model = DDP(encoder, device_ids=ids)
+        model = DistributedDataParallel(encoder, device_ids=ids)
 
     # ---- run folder: new, or resume from the checkpoint
     start_epoch, global_step = 0, 0
@@ -304,14 +303,16 @@ def train(
             loss = terms["loss"]
             if not torch.isfinite(loss).item():
                 train_s = time_offset + time.perf_counter() - t_start
-                msg = (f"loss is {loss.item()} at step {global_step + 1} (epoch {epoch}); "
-                       f"stopped. The last good checkpoint is {ckpt_path}"
-                       f"{'' if ckpt_path.exists() else ' (none written yet)'}; lower "
-                       f"optim.base_lr or raise method.temperature and --resume or restart.")  # fmt: skip
+                where = "" if ckpt_path.exists() else " (none written yet)"
+                msg = (
+                    f"loss is {loss.item()} at step {global_step + 1} (epoch {epoch}); stopped. "
+                    f"The last good checkpoint is {ckpt_path}{where}; lower optim.base_lr or "
+                    "raise method.temperature, then --resume or restart."
+                )
                 finish("diverged", msg, train_s, None)
                 if progress is not None:
                     progress.close()
-                raise TrainingDiverged(msg)
+                raise TrainingDivergedError(msg)
             optimizer.zero_grad(set_to_none=True)
             (loss * world if world > 1 else loss).backward()  # DDP averages; see docstring
             optimizer.step()
@@ -339,12 +340,17 @@ def train(
                             if k not in ("step", "epoch"):
                                 writer.add_scalar(f"train/{k}", v, global_step)
                 if progress is not None:
-                    progress.set_postfix(loss=f"{row['loss']:.3f}",
-                                         img_s=f"{row['img_per_s']:.0f}", refresh=False)  # fmt: skip
+                    progress.set_postfix(
+                        loss=f"{row['loss']:.3f}", img_s=f"{row['img_per_s']:.0f}", refresh=False
+                    )
             if progress is not None:
                 progress.update(1)
             if global_step >= max_steps:
                 stopped = True
+                break
+            budget = cfg.train.max_minutes * 60
+            if budget and time_offset + time.perf_counter() - t_start >= budget:
+                stopped = True  # the time budget; not bit-reproducible, unlike max_steps
                 break
         train_s = time_offset + time.perf_counter() - t_start
         epoch_done = global_step % steps_per_epoch == 0
@@ -385,7 +391,3 @@ def train(
 
         dist.barrier()
     return final
-
-
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)

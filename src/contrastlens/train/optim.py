@@ -66,7 +66,7 @@ class LARS(torch.optim.Optimizer):
 def build_optimizer(params_named, optim_cfg, lr: float) -> torch.optim.Optimizer:
     """SGD or LARS over named parameters; 1-D tensors (biases, norms) skip decay (and LARS)."""
     decay, no_decay = [], []
-    for name, p in params_named:
+    for _name, p in params_named:
         if not p.requires_grad:
             continue
         (no_decay if p.ndim <= 1 else decay).append(p)

@@ -1,0 +1,21 @@
+from contrastlens.cli import main
+from contrastlens.train import run_dir as rd
+from contrastlens.train.loop import train
+from train.helpers import tiny_config
+
+
+def test_eval_cli_writes_into_run_folder(tmp_path, capsys):
+    train(tiny_config(epochs=1), tmp_path / "r")
+    assert main(["eval", str(tmp_path / "r"), "--set", "eval.linear_epochs=2"]) == 0
+    ev = rd.read_json(tmp_path / "r" / rd.EVAL)
+    final = rd.read_json(tmp_path / "r" / rd.FINAL)
+    assert final["eval"] == ev and ev["linear_epochs"] == 2 and ev["checkpoint_step"] == 4
+    assert {"linear_top1", "linear_top5", "knn_top1", "table1", "full"} <= set(ev)
+    assert ev["full"]["n"] == 64 and ev["table1"]["neg_var"] >= 0
+    assert "linear_top1" in capsys.readouterr().out
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path), "--set", "train.epochs=3"]) == 2

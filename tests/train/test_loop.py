@@ -1,0 +1,115 @@
+import json
+
+import pytest
+import torch
+
+from contrastlens.cli import main
+from contrastlens.train import loop
+from contrastlens.train import run_dir as rd
+from contrastlens.train.checkpoint import save_atomic
+from contrastlens.train.loop import TrainingDivergedError, train
+from train.helpers import tiny_config
+
+TIMING = ("img_per_s", "time_s")
+
+
+def _rows(path):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rd.read_jsonl(path)]
+
+
+def test_dry_run_end_to_end(tmp_path, capsys):
+    assert main(["train", "--dry-run", "--out-dir", str(tmp_path), "--name", "d"]) == 0
+    run = rd.read_run(tmp_path / "d")
+    assert run["config"]["data"]["dataset"] == "synthetic"
+    assert run["meta"]["versions"]["torch"] == torch.__version__
+    assert "revision" in run["meta"]["git"] and run["meta"]["train_size"] == 64
+    assert [r["step"] for r in run["metrics"]] == [1, 2]
+    for key in ("loss", "simclr", "pos_mean", "neg_mean", "neg_var", "excess", "lr"):
+        assert key in run["metrics"][0]
+    ev = run["final"]["eval"]
+    assert run["final"]["status"] == "stopped" and 0 <= ev["linear_top1"] <= 1
+    assert ev["table1"]["pairs"] == 64 and ev["full"]["n"] == 64
+    assert "run folder" in capsys.readouterr().out
+
+
+def test_resume_is_bit_identical(tmp_path):
+    full = train(tiny_config(epochs=2), tmp_path / "full")
+    part = train(tiny_config(epochs=2, max_steps=4), tmp_path / "part")
+    assert part["status"] == "stopped" and part["steps"] == 4
+    resumed = train(tiny_config(epochs=2), tmp_path / "part", resume=True)
+    assert resumed["status"] == "finished" and resumed["steps"] == full["steps"] == 8
+    a = torch.load(tmp_path / "full" / rd.CHECKPOINT, weights_only=False)
+    b = torch.load(tmp_path / "part" / rd.CHECKPOINT, weights_only=False)
+    for key, value in a["encoder"].items():
+        assert torch.equal(value, b["encoder"][key]), key
+    assert _rows(tmp_path / "full" / rd.METRICS) == _rows(tmp_path / "part" / rd.METRICS)
+    assert len(rd.read_json(tmp_path / "part" / rd.META)["resumed"]) == 1
+
+
+def test_moco_and_vrn_train_and_resume(tmp_path):
+    cfg = tiny_config(epochs=2, max_steps=4)
+    cfg.method.name, cfg.method.moco_queue, cfg.vrn.weight = "moco", 32, 30.0
+    train(cfg, tmp_path / "m")
+    cfg.train.max_steps = 0
+    out = train(cfg, tmp_path / "m", resume=True)
+    rows = rd.read_jsonl(tmp_path / "m" / rd.METRICS)
+    assert out["status"] == "finished" and {"moco", "vrn", "loss"} <= set(rows[-1])
+    ref = tiny_config(epochs=2)
+    ref.method.name, ref.method.moco_queue, ref.vrn.weight = "moco", 32, 30.0
+    train(ref, tmp_path / "ref")
+    assert _rows(tmp_path / "ref" / rd.METRICS) == _rows(tmp_path / "m" / rd.METRICS)
+
+
+@pytest.mark.parametrize("method", ["dcl", "dhel", "siglip", "infonce"])
+def test_methods_run(tmp_path, method):
+    cfg = tiny_config(epochs=1, max_steps=2)
+    cfg.method.name = method
+    assert train(cfg, tmp_path / method)["steps"] == 2
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
+    train(tiny_config(epochs=3, max_steps=4), tmp_path / "r")  # a good checkpoint at step 4
+    before = torch.load(tmp_path / "r" / rd.CHECKPOINT, weights_only=False)["step"]
+    real = loop.build_objective
+
+    def poisoned(*args, **kwargs):
+        obj = real(*args, **kwargs)
+        forward = obj.forward
+
+        def nan_forward(*a, **k):
+            terms = forward(*a, **k)
+            terms["loss"] = terms["loss"] * float("nan")
+            return terms
+
+        obj.forward = nan_forward
+        return obj
+
+    monkeypatch.setattr(loop, "build_objective", poisoned)
+    with pytest.raises(TrainingDivergedError, match="step 5.*checkpoint.pt"):
+        train(tiny_config(epochs=3), tmp_path / "r", resume=True)
+    final = rd.read_json(tmp_path / "r" / rd.FINAL)
+    assert final["status"] == "diverged" and "NaN" in final["message"].replace("nan", "NaN")
+    assert torch.load(tmp_path / "r" / rd.CHECKPOINT, weights_only=False)["step"] == before
+
+
+def test_atomic_save_never_leaves_half_files(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_atomic({"v": 1}, path)
+
+    def broken(obj, f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError):
+        save_atomic({"v": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["v"] == 1 and [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_existing_run_needs_resume(tmp_path):
+    train(tiny_config(epochs=1, max_steps=1), tmp_path / "r")
+    with pytest.raises(ValueError, match="--resume"):
+        train(tiny_config(epochs=1), tmp_path / "r")
+    final = json.loads((tmp_path / "r" / rd.FINAL).read_text())
+    assert final["steps"] == 1
