@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from contrastlens.data.augment import augment, recipe
 from contrastlens.data.datasets import load_dataset

@@ -1,7 +1,8 @@
+from train.helpers import tiny_config
+
 from contrastlens.cli import main
 from contrastlens.train import run_dir as rd
 from contrastlens.train.loop import train
-from train.helpers import tiny_config
 
 
 def test_eval_cli_writes_into_run_folder(tmp_path, capsys):

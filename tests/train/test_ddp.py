@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 import torch
+from train.helpers import exact_config
 
 from contrastlens.cli import main
 from contrastlens.train import run_dir as rd
 from contrastlens.train.config import config_to_dict
-from train.helpers import exact_config
 
 
 def test_two_processes_equal_one(tmp_path):

@@ -31,8 +31,9 @@ def test_sigkill_then_resume(tmp_path):
     ckpt = torch.load(run / rd.CHECKPOINT, weights_only=False)  # complete, loadable
     assert ckpt["step"] % 4 == 0 and ckpt["epoch"] >= 2
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    stop = f"train.max_steps={ckpt['step'] + 8}"
     resume = [sys.executable, "-m", "contrastlens", "train", "--resume", str(run),
-              "--set", "train.epochs=400", "--set", "train.max_steps=" + str(ckpt["step"] + 8)]  # fmt: skip
+              "--set", "train.epochs=400", "--set", stop]  # fmt: skip
     out = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     steps = [r["step"] for r in rd.read_jsonl(run / rd.METRICS)]

@@ -2,13 +2,13 @@ import json
 
 import pytest
 import torch
+from train.helpers import tiny_config
 
 from contrastlens.cli import main
 from contrastlens.train import loop
 from contrastlens.train import run_dir as rd
 from contrastlens.train.checkpoint import save_atomic
 from contrastlens.train.loop import TrainingDivergedError, train
-from train.helpers import tiny_config
 
 TIMING = ("img_per_s", "time_s")
 

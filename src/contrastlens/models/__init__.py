@@ -15,7 +15,12 @@ def build_encoder(model_cfg, in_channels: int) -> Encoder:
     """Backbone + projector from a `train.config.ModelConfig`."""
     if model_cfg.backbone == "small_cnn":
         backbone: nn.Module = SmallCNN(
-            in_channels, tuple(model_cfg.widths), model_cfg.depth, model_cfg.pool, model_cfg.norm
+            in_channels,
+            tuple(model_cfg.widths),
+            model_cfg.depth,
+            model_cfg.pool,
+            model_cfg.norm,
+            model_cfg.mid_pool,
         )
     elif model_cfg.backbone in ("resnet18", "resnet50"):
         backbone = CifarResNet(model_cfg.backbone, in_channels)

@@ -10,7 +10,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
     data     dataset, root, train_split, test_split, image_size, subset, synthetic_n, workers,
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
-    model    backbone, widths, depth, pool, norm, proj_hidden, proj_dim
+    model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
              moco_symmetric
     vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view
@@ -58,6 +58,7 @@ class ModelConfig:
     widths: tuple[int, ...] = (32, 64, 128)  # small_cnn only
     depth: int = 1  # small_cnn: convs per stage after the first
     pool: int = 2  # small_cnn: feature map pooled to pool x pool cells
+    mid_pool: int = 0  # small_cnn: also the 14 x 14 stage pooled to mid_pool^2 cells (0 = off)
     norm: str = "bn"  # small_cnn: "bn" or "none" (no batch norm anywhere, also in the head)
     proj_hidden: int = 512
     proj_dim: int = 128
