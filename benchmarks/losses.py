@@ -13,6 +13,9 @@ and in the same run the baselines users would otherwise use:
 
 Time: median over repeats of one forward + backward (inputs are leaf tensors requiring grad),
 methods interleaved within each repeat so that load from other processes hits all of them alike.
+One torch thread by default (--threads): on a small shared machine a 2-thread pool stalls at
+every op barrier whenever the other core is busy (we measured 2 ms and 300 ms for the same op),
+which makes multi-thread timings noise; the thread count is saved with the results.
 
 Peak memory: the CPU has no allocator statistics like torch.cuda.max_memory_allocated, so each
 (method, size) runs once more in a FRESH subprocess in which glibc is told to serve every
@@ -21,7 +24,8 @@ the OS at once instead of staying in the heap). After one warm-up call the kerne
 counter is reset (/proc/self/clear_refs, "5"), one forward + backward runs, and the reported
 peak is VmHWM - VmRSS before the call: the largest amount of memory simultaneously live during
 the call (inputs excluded, gradients and every temporary included), at page granularity. It is
-reported in units of one float32 (2B x 2B) matrix, the target being <= 3.
+reported in units of one float32 (2B x 2B) matrix, the target being <= 3 (MoCo, whose
+logits are (B, 1 + K), is also given in units of one (B, K) matrix).
 
 Results: printed as a table with ratios, and written to benchmarks/results/losses.json
 (with the machine, versions, threads and load average that made them).
@@ -178,7 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2B = 256 and 1024 only")
     parser.add_argument("--repeats", type=int, default=0, help="0: 7 / 5 / 3 by size")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--peak", nargs=2, metavar=("METHOD", "B"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS / "losses.json")
@@ -217,6 +221,8 @@ def main() -> None:
                 "peak_bytes": peak,
                 "peak_in_2Bx2B_float32": None if peak is None else peak / matrix_bytes,
             }
+            if name == "moco" and peak is not None:  # its natural unit: one (B, K) matrix
+                rows[name]["peak_in_BxK_float32"] = peak / (B * K * 4)
         report["results"][str(two_b)] = {"B": B, "repeats": repeats, "methods": rows}
         _print_size(two_b, rows)
     report["ratios"] = _ratios(report["results"])

@@ -94,6 +94,12 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
         (distributed.all_gather_no_grad(IDS_G[rows]) - IDS_G).abs().max().item(),
     ]
 
+    # Queue.enqueue(gather=True) stores every process's keys, in process order
+    queue = losses.Queue(2 * WORLD * B, D, dtype=torch.float64)
+    queue.enqueue(z2_GD[rows], gather=True)
+    unit_GD = z2_GD / z2_GD.norm(dim=1, keepdim=True)
+    errors["queue_gather"] = [(queue.tensor()[: WORLD * B] - unit_GD).abs().max().item()]
+
     for name, fn in _checks().items():
         a_GD, b_GD = z1_GD.clone().requires_grad_(), z2_GD.clone().requires_grad_()
         expected = fn(a_GD, b_GD, IDS_G, queue_KD, False)  # one process, global batch
@@ -136,7 +142,7 @@ def test_two_gloo_processes_equal_one_process_over_the_global_batch():
         init_file = os.path.join(tmp, "init")
         mp.spawn(_worker, args=(init_file, tmp), nprocs=WORLD, join=True)
         results = [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(WORLD)]
-    names = set(_checks()) | {"helpers", "all_gather"}
+    names = set(_checks()) | {"helpers", "all_gather", "queue_gather"}
     for rank, errors in enumerate(results):
         assert set(errors) == names
         for name, errs in errors.items():

@@ -184,3 +184,12 @@ def test_loss_falls_under_gradient_descent():
         terms["loss"].backward()
         opt.step()
     assert terms["loss"].item() < first - 0.1
+
+
+def test_fused_logsumexp_supports_retain_graph():
+    z1, z2 = _views()
+    z1.requires_grad_()
+    value = losses.simclr_loss(z1, z2, temperature=0.2)
+    (first,) = torch.autograd.grad(value, z1, retain_graph=True)
+    (second,) = torch.autograd.grad(value, z1)
+    assert torch.equal(first, second)

@@ -15,7 +15,7 @@ loss is the mean over all 2m anchors (both views), which is lightly's NTXentLoss
     DHEL      0                1                 yes     (Koromilas et al., 2024)
 
 Numerics: the logits are one matmul per view, (u_i / t) . columns, with the excluded pairs
-filled with -inf in place, reduced by a max-shifted log-sum-exp (`_NegativeLogSumExp`, a fused
+filled with -inf in place, reduced by a max-shifted log-sum-exp (`negative_logsumexp`, a fused
 autograd function holding one (B, K) buffer); the positive enters through `logaddexp`, never
 through exp/log of a ratio, so large |s|/t cannot overflow. Instance ids: pairs with equal
 ids are not negatives.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 
 from contrastlens.losses._checks import check_positive
+from contrastlens.losses._fused import negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 
 __all__ = [
@@ -39,42 +40,6 @@ __all__ = [
     "infonce_loss",
     "simclr_loss",
 ]
-
-
-class _NegativeLogSumExp(torch.autograd.Function):
-    """lse_B = logsumexp_j (a_BD @ cols_KD.T)[i, j] over the columns that are not excluded.
-
-    The fused forward/backward keeps ONE (B, K) buffer: the forward turns the logits in place
-    into the row softmax P (exp(s - max) / sum) and saves it; the backward is
-    d a = (g P) @ cols, d cols = (g P).T @ a, with g the incoming (B,) gradient. Autograd on
-    the plain ops would hold the logits, their exp, the softmax and index-put copies at once
-    (about twice the memory and time; see benchmarks/losses.py). First-order gradients only.
-    """
-
-    @staticmethod
-    def forward(ctx, a_BD, cols_KD, excluded, blocks, width):
-        logits_BK = a_BD @ cols_KD.T  # (B, K)
-        for k in range(blocks):  # -inf on the excluded pairs of each (B, width) column block
-            block_BG = logits_BK[:, k * width : (k + 1) * width]
-            if isinstance(excluded, torch.Tensor):
-                block_BG.masked_fill_(excluded, float("-inf"))
-            else:
-                block_BG[excluded] = float("-inf")
-        max_B = logits_BK.amax(dim=1)  # finite: every row keeps at least one negative
-        probs_BK = logits_BK.sub_(max_B[:, None]).exp_()
-        sum_B = probs_BK.sum(dim=1)
-        probs_BK.div_(sum_B[:, None])  # the row softmax, in the logits' buffer
-        ctx.save_for_backward(a_BD, cols_KD, probs_BK)
-        return sum_B.log_().add_(max_B)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_B):
-        a_BD, cols_KD, probs_BK = ctx.saved_tensors
-        weighted_BK = probs_BK * grad_B[:, None]  # d lse / d logits = softmax
-        grad_a = weighted_BK @ cols_KD if ctx.needs_input_grad[0] else None
-        grad_cols = weighted_BK.T @ a_BD if ctx.needs_input_grad[1] else None
-        return grad_a, grad_cols, None, None, None
 
 
 def infonce_from_pairs(
@@ -101,7 +66,7 @@ def infonce_from_pairs(
         blocks = ([b_GD] if cross_view else []) + ([a_GD] if within_view else [])
         cols_KD = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
         # log sum_j exp(a_i . c_j / t) over the negatives, (B,)
-        lse_B = _NegativeLogSumExp.apply(a_BD * inv_t, cols_KD, excluded, len(blocks), P.G)
+        lse_B = negative_logsumexp(a_BD * inv_t, cols_KD, excluded, len(blocks), P.G)
         if not decoupled:  # psi = log(1 + x): the positive is in the denominator
             lse_B = torch.logaddexp(lse_B, pos_B)
         total = total + (lse_B - pos_B).sum()

@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from contrastlens import distributed
 from contrastlens.losses._checks import check_embeddings, check_positive
+from contrastlens.losses._fused import negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, normalize, view_pairs
 
 __all__ = ["Queue", "moco_from_pairs", "moco_loss"]
@@ -102,8 +103,8 @@ def moco_from_pairs(P: ViewPairs, *, temperature: float | torch.Tensor) -> torch
         raise ValueError("queue is required for the MoCo loss")
     inv_t = 1.0 / temperature
     pos_B = (P.u_BD * P.v_BD).sum(dim=1) * inv_t  # q.k / t         (B,)
-    neg_BK = (P.u_BD * inv_t) @ P.queue_KD.T  # q.queue / t          (B, K)
-    lse_B = torch.logaddexp(pos_B, torch.logsumexp(neg_BK, dim=1))  # log of the (1 + K) terms
+    neg_B = negative_logsumexp(P.u_BD * inv_t, P.queue_KD)  # log sum_k e^{q.queue_k / t}  (B,)
+    lse_B = torch.logaddexp(pos_B, neg_B)  # log of the (1 + K) terms
     total = (lse_B - pos_B).sum() / P.G  # G = B times the number of processes when gathered
     return P.global_sum(total)
 

@@ -1,0 +1,66 @@
+"""A fused, memory-lean log-sum-exp of a masked similarity matrix, shared by the InfoNCE
+family and MoCo. Tested against plain autograd through the references in tests/reference.py.
+
+Shape legend: B anchor rows, K columns (blocks of `width` columns), D dimension.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["negative_logsumexp"]
+
+
+class _NegativeLogSumExp(torch.autograd.Function):
+    """lse_B = logsumexp_j (a_BD @ cols_KD.T)[i, j] over the columns that are not excluded.
+
+    The fused forward/backward keeps ONE (B, K) buffer: the forward turns the logits in place
+    into the row softmax P (exp(s - max) / sum) and saves it; the backward is
+    d a = (g P) @ cols, d cols = (g P).T @ a, with g the incoming (B,) gradient. Autograd on
+    the plain ops would hold the logits, their exp, the softmax and index-put copies at once
+    (about twice the memory and time; see benchmarks/losses.py). First-order gradients only.
+    """
+
+    @staticmethod
+    def forward(ctx, a_BD, cols_KD, excluded, blocks, width):
+        logits_BK = a_BD @ cols_KD.T  # (B, K)
+        for k in range(
+            blocks if excluded is not None else 0
+        ):  # -inf on the excluded pairs of each (B, width) column block
+            block_BG = logits_BK[:, k * width : (k + 1) * width]
+            if isinstance(excluded, torch.Tensor):
+                block_BG.masked_fill_(excluded, float("-inf"))
+            else:
+                block_BG[excluded] = float("-inf")
+        max_B = logits_BK.amax(dim=1)  # finite: every row keeps at least one negative
+        probs_BK = logits_BK.sub_(max_B[:, None]).exp_()
+        sum_B = probs_BK.sum(dim=1)
+        probs_BK.div_(sum_B[:, None])  # the row softmax, in the logits' buffer
+        ctx.save_for_backward(a_BD, cols_KD, probs_BK)
+        return sum_B.log_().add_(max_B)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_B):
+        a_BD, cols_KD, probs_BK = ctx.saved_tensors
+        weighted_BK = probs_BK * grad_B[:, None]  # d lse / d logits = softmax
+        grad_a = weighted_BK @ cols_KD if ctx.needs_input_grad[0] else None
+        grad_cols = weighted_BK.T @ a_BD if ctx.needs_input_grad[1] else None
+        return grad_a, grad_cols, None, None, None
+
+
+def negative_logsumexp(
+    a_BD: torch.Tensor,
+    cols_KD: torch.Tensor,
+    excluded: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
+    blocks: int = 1,
+    width: int = 0,
+) -> torch.Tensor:
+    """lse_B[i] = log sum_j exp(a_i . c_j) over the pairs (i, j) that are not excluded.
+
+    a_BD: (B, D) anchors (already divided by the temperature). cols_KD: (K, D) columns, made
+    of `blocks` blocks of `width` columns. excluded: pairs removed from EVERY block, as a
+    boolean (B, width) mask or a (rows, cols) index pair; None removes nothing. Every row must
+    keep at least one column. Returns (B,).
+    """
+    return _NegativeLogSumExp.apply(a_BD, cols_KD, excluded, blocks, width)
