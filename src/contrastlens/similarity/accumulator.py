@@ -93,8 +93,8 @@ class SimilarityAccumulator:
             raise ValueError(f"dimension changed: accumulator has D = {self._gram_u_DD.shape[0]}")
         self._sum_u_D += u_BD.sum(0)
         self._sum_v_D += v_BD.sum(0)
-        self._gram_u_DD += u_BD.T @ u_BD
-        self._gram_v_DD += v_BD.T @ v_BD
+        self._gram_u_DD.addmm_(u_BD.T, u_BD)  # += U^T U, in place
+        self._gram_v_DD.addmm_(v_BD.T, v_BD)
         pos_B = (u_BD * v_BD).sum(1)
         su_B = (u_BD * u_BD).sum(1)
         sv_B = (v_BD * v_BD).sum(1)
