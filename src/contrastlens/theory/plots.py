@@ -76,6 +76,7 @@ def plot_variance_vs_batch(sweep: list[dict], n: int, path: str | Path) -> Path:
     ax.set_xscale("log", base=2)
     # symlog: the bounds span decades and reach 0 at m = n
     ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("mini-batch size m (fixed partition)")
     ax.set_ylabel("Var of negative similarities")
     ax.set_title(f"n = {n}: variance of negatives vs batch size", fontsize=10)
