@@ -10,7 +10,7 @@ Rows are L2-normalized here, so every similarity is a cosine in [-1, 1]. Positiv
 (u_i, v_i); cross-view negatives (u_i, v_j), i != j; within-view negatives (u_i, u_j) and
 (v_i, v_j), i != j. With `ids`, pairs of rows that share an id are not negatives (the same
 instance seen twice in one batch). Means and variances are population moments over the pairs
-(the paper's E[s] and Var[s] over the empirical distribution), accumulated in float64.
+(the paper's E[s] and Var[s] over the empirical distribution).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
-# torch.quantile refuses more than 2**24 values; above this many we take a fixed strided sample.
-MAX_QUANTILE_VALUES = 1 << 20
+# Quantiles need a sort: above this many negatives they come from evenly spaced rows (cheap).
+MAX_QUANTILE_VALUES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,18 @@ class PairStats:
 def _quantiles(x_K: torch.Tensor, levels: tuple[float, ...]) -> tuple[float, ...]:
     if x_K.numel() == 0:
         return tuple(math.nan for _ in levels)
-    if x_K.numel() > MAX_QUANTILE_VALUES:
-        step = -(-x_K.numel() // MAX_QUANTILE_VALUES)
-        x_K = x_K[::step]
-    q_Q = torch.quantile(x_K, torch.tensor(levels, dtype=x_K.dtype, device=x_K.device))
-    return tuple(float(q) for q in q_Q)
+    q_Q = torch.quantile(x_K.double(), torch.tensor(levels, dtype=torch.float64, device=x_K.device))
+    return tuple(float(q) for q in q_Q.cpu())
 
 
-def _mean_var(x_K: torch.Tensor) -> tuple[float, float]:
-    if x_K.numel() == 0:
+def _masked_mean_var(x_BB: torch.Tensor, w_BB: torch.Tensor, count: int) -> tuple[float, float]:
+    """Population mean and variance of the entries where w_BB = 1 (two passes; torch's
+    reductions sum pairwise, so float32 stays accurate to ~1e-7 for logging)."""
+    if count == 0:
         return math.nan, math.nan
-    mean = x_K.mean()
-    return float(mean), float(((x_K - mean) ** 2).mean())
+    mean = (x_BB * w_BB).sum() / count
+    var = ((x_BB - mean) ** 2 * w_BB).sum() / count
+    return float(mean), float(var)
 
 
 @torch.no_grad()
@@ -98,7 +98,9 @@ def pair_stats(
 
     Alignment is Wang & Isola's E||u - v||^2 = 2 - 2 E[s_pos]; uniformity (t = 2) is
     log E exp(-2 ||x - y||^2) over within-view negative pairs, averaged over the two views.
-    Cost: two (B, B) similarity matrices; quantiles are exact up to 2**20 negatives.
+    Cost: three (B, B) matmuls and a few elementwise passes (float32 unless the input is
+    float64); quantiles are exact up to 2**16 negatives, else taken over all negatives of
+    evenly spaced rows.
     Returns a `PairStats` of Python floats.
     """
     if z1_BD.ndim != 2 or z1_BD.shape != z2_BD.shape:
@@ -111,8 +113,10 @@ def pair_stats(
         raise ValueError(f"pair_stats needs at least 2 pairs to have negatives, got B = {B}")
     if n is not None and n < 2:
         raise ValueError(f"dataset size n must be >= 2 for the optimum -1/(n-1), got n = {n}")
-    u_BD = F.normalize(z1_BD.detach().double(), dim=1)
-    v_BD = F.normalize(z2_BD.detach().double(), dim=1)
+    # float64 stays float64 (exact tests); lower precisions compute in float32
+    dtype = torch.float64 if z1_BD.dtype == torch.float64 else torch.float32
+    u_BD = F.normalize(z1_BD.detach().to(dtype), dim=1)
+    v_BD = F.normalize(z2_BD.detach().to(dtype), dim=1)
 
     eye_BB = torch.eye(B, dtype=torch.bool, device=u_BD.device)
     if ids is None:
@@ -122,37 +126,41 @@ def pair_stats(
             raise ValueError(f"ids must have shape ({B},), got {tuple(ids.shape)}")
         ids_B = ids.to(u_BD.device)
         neg_BB = ids_B[:, None] != ids_B[None, :]
+    w_BB = neg_BB.to(dtype)
+    count = int(neg_BB.sum())  # ordered pairs; within-view: the same pairs in each view
 
     cross_BB = u_BD @ v_BD.T  # (B, B): u_i . v_j
+    uu_BB = u_BD @ u_BD.T  # (B, B): u_i . u_j (symmetric: ordered pairs = 2 x unordered)
+    vv_BB = v_BD @ v_BD.T
     pos_B = cross_BB.diagonal()
-    neg_K = cross_BB[neg_BB]
-    upper_BB = neg_BB & torch.ones_like(neg_BB).triu(1)
-    within_uu_K = (u_BD @ u_BD.T)[upper_BB]
-    within_vv_K = (v_BD @ v_BD.T)[upper_BB]
-    within_K = torch.cat([within_uu_K, within_vv_K])
 
-    pos_mean, pos_var = _mean_var(pos_B)
-    neg_mean, neg_var = _mean_var(neg_K)
-    within_mean, within_var = _mean_var(within_K)
+    pos_mean, pos_var = float(pos_B.double().mean()), float(pos_B.double().var(unbiased=False))
+    neg_mean, neg_var = _masked_mean_var(cross_BB, w_BB, count)
+    within_mean, within_var = _masked_mean_var(torch.stack([uu_BB, vv_BB]), w_BB, 2 * count)
 
     # Wang & Isola (2020) uniformity with t = 2: ||x - y||^2 = 2 - 2 s on the unit sphere.
-    def _uniformity(s_K: torch.Tensor) -> float:
-        if s_K.numel() == 0:
+    def _uniformity(s_BB: torch.Tensor) -> float:
+        if count == 0:
             return math.nan
-        return float(torch.logsumexp(-2.0 * (2.0 - 2.0 * s_K), 0) - math.log(s_K.numel()))
+        logits_BB = torch.where(neg_BB, 4.0 * s_BB - 4.0, float("-inf")).double()
+        return float(torch.logsumexp(logits_BB.reshape(-1), 0) - math.log(count))
 
-    uniformity = 0.5 * (_uniformity(within_uu_K) + _uniformity(within_vv_K))
+    uniformity = 0.5 * (_uniformity(uu_BB) + _uniformity(vv_BB))
+
+    # quantiles of negatives: all of them, or all negatives of evenly spaced rows (> 2**16)
+    rows_R = torch.arange(0, B, max(1, -(-B * B // MAX_QUANTILE_VALUES)), device=u_BD.device)
+    neg_K = cross_BB[rows_R][neg_BB[rows_R]]
     optimum = None if n is None else -1.0 / (n - 1)  # Thm 5.1 (theory.optimal_negative_similarity)
     return PairStats(
         batch_size=B,
         pos_mean=pos_mean,
         pos_var=pos_var,
         pos_quantiles=_quantiles(pos_B, quantile_levels),
-        neg_count=int(neg_K.numel()),
+        neg_count=count,
         neg_mean=neg_mean,
         neg_var=neg_var,
         neg_quantiles=_quantiles(neg_K, quantile_levels),
-        within_count=int(within_K.numel()),
+        within_count=count,
         within_mean=within_mean,
         within_var=within_var,
         alignment=2.0 - 2.0 * pos_mean,
