@@ -166,7 +166,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
     ap.add_argument("--out", default="benchmarks/results/training.json")
     ap.add_argument("--subset", type=int, default=20000, help="training images used")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--batches", default="32,128,256", help="comma-separated batch sizes")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     images = load_dataset("fashion-mnist", "train").images[: args.subset].contiguous()
     rows = []
     result = {
@@ -183,7 +187,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"{'batch':>5} {'ours img/s':>11} {'baseline img/s':>15} {'ratio':>6} {'aug share':>9}")
-    for batch in BATCHES:
+    for batch in [int(b) for b in args.batches.split(",")]:
         ours = bench_ours(images, batch, args.seconds)
         base = bench_baseline(images, batch, args.seconds)
         row = {"batch": batch, "ours": ours, "baseline": base,

@@ -17,7 +17,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
     optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
              warmup_epochs, min_lr_ratio
     train    epochs, batch_size (global), seed, device, amp, dtype, log_every, checkpoint_every,
-             max_steps, max_minutes, progress, tensorboard, sync_bn
+             max_steps, max_minutes, time_schedule, progress, tensorboard, sync_bn
     eval     linear_epochs, knn_k, knn_temperature, table1_pairs, at_end, curve_epochs
     out_dir, name
 """
@@ -106,6 +106,9 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (always at the end)
     max_steps: int = 0  # stop after this many steps (0 = the whole schedule); dry runs
     max_minutes: float = 0.0  # stop (checkpoint, evaluate) after this much training time; 0 = off
+    # time_schedule: the cosine follows elapsed / max_minutes instead of step / total steps, so
+    # a fixed-time recipe anneals fully however fast a shared CPU runs (not bit-reproducible).
+    time_schedule: bool = False
     progress: bool = True
     tensorboard: bool = False
     sync_bn: bool = True  # SyncBatchNorm when world size > 1
@@ -320,6 +323,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
     if cfg.model.backbone == "small_cnn" and len(cfg.model.widths) != 3:
         raise ConfigError(f"model.widths must have 3 entries, got {list(cfg.model.widths)}")
+    if cfg.train.time_schedule and cfg.train.max_minutes <= 0:
+        raise ConfigError("train.time_schedule needs train.max_minutes > 0")
     lo, hi = cfg.data.augment.crop_scale
     if not 0 < lo <= hi <= 1:
         raise ConfigError(f"data.augment.crop_scale must satisfy 0 < lo <= hi <= 1, got {lo, hi}")

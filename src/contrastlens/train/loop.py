@@ -265,6 +265,15 @@ def train(
             rd.write_json(final, run_dir / rd.FINAL)
         return final
 
+    def elapsed_s() -> float:
+        """Training seconds so far, as rank 0 measures them (processes must agree on the
+        time-based lr and on when to stop, or they would diverge or deadlock)."""
+        t = time_offset + time.perf_counter() - t_start
+        if world == 1:
+            return t
+        mine = torch.tensor([t if is_main else 0.0], dtype=torch.float64, device=device)
+        return float(distributed.all_reduce_sum(mine))
+
     # ---- the loop
     autocast = amp_context(cfg, device)
     encoder.train()
@@ -274,14 +283,20 @@ def train(
     t_log, step_log = t_start, global_step
     last_loss = None
     log_rows = cfg.train.log_every
-    stopped = False
+    stopped = time_up = False
     for epoch in range(start_epoch, cfg.train.epochs):
         start_in_epoch = global_step - epoch * steps_per_epoch
         for step_in_epoch, (x1_BCHW, x2_BCHW, ids_B) in enumerate(
             batches.epoch(epoch, start_step=start_in_epoch), start=start_in_epoch
         ):
-            lr = lr_at(global_step, peak=lr_peak, warmup_steps=warmup_steps,
-                       total_steps=total_steps, min_ratio=cfg.optim.min_lr_ratio)  # fmt: skip
+            sched_step, sched_total = global_step, total_steps
+            if cfg.train.max_minutes > 0:
+                elapsed = elapsed_s()  # rank 0's clock on every process
+            if cfg.train.time_schedule and global_step >= warmup_steps:  # see TrainConfig
+                frac = min(1.0, elapsed / (cfg.train.max_minutes * 60))
+                sched_step, sched_total = warmup_steps + round(frac * 10**6), warmup_steps + 10**6
+            lr = lr_at(sched_step, peak=lr_peak, warmup_steps=warmup_steps,
+                       total_steps=sched_total, min_ratio=cfg.optim.min_lr_ratio)  # fmt: skip
             for group in optimizer.param_groups:
                 group["lr"] = lr
             log_now = (global_step + 1) % log_rows == 0 or step_in_epoch == steps_per_epoch - 1
@@ -348,9 +363,9 @@ def train(
             if global_step >= max_steps:
                 stopped = True
                 break
-            budget = cfg.train.max_minutes * 60
-            if budget and time_offset + time.perf_counter() - t_start >= budget:
+            if cfg.train.max_minutes > 0 and elapsed >= cfg.train.max_minutes * 60:
                 stopped = True  # the time budget; not bit-reproducible, unlike max_steps
+                time_up = True
                 break
         train_s = time_offset + time.perf_counter() - t_start
         epoch_done = global_step % steps_per_epoch == 0
@@ -378,6 +393,8 @@ def train(
         save_checkpoint(global_step // steps_per_epoch, train_s)
 
     status = "stopped" if stopped and global_step < total_steps else "finished"
+    if time_up and cfg.train.time_schedule:
+        status = "finished"  # the time-based schedule ran to its end
     do_eval = cfg.eval.at_end if eval_at_end is None else eval_at_end
     eval_result = None
     if do_eval and is_main:

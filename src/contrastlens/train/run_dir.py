@@ -28,7 +28,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     temp file + os.replace): model, key encoder + queue (MoCo), objective
                     (SigLIP t, b), optimizer, RNG states, {"epoch", "step"} position.
     final.json      written when the run ends: {"status": "finished" | "diverged" |
-                    "stopped" (max_steps), "message", "epochs_done", "steps", "train_time_s",
+                    "stopped" (max_steps or max_minutes before the schedule's end),
+                    "message", "epochs_done", "steps", "train_time_s",
                     "img_per_s", "last_loss", "eval": {...}}; "eval" (also eval.json, written
                     by `contrastlens eval RUN_DIR`) holds {"linear_top1", "linear_top5",
                     "knn_top1", "linear_epochs", "knn_k", "knn_temperature", "table1":
