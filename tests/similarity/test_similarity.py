@@ -148,3 +148,16 @@ def test_separation_check_messages():
     assert not ok.excessive and "no excessive separation" in ok.message
     with pytest.raises(ValueError):
         check_excessive_separation(1.0, -1.0, 1)
+
+
+def test_pair_stats_float32_large_batch_close_to_float64():
+    u_ND, v_ND = _views(300, 16, seed=8)  # 89,700 negatives: quantiles from evenly spaced rows
+    s32, s64 = pair_stats(u_ND.float(), v_ND.float()), pair_stats(u_ND, v_ND)
+    assert s32.neg_count == 300 * 299
+    for key in ("pos_mean", "neg_mean", "neg_var", "within_mean", "within_var", "uniformity"):
+        assert getattr(s32, key) == pytest.approx(getattr(s64, key), rel=1e-5, abs=1e-6)
+    ref = _brute(u_ND, v_ND)
+    assert s64.neg_var == pytest.approx(ref["neg"][1], abs=1e-12)
+    u, v = F.normalize(u_ND, dim=1), F.normalize(v_ND, dim=1)
+    exact_q = torch.quantile((u @ v.T)[~torch.eye(300, dtype=torch.bool)], 0.5).item()
+    assert s64.neg_quantiles[2] == pytest.approx(exact_q, abs=0.02)
