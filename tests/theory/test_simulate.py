@@ -123,6 +123,12 @@ def test_vrn_lowers_all_pairs_negative_variance():
     assert abs(w_vrn + 1 / (N - 1)) < abs(w_plain + 1 / (N - 1)) / 2
 
 
+def test_spectral_outside_the_theorems_puts_negatives_at_zero():
+    # SPEC section 2: psi = x^2 is not increasing, the optimum has negatives at 0 (d >= n)
+    f = simulate("spectral", N, N, steps=500, lr=0.3, log_every=0).final
+    assert f["pos_min"] > 1 - 1e-6 and abs(f["neg_mean"]) < 1e-6 and f["neg_var"] < 1e-9
+
+
 def test_reshuffled_minibatches_run_and_uneven_last_batch():
     res = simulate("simclr", 10, 12, batch_size=4, partition="reshuffle", steps=60, log_every=20)
     assert res.config["partition"] == "reshuffle" and len(res.trajectory) == 4
