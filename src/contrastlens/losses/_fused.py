@@ -1,14 +1,16 @@
-"""A fused, memory-lean log-sum-exp of a masked similarity matrix, shared by the InfoNCE
-family and MoCo. Tested against plain autograd through the references in tests/reference.py.
+"""Two fused autograd functions, tested through the slow references in tests/reference.py:
+`negative_logsumexp` (a memory-lean log-sum-exp of a masked similarity matrix, shared by the
+InfoNCE family and MoCo) and `pair_square_sum` (VRN's sum of squared similarities from Gram
+matrices).
 
-Shape legend: B anchor rows, K columns (blocks of `width` columns), D dimension.
+Shape legend: B anchor rows, K columns (blocks of `width` columns), N columns, D dimension.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["negative_logsumexp"]
+__all__ = ["negative_logsumexp", "pair_square_sum"]
 
 
 class _NegativeLogSumExp(torch.autograd.Function):
@@ -64,3 +66,28 @@ def negative_logsumexp(
     keep at least one column. Returns (B,).
     """
     return _NegativeLogSumExp.apply(a_BD, cols_KD, excluded, blocks, width)
+
+
+class _PairSquareSum(torch.autograd.Function):
+    """sum_{i,j} (x_i . y_j)^2 = <X^T X, Y^T Y>_F with the four-matmul backward
+    dX = 2 g X (Y^T Y), dY = 2 g Y (X^T X) (autograd on X.T @ X would spend six)."""
+
+    @staticmethod
+    def forward(ctx, x_BD, y_ND):
+        gram_x_DD, gram_y_DD = x_BD.T @ x_BD, y_ND.T @ y_ND
+        ctx.save_for_backward(x_BD, y_ND, gram_x_DD, gram_y_DD)
+        return (gram_x_DD * gram_y_DD).sum()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x_BD, y_ND, gram_x_DD, gram_y_DD = ctx.saved_tensors
+        grad_x = (2 * grad) * (x_BD @ gram_y_DD) if ctx.needs_input_grad[0] else None
+        grad_y = (2 * grad) * (y_ND @ gram_x_DD) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
+
+
+def pair_square_sum(x_BD: torch.Tensor, y_ND: torch.Tensor) -> torch.Tensor:
+    """sum over all pairs (i, j) of (x_i . y_j)^2, in O((B + N) D^2) without the (B, N) matrix.
+    Returns a 0-d tensor."""
+    return _PairSquareSum.apply(x_BD, y_ND)

@@ -32,6 +32,7 @@ import torch
 
 from contrastlens import distributed
 from contrastlens.losses._checks import check_finite_scalar, resolve_delta
+from contrastlens.losses._fused import pair_square_sum
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 
 __all__ = ["similarity_stats", "similarity_stats_from_pairs", "vrn_from_pairs", "vrn_loss"]
@@ -40,17 +41,21 @@ __all__ = ["similarity_stats", "similarity_stats_from_pairs", "vrn_from_pairs", 
 def _power_sum(
     x_BD: torch.Tensor,
     y_ND: torch.Tensor,
-    excluded: tuple[torch.Tensor, torch.Tensor] | None,
+    excluded: int | tuple[torch.Tensor, torch.Tensor] | None,
     excluded_BN: torch.Tensor | None,
     delta: float,
     p: float,
 ) -> torch.Tensor:
-    """sum over the pairs (i, j) of the block, minus the excluded ones, of |x_i.y_j - delta|^p."""
+    """sum over the pairs (i, j) of the block, minus the excluded ones, of |x_i.y_j - delta|^p.
+    excluded: (rows, cols) index pairs, or an int offset for the pairs (i, offset + i)."""
     if p == 2:
-        gram = ((x_BD.T @ x_BD) * (y_ND.T @ y_ND)).sum()  # sum_ij (x_i.y_j)^2
+        gram = pair_square_sum(x_BD, y_ND)  # sum_ij (x_i.y_j)^2
         linear = x_BD.sum(dim=0) @ y_ND.sum(dim=0)  # sum_ij x_i.y_j
         total = gram - 2 * delta * linear + x_BD.shape[0] * y_ND.shape[0] * delta**2
-        if excluded is not None:
+        if isinstance(excluded, int):  # no ids: the pairs (i, offset + i), a slice
+            s_E = (x_BD * y_ND[excluded : excluded + x_BD.shape[0]]).sum(dim=1)
+            total = total - ((s_E - delta) ** 2).sum()
+        elif excluded is not None:
             rows_E, cols_E = excluded
             s_E = (x_BD[rows_E] * y_ND[cols_E]).sum(dim=1)
             total = total - ((s_E - delta) ** 2).sum()
@@ -75,7 +80,7 @@ def vrn_from_pairs(
         raise ValueError(f"p must be > 0, got {p}")
     if use_queue and P.queue_KD is None:
         raise ValueError("queue is required when use_queue=True")
-    excluded = P.excluded()
+    excluded = P.offset if P.same_BG is None else P.excluded()
     excluded_BG = None if p == 2 else P.excluded_mask()
     pairs_per_block = P.B * P.G - P.num_excluded()
 
