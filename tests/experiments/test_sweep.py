@@ -7,7 +7,7 @@ import pytest
 from contrastlens.errors import ConfigError
 from contrastlens.experiments.sweep import Sweep, expand, run_sweep, status
 
-FAST = {"train.epochs": 1, "eval.linear_epochs": 2, "data.synthetic_n": 32}
+FAST = {"train.max_steps": 2, "eval.at_end": False, "data.synthetic_n": 32}
 
 
 def test_expand_is_the_cartesian_product_in_order():
