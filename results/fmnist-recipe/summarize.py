@@ -34,7 +34,7 @@ out = {
     "last_metrics": metrics[-1] if metrics else None,
     "config": run["config"],
 }
-path = Path(__file__).parent / "results.json"
+path = Path(__file__).parent / f"results-{Path(sys.argv[1]).name}.json"
 path.write_text(json.dumps(out, indent=2) + "\n")
 print(json.dumps({k: out[k] for k in ("status", "train_minutes", "epochs_done", "img_per_s",
                                        "linear_top1", "knn_top1", "curve")}, indent=1))

@@ -355,9 +355,10 @@ def train(
                             if k not in ("step", "epoch"):
                                 writer.add_scalar(f"train/{k}", v, global_step)
                 if progress is not None:
-                    progress.set_postfix(
-                        loss=f"{row['loss']:.3f}", img_s=f"{row['img_per_s']:.0f}", refresh=False
-                    )
+                    post = {"loss": f"{row['loss']:.3f}", "img_s": f"{row['img_per_s']:.0f}"}
+                    if cfg.train.max_minutes > 0:  # the step ETA is an upper bound then
+                        post["left"] = f"{cfg.train.max_minutes - row['time_s'] / 60:.1f}min"
+                    progress.set_postfix(post, refresh=False)
             if progress is not None:
                 progress.update(1)
             if global_step >= max_steps:
