@@ -69,11 +69,16 @@ def augmented_projections(cfg, encoder, images_NCHW, mean, std, device, dtype, *
     return torch.cat(z1), torch.cat(z2)
 
 
+def probe_split(cfg) -> str:
+    """The split the probes score: the held-out validation split when data.val_size > 0."""
+    return "val" if cfg.data.val_size else cfg.data.test_split
+
+
 def _probe_data(cfg):
     from contrastlens.train.loop import load_images
 
     train = load_images(cfg, cfg.data.train_split)
-    test = load_images(cfg, cfg.data.test_split)
+    test = load_images(cfg, probe_split(cfg))
     if train is None or test is None:
         raise ValueError("evaluation of imagefolder runs is not supported yet (streamed data)")
     return train, test
@@ -93,7 +98,7 @@ def probe_curve_point(cfg, encoder, device, dtype) -> dict:
 
 def evaluate_encoder(cfg, encoder, device, dtype=torch.float32) -> dict:
     """All end-of-run measurements (see the module docstring); returns the "eval" dict."""
-    from contrastlens.similarity import SimilarityAccumulator, pair_stats
+    from contrastlens.similarity import SimilarityAccumulator, pair_stats, similarity_histograms
 
     t0 = time.perf_counter()
     (xtr, ytr), (xte, yte) = _probe_data(cfg)
@@ -111,8 +116,11 @@ def evaluate_encoder(cfg, encoder, device, dtype=torch.float32) -> dict:
     z1, z2 = augmented_projections(cfg, encoder, xtr[pick], mean, std, device, dtype,
                                    seed=cfg.train.seed + 1)  # fmt: skip
     st = pair_stats(z1, z2, n=n)
+    hist = similarity_histograms(z1, z2, bins=50).neg  # exact over the pairs' negatives
     table1 = {"pairs": int(pick.numel()), "pos_mean": st.pos_mean, "neg_mean": st.neg_mean,
-              "neg_var": st.neg_var, "excess": st.excess}  # fmt: skip
+              "neg_var": st.neg_var, "excess": st.excess,
+              "neg_hist": {"edges": hist.edges.tolist(),
+                           "counts": hist.counts_H.tolist()}}  # fmt: skip
 
     # Exact full-dataset statistics: one augmented pair of every training image.
     z1, z2 = augmented_projections(cfg, encoder, xtr, mean, std, device, dtype,
@@ -122,7 +130,8 @@ def evaluate_encoder(cfg, encoder, device, dtype=torch.float32) -> dict:
         "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
         "knn_top1": knn, "linear_epochs": cfg.eval.linear_epochs, "knn_k": cfg.eval.knn_k,
         "knn_temperature": cfg.eval.knn_temperature, "feature_dim": int(ftr.shape[1]),
-        "table1": table1, "full": full, "eval_time_s": time.perf_counter() - t0,
+        "probe_split": probe_split(cfg), "table1": table1, "full": full,
+        "eval_time_s": time.perf_counter() - t0,
     }  # fmt: skip
 
 

@@ -7,7 +7,8 @@
 
 Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
 
-    data     dataset, root, train_split, test_split, image_size, subset, synthetic_n, workers,
+    data     dataset, root, train_split, test_split, image_size, subset, val_size, synthetic_n,
+             workers,
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
     model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim
@@ -47,6 +48,10 @@ class DataConfig:
     test_split: str = "test"
     image_size: int = 0  # imagefolder / synthetic side; 0 = the dataset's own
     subset: int = 0  # train on the first `subset` training images (0 = all)
+    # Hold out `val_size` training images (a fixed permutation, the same for every seed) as a
+    # validation split: training never sees them and the probes score on them instead of the
+    # test split. Used to choose hyperparameters without touching the test set.
+    val_size: int = 0
     synthetic_n: int = 64  # size of the "synthetic" dataset (dry runs, tests)
     workers: int = 2  # DataLoader workers (imagefolder only)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

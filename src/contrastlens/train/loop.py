@@ -71,7 +71,8 @@ def init_distributed(device: torch.device) -> None:
 
 def load_images(cfg: Config, split: str):
     """(images uint8 (N, C, H, W), labels (N,)) of a split held in memory, or None for
-    imagefolder (streamed). Applies `data.subset` to the training split."""
+    imagefolder (streamed). Applies `data.val_size` (split "val" = the held-out images) and
+    `data.subset` to the training split."""
     d = cfg.data
     if d.dataset == "synthetic":
         side = d.image_size or 28
@@ -81,8 +82,17 @@ def load_images(cfg: Config, split: str):
         return None
     from contrastlens.data.datasets import load_dataset
 
-    ds = load_dataset(d.dataset, split, root=d.root)
+    if split == "val" and not d.val_size:
+        raise ValueError("split 'val' needs data.val_size > 0 (images held out from training)")
+    ds = load_dataset(d.dataset, d.train_split if split == "val" else split, root=d.root)
     images, labels = ds.images, ds.labels
+    if d.val_size and split in ("val", d.train_split):
+        if not 0 < d.val_size < images.shape[0]:
+            raise ValueError(f"data.val_size={d.val_size} must be in (0, {images.shape[0]})")
+        # A fixed permutation (seed 0, not train.seed): every run holds out the same images.
+        perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))
+        keep = perm[: d.val_size] if split == "val" else perm[d.val_size :].sort().values
+        images, labels = images[keep], labels[keep]
     if split == d.train_split and d.subset:
         images, labels = images[: d.subset], labels[: d.subset]
     return images, labels
