@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from train.helpers import exact_config
 
@@ -14,9 +15,11 @@ from contrastlens.train import run_dir as rd
 from contrastlens.train.config import config_to_dict
 
 
-def test_two_processes_equal_one(tmp_path):
+@pytest.mark.parametrize("method", ["simclr", "siglip"])  # siglip: learnable t, b outside DDP
+def test_two_processes_equal_one(tmp_path, method):
     cfg = exact_config(epochs=1)
     cfg.vrn.weight = 3.0
+    cfg.method.name = method
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(config_to_dict(cfg)))
     common = ["train", "--config", str(path), "--no-eval", "--out-dir", str(tmp_path)]
@@ -34,10 +37,15 @@ def test_two_processes_equal_one(tmp_path):
     assert two["meta"]["world_size"] == 2 and one["meta"]["world_size"] == 1
     assert len(one["metrics"]) == len(two["metrics"]) == 4
     for a, b in zip(one["metrics"], two["metrics"]):
-        for key in ("loss", "simclr", "vrn", "neg_var"):
+        for key in ("loss", method, "vrn", "neg_var"):
             assert abs(a[key] - b[key]) < 1e-8, (key, a[key], b[key])
     wa = torch.load(tmp_path / "one" / rd.CHECKPOINT, weights_only=False)["encoder"]
     wb = torch.load(tmp_path / "two" / rd.CHECKPOINT, weights_only=False)["encoder"]
     for key, value in wa.items():
         assert value.dtype == torch.float64
         assert torch.allclose(value, wb[key], atol=1e-8, rtol=0), key
+    oa = torch.load(tmp_path / "one" / rd.CHECKPOINT, weights_only=False)["objective"]
+    ob = torch.load(tmp_path / "two" / rd.CHECKPOINT, weights_only=False)["objective"]
+    assert oa.keys() == ob.keys() and (method != "siglip" or len(oa) >= 2)
+    for key, value in oa.items():
+        assert torch.allclose(value, ob[key], atol=1e-8, rtol=0), key

@@ -340,6 +340,10 @@ def train(
                 raise TrainingDivergedError(msg)
             optimizer.zero_grad(set_to_none=True)
             (loss * world if world > 1 else loss).backward()  # DDP averages; see docstring
+            if world > 1:  # SigLIP's learnable t, b live outside DDP: average them the same way
+                for p in objective.parameters():
+                    if p.grad is not None:
+                        p.grad.copy_(distributed.all_reduce_mean(p.grad))
             optimizer.step()
             if is_moco:
                 queue.enqueue(torch.cat([k2_BP, k1_BP]) if m.moco_symmetric else k2_BP,
