@@ -214,6 +214,8 @@ def train(
             meta["resumed"].append(rd.utc_now())
             rd.write_json(meta, meta_path)
             (run_dir / rd.FINAL).unlink(missing_ok=True)
+            for stale in run_dir.glob(".*.tmp"):  # a write cut short by a kill: never renamed
+                stale.unlink()
         time_offset = ckpt.get("train_time_s", 0.0)
     else:
         time_offset = 0.0
