@@ -1,10 +1,11 @@
 """Named presets: functions returning a `Config`. `get(name)` builds one; `PRESETS` lists them.
 
-fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: >= 88% linear probe in <= 30
-                training minutes (results/fmnist-recipe/). Small CNN with a 2x2 spatial
-                representation (512-d), grayscale crop/flip/brightness/contrast.
-fmnist-quick    the same recipe shortened to a few CPU minutes per run, for studies that
-                run many short runs (issue 6); fewer probe epochs.
+fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: a fixed 28-minute training budget,
+                >= 88% linear probe (results/fmnist-recipe/). Small CNN whose representation
+                keeps the spatial layout (the whole 7x7x128 last map, 6272-d), grayscale
+                crop/flip/brightness/contrast, SimCLR t = 0.3, SGD 0.3, time-based cosine.
+fmnist-quick    the same model on 20,000 images for 3 epochs (step-based, reproducible): a
+                few CPU minutes per run, for studies of many short runs (issue 6).
 smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --dry-run).
 cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (SPEC section 5):
                 CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,
@@ -34,15 +35,10 @@ def fmnist_simclr() -> Config:
     """The recipe (see results/fmnist-recipe/README.md for the measurements)."""
     return Config(
         data=DataConfig(dataset="fashion-mnist", augment=recipe("grayscale")),
-        model=ModelConfig(
-            backbone="small_cnn",
-            widths=(32, 64, 128),
-            depth=1,
-            pool=2,
-            mid_pool=4,
-            proj_hidden=512,
-            proj_dim=128,
-        ),  # fmt: skip
+        # The representation is the whole 7 x 7 x 128 last feature map (6272-d), not a global
+        # pool: on the same weights, global pool 82.1% kNN / 79.7% linear, 2x2 84.0 / 83.0,
+        # 7x7 86.5 / 86.5 (results/fmnist-recipe/README.md).
+        model=ModelConfig(backbone="small_cnn", widths=(32, 64, 128), pool=7, mid_pool=0),
         method=MethodConfig(name="simclr", temperature=0.3),
         optim=OptimConfig(name="sgd", base_lr=0.3, weight_decay=5e-4, warmup_epochs=0.5),
         # A fixed 28-minute budget on a shared 2-core CPU: the cosine follows the clock, so it
@@ -50,7 +46,7 @@ def fmnist_simclr() -> Config:
         train=TrainConfig(
             epochs=100, batch_size=256, log_every=20, max_minutes=28.0, time_schedule=True
         ),  # fmt: skip
-        eval=EvalConfig(linear_epochs=200, curve_epochs=(2, 4, 6, 8)),
+        eval=EvalConfig(linear_epochs=200, curve_epochs=(3, 7)),
         preset="fmnist-simclr",
     )
 
