@@ -11,14 +11,15 @@ Two recipes:
 
 Why thin batched ops instead of kornia or torchvision.transforms.v2 (measured on this machine,
 1 thread of a shared 2-core CPU, a batch of 256 RGB 32 x 32 uint8 images, the full SimCLR
-recipe; `benchmarks/training.py`, "augment_only_rgb_b256"): ours 105 ms, kornia.augmentation
-184 ms (1.8x), torchvision v2 with per-sample randomness 1100 ms (10x: v2 draws ONE set of
-parameters per call on a batched tensor, 85 ms but wrong, so per-sample randomness needs a Python
-loop over images, a per-image cost like PIL's). kornia is batched and per-sample, but its
-generic machinery (3x3 homographies, validation, one warp per op) costs more at these small
-sizes. Here crop and flip fold into one affine grid and one `grid_sample`, the jitter is a few
-broadcast ops, the blur one grouped separable convolution: the same math at the lowest cost,
-on CPU or GPU alike, with no extra dependency in the hot path.
+recipe; `benchmarks/results/training.json`, "augment_only_rgb_b256"): ours 37 ms per batch,
+kornia.augmentation 110 ms (2.9x), torchvision v2 with per-sample randomness 940 ms (25x). v2
+draws ONE set of parameters per call on a batched tensor (63 ms, but every image gets the same
+crop), so per-sample randomness needs a Python loop over images, a per-image cost like PIL's.
+kornia is batched and per-sample, but its generic machinery (3x3 homographies, validation, one
+warp per op) costs more at these small sizes. Here crop and flip fold into one affine grid and
+one `grid_sample`, the jitter is a few broadcast ops, the blur one grouped separable
+convolution: the same math at the lowest cost, on CPU or GPU alike, with no extra dependency in
+the hot path.
 
 Randomness: all parameters are drawn on the CPU from a `torch.Generator` (so a run is
 reproducible and resumable bit for bit, whatever the device), then moved to the images' device.
