@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from contrastlens.errors import ConfigError
+from contrastlens.train.checkpoint import write_text_atomic
 
 # Prefixes used in run ids (simclr_bs32_vrn30_t0.2_seed0); other keys use their last component.
 SHORT = {
@@ -112,9 +113,7 @@ def status(run_dir: Path) -> str:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(json.dumps(obj, indent=2, default=str) + "\n", path)
 
 
 def run_sweep(
