@@ -170,6 +170,21 @@ def test_objective_moco_with_queue_and_stats():
     torch.testing.assert_close(terms["loss"], terms["moco"] + 2.0 * terms["vrn"])
 
 
+def test_objective_moco_vrn_on_query_views():
+    # MoCo's VRN on the query encoder's two views (both with gradient), not on the keys
+    queue = losses.Queue(16, 4)
+    q1, q2 = Z1.clone().requires_grad_(), Z2.clone().requires_grad_()
+    keys = torch.randn_like(Z2)
+    objective = losses.build_objective("moco", temperature=0.2, vrn_weight=2.0, vrn_delta=-0.01)
+    terms = objective(q1, keys, queue=queue, vrn_views=(q1, q2))
+    torch.testing.assert_close(terms["moco"], losses.moco_loss(q1, keys, queue, temperature=0.2))
+    torch.testing.assert_close(terms["vrn"], losses.vrn_loss(q1, q2, delta=-0.01))
+    terms["loss"].backward()
+    assert q2.grad is not None and q2.grad.abs().sum() > 0  # VRN reaches the second view
+    with pytest.raises(ValueError, match="vrn_views is only used by method 'moco'"):
+        losses.build_objective("simclr", vrn_weight=1.0, vrn_n=10)(Z1, Z2, vrn_views=(Z1, Z2))
+
+
 def test_similarity_stats_match_explicit_masked_statistics():
     ids = torch.tensor([0, 1, 1, 2, 3, 4])
     u = Z1 / Z1.norm(dim=1, keepdim=True)

@@ -92,17 +92,25 @@ class Objective(nn.Module):
         *,
         ids: torch.Tensor | None = None,
         queue: torch.Tensor | Queue | None = None,
+        vrn_views: tuple[torch.Tensor, torch.Tensor] | None = None,
         stats: bool = False,
     ) -> dict[str, torch.Tensor]:
         """z1_BD, z2_BD: the two views (MoCo: queries q and keys k), (B, D). ids: (B,) instance
-        ids (equal ids are not negatives). queue: (K, D) keys or a `Queue`, required for "moco"
-        (VRN then also pulls the query-queue pairs: our extension). stats: add detached
-        "pos_mean", "neg_mean", "neg_var". Returns the dict of named 0-d terms."""
+        ids (equal ids are not negatives). queue: (K, D) keys or a `Queue`, required for "moco".
+        vrn_views (MoCo only, our extension): the query encoder's two views (q1, q2), both with
+        gradient; VRN then regularizes their cross-view negatives. Without it, MoCo's VRN pulls
+        the query-key and query-queue pairs, whose keys carry no gradient: the queries can then
+        collapse onto one direction orthogonal to the lagging keys (measured: negative mean
+        0.14 -> 0.54, MoCo loss -> log(K+1), README "MoCo + VRN"), so the training loop passes
+        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2). Returns
+        the dict of named 0-d terms."""
         is_moco = self.method == "moco"
         if is_moco and queue is None:
             raise ValueError("queue is required for method 'moco'")
         if not is_moco and queue is not None:
             raise ValueError(f"queue is only used by method 'moco', not {self.method!r}")
+        if not is_moco and vrn_views is not None:
+            raise ValueError(f"vrn_views is only used by method 'moco', not {self.method!r}")
         queue_KD = queue.keys_KD if isinstance(queue, Queue) else queue
         P = view_pairs(
             z1_BD,
@@ -115,9 +123,15 @@ class Objective(nn.Module):
         terms = {self.method: self.method_term(P)}
         loss = terms[self.method]
         if self.vrn_weight > 0:
-            terms["vrn"] = vrn_from_pairs(
-                P, delta=self.vrn_delta, within_view=self.vrn_within_view, use_queue=is_moco
-            )
+            if vrn_views is not None:
+                Q = view_pairs(*vrn_views, ids=ids, gather=self.gather)
+                terms["vrn"] = vrn_from_pairs(
+                    Q, delta=self.vrn_delta, within_view=self.vrn_within_view
+                )
+            else:
+                terms["vrn"] = vrn_from_pairs(
+                    P, delta=self.vrn_delta, within_view=self.vrn_within_view, use_queue=is_moco
+                )
             loss = terms[self.method] + self.vrn_weight * terms["vrn"]
         terms["loss"] = loss
         if stats:

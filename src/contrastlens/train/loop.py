@@ -323,9 +323,12 @@ def train(
                 with torch.no_grad(), autocast():
                     _, k_2BP = key_encoder(torch.cat([x2_BCHW, x1_BCHW]))  # keys: k2, k1
                 k2_BP, k1_BP = k_2BP[:B].to(dtype), k_2BP[B:].to(dtype)
-                terms = objective(z1_BP, k2_BP, ids=ids_B, queue=queue, stats=log_now)
+                # VRN on the query encoder's own two views (see Objective.forward)
+                terms = objective(z1_BP, k2_BP, ids=ids_B, queue=queue, stats=log_now,
+                                  vrn_views=(z1_BP, z2_BP))  # fmt: skip
                 if m.moco_symmetric:
-                    t2 = objective(z2_BP, k1_BP, ids=ids_B, queue=queue, stats=log_now)
+                    t2 = objective(z2_BP, k1_BP, ids=ids_B, queue=queue, stats=log_now,
+                                   vrn_views=(z2_BP, z1_BP))  # fmt: skip
                     terms = {k: (v + t2[k]) / 2 for k, v in terms.items()}
             loss = terms["loss"]
             if not torch.isfinite(loss).item():
