@@ -37,3 +37,15 @@ def test_sklearn_contract():
     X, y = _separable(n=40)
     assert p.fit(X, y) is p
     assert KNNProbe(k=5).fit(X, y).predict(X).shape == (40,)
+
+
+def test_knn_top1_at_several_k_equals_one_probe_per_k():
+    g = torch.Generator().manual_seed(5)
+    centers = torch.randn(4, 8, generator=g)
+    y, yt = torch.arange(300) % 4, torch.arange(120) % 4
+    X = centers[y] + 0.9 * torch.randn(300, 8, generator=g)  # overlapping: k matters
+    Xt = centers[yt] + 0.9 * torch.randn(120, 8, generator=g)
+    at = KNNProbe(k=200, chunk_size=50).fit(X, y).top1_at(Xt, yt, ks=(200, 10, 1))
+    for k in (200, 10, 1):
+        assert at[k] == KNNProbe(k=k).fit(X, y).score(Xt, yt), k
+    assert len(set(at.values())) > 1  # the ks give different answers here

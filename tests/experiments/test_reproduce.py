@@ -26,3 +26,7 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
         assert f"| {100 * ev['linear_top1']:.2f} | {100 * ev['knn_top1']:.2f} |" in row
     sim = json.loads((out / "simulate" / "simulate.json").read_text())
     assert f"{sim['runs']['mini_batch']['neg_var']:.4f}" in md
+    floor = json.loads((out / "floor.json").read_text())  # raw pixels, the runs' probes
+    row = next(ln for ln in md.splitlines() if ln.startswith("| raw pixels (the floor) |"))
+    assert f"| {100 * floor['linear_top1']:.2f} | {100 * floor['knn_top1']:.2f} |" in row
+    assert floor["feature_dim"] == 28 * 28 and floor["probe_split"] == "test"

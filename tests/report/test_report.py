@@ -6,13 +6,14 @@ from contrastlens.report.build import SECTIONS, build_report
 from contrastlens.report.runs import find_runs
 
 
-def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished"):
+def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished", val=0):
     d = root / "runs" / name
     d.mkdir(parents=True)
     cfg = {
         "method": {"name": method, "temperature": 0.2},
         "train": {"batch_size": batch, "seed": seed},
         "vrn": {"weight": weight},
+        "data": {"val_size": val},
     }
     (d / "config.json").write_text(json.dumps(cfg))
     hist = {"edges": [-1.0, -0.5, 0.0, 0.5, 1.0], "counts": [1, 5, 3, 1]}
@@ -36,6 +37,12 @@ def test_report_tables_come_from_run_folders(tmp_path):
         _run(tmp_path, f"a{seed}", "simclr", 32, 0.0, seed, l0, 0.7, 0.15)
         _run(tmp_path, f"b{seed}", "simclr", 32, 30.0, seed, l1, 0.71, 0.09)
     _run(tmp_path, "bad", "moco", 32, 0.0, 0, 0.1, 0.1, 0.1, status="diverged")
+    # a selection run on the validation split: reported in its section, not in the headline
+    _run(tmp_path, "sel", "simclr", 32, 10.0, 0, 0.555, 0.5, 0.1, val=1000)
+    (tmp_path / "floor.json").write_text(
+        json.dumps({"linear_top1": 0.7712, "knn_top1": 0.6543, "knn_top1_k10": 0.7011,
+                    "knn_k": 200, "feature_dim": 784, "n_train": 100, "probe_split": "test"})
+    )  # fmt: skip
     (tmp_path / "runs" / "crashed").mkdir()
     (tmp_path / "runs" / "crashed" / "sweep_run.json").write_text(
         json.dumps({"values": {"method.name": "dcl", "train.batch_size": 16}})
@@ -61,6 +68,10 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "0.1500" in md and "0.0900" in md and "0.0450" in md  # Table 1 and exact variance
     assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
     assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
+    assert not any(r[3] == "10" for r in rows)  # the selection run is not a test result
+    assert "| sel | done | 10 | 55.50 | 50.00 |" in md
+    assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
+    assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     html = rep["html"].read_text()
     assert html.count("data:image/png;base64,") >= 2 and 'src="http' not in html
     assert (tmp_path / "neg_hist.png").is_file()

@@ -134,19 +134,34 @@ class KNNProbe:
         self.n_classes_ = int(self.y_.max().item()) + 1
         return self
 
-    def decision_function(self, X_QF: torch.Tensor) -> torch.Tensor:
-        """Class votes (N, K) for the queries."""
+    def _votes(self, X_QF: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+        """Class votes (Q, K) for each k in ks, from one pass (top max(ks), then prefixes)."""
         X_QF = F.normalize(X_QF.float(), dim=1).to(self.X_.device)
-        k = min(self.k, self.X_.shape[0])
-        out = []
+        ks = tuple(min(k, self.X_.shape[0]) for k in ks)
+        out: list[list[torch.Tensor]] = [[] for _ in ks]
         for start in range(0, X_QF.shape[0], self.chunk_size):
             sim_QN = X_QF[start : start + self.chunk_size] @ self.X_.T
-            sim_Qk, idx_Qk = sim_QN.topk(k, dim=1)
+            sim_Qk, idx_Qk = sim_QN.topk(max(ks), dim=1)  # sorted: the first k are the top k
             w_Qk = (sim_Qk / self.temperature).exp()
-            votes_QK = torch.zeros(sim_Qk.shape[0], self.n_classes_, device=self.X_.device)
-            votes_QK.scatter_add_(1, self.y_[idx_Qk], w_Qk)
-            out.append(votes_QK)
-        return torch.cat(out)
+            labels_Qk = self.y_[idx_Qk]
+            for i, k in enumerate(ks):
+                votes_QK = torch.zeros(sim_Qk.shape[0], self.n_classes_, device=self.X_.device)
+                votes_QK.scatter_add_(1, labels_Qk[:, :k], w_Qk[:, :k])
+                out[i].append(votes_QK)
+        return [torch.cat(v) for v in out]
+
+    def decision_function(self, X_QF: torch.Tensor) -> torch.Tensor:
+        """Class votes (N, K) for the queries."""
+        return self._votes(X_QF, (self.k,))[0]
+
+    def top1_at(self, X_NF: torch.Tensor, y_N: torch.Tensor, ks: tuple[int, ...]) -> dict:
+        """{k: top-1 accuracy} for several k at the cost of one kNN search."""
+        if not ks or min(ks) < 1:
+            raise ValueError(f"ks must be positive neighbour counts, got {ks}")
+        with torch.no_grad():
+            y_N = y_N.to(self.X_.device)
+            votes = self._votes(X_NF, tuple(ks))
+            return {k: _topk_accuracy(v, y_N, ks=(1,))["top1"] for k, v in zip(ks, votes)}
 
     def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
         return self.decision_function(X_NF).argmax(dim=1)

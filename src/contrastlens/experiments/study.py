@@ -24,7 +24,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from contrastlens.experiments.sweep import Sweep, expand, run_sweep, write_json_atomic
+from contrastlens.experiments.sweep import (
+    Sweep,
+    expand,
+    run_sweep,
+    set_strings,
+    write_json_atomic,
+)
 
 SELECTED = "selected"  # grid placeholder: the VRN weight chosen by the selection step
 
@@ -46,6 +52,7 @@ class Study:
     sweeps: list[Sweep]
     selection: Selection | None = None
     simulate: dict[str, Any] = field(default_factory=dict)  # run_simulation_study kwargs
+    floor: bool = True  # measure the raw-pixel floor with the first sweep's probes (floor.json)
 
 
 def _smoke() -> Study:
@@ -166,6 +173,22 @@ def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, s
     return best, text
 
 
+def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
+    """The raw-pixel floor with `sweep`'s data and probes, written to `path` (skipped when it
+    is already there: the study is resumable)."""
+    from contrastlens.eval import raw_pixel_floor
+    from contrastlens.experiments import presets
+    from contrastlens.train.config import apply_overrides
+
+    if path.is_file():
+        return json.loads(path.read_text())
+    cfg = apply_overrides(presets.get(sweep.preset), set_strings(sweep.overrides))
+    log(f"== raw-pixel floor ({cfg.data.dataset}, probes of sweep {sweep.name})")
+    floor = {"preset": sweep.preset, "overrides": sweep.overrides, **raw_pixel_floor(cfg)}
+    write_json_atomic(path, floor)
+    return floor
+
+
 def reproduce(
     preset: str,
     out_dir: str | Path | None = None,
@@ -211,6 +234,8 @@ def reproduce(
             for s in sweeps
         ]  # fmt: skip
     write_json_atomic(out / "study.json", meta)
+    if study.floor and sweeps:
+        measure_floor(sweeps[0], out / "floor.json", log)
     results: dict[str, str] = {}
     for sweep in sweeps:
         log(f"== sweep {sweep.name} ({len(expand(sweep))} runs, preset {sweep.preset})")

@@ -89,11 +89,16 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     return runs
 
 
+def set_strings(overrides: dict[str, Any]) -> list[str]:
+    """`key=value` strings (as `--set` and `apply_overrides` take them) for a dict."""
+    return [f"{k}={_fmt(v) if not isinstance(v, bool) else v}" for k, v in overrides.items()]
+
+
 def train_command(sweep: Sweep, spec: RunSpec, run_dir: Path) -> list[str]:
     cmd = [sys.executable, "-m", "contrastlens", "train", "--preset", sweep.preset]
     cmd += ["--set", "train.progress=false"]  # the log is a file: no progress bar redraws
-    for key, value in spec.overrides.items():
-        cmd += ["--set", f"{key}={_fmt(value) if not isinstance(value, bool) else value}"]
+    for item in set_strings(spec.overrides):
+        cmd += ["--set", item]
     return cmd + ["--set", f"out_dir={run_dir.parent}", "--set", f"name={run_dir.name}"]
 
 

@@ -1,14 +1,16 @@
 """`contrastlens report DIR`: report.md and a self-contained report.html from run folders only.
 
 Sections: headline accuracy table (linear probe and kNN, mean +/- std over seeds, per method x
-batch size x VRN weight) with the paired VRN gain and its 95% CI; the variance of negative
+batch size x VRN weight) with the paired VRN gain and its 95% CI; the baselines against the
+raw-pixel floor (the study's `floor.json`, same probes); the variance of negative
 similarities per batch size with and without VRN (the paper's Table 1 on our data); histograms
 of negative similarities; accuracy against batch size; temperature robustness (when the grid
 has several temperatures); the simulator's figures against the Thm 5.5 bounds; selection of
-hyperparameters; failed runs; environment and exact commands.
+hyperparameters (runs scored on a validation split appear there only); failed runs;
+environment and exact commands.
 
-Every number comes from a run folder's JSON (`final.json`, `config.json`) or from the sweep
-folder's `simulate/simulate.json`; nothing is recomputed from models.
+Every number comes from a run folder's JSON (`final.json`, `config.json`) or from the study
+folder's `simulate/simulate.json` and `floor.json`; nothing is recomputed from models.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ NEG_HIST = "eval.table1.neg_hist"  # {"edges": [...], "counts": [...]}
 EXACT_NEG_VAR = "eval.full.neg_var"  # exact, all n(n-1) cross-view pairs of one augmentation
 TRAIN_SECONDS = "train_time_s"
 
+KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
+
 SECTIONS = (
     "Setup",
     "Headline: accuracy and the VRN gain",
+    "Baseline against the raw-pixel floor",
     "Variance of negative similarities (Table 1 on our data)",
     "Histograms of negative similarities",
     "Accuracy against batch size",
@@ -94,6 +99,31 @@ def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 method, str(batch), f"{t:g}", f"{w:g}", str(len(seeds)),
                 summarize(list(lin.values())).fmt(100), d_lin,
                 summarize(list(knn.values())).fmt(100), d_knn,
+            ])  # fmt: skip
+    return header, rows
+
+
+def floor_rows(runs: list[Run], floor: dict) -> tuple[list[str], list[list[str]]]:
+    """The raw-pixel floor (floor.json) and every baseline (VRN off), with the same probes."""
+    header = ["representation", "seeds", "linear top-1 %", "kNN top-1 % (k = 200)",
+              "kNN top-1 % (k = 10)"]  # fmt: skip
+    k = floor.get("knn_k", 200)
+    header[3] = f"kNN top-1 % (k = {k})"
+    rows = [
+        [
+            "raw pixels (the floor)",
+            "–",
+            _pct(floor.get("linear_top1", math.nan)),
+            _pct(floor.get("knn_top1", math.nan)),
+            _pct(floor.get("knn_top1_k10", math.nan)),
+        ]
+    ]
+    for (method, batch, t), by_w in sorted(_groups(runs).items()):
+        base = by_w.get(0.0, {})
+        if base:
+            rows.append([f"{method}, batch {batch}, t {t:g}, VRN off", str(len(base))] + [
+                summarize(list(_by_seed(base, path).values())).fmt(100)
+                for path in (LINEAR, KNN, KNN10)
             ])  # fmt: skip
     return header, rows
 
@@ -317,6 +347,10 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     out = Path(out_dir) if out_dir else root
     out.mkdir(parents=True, exist_ok=True)
     runs = find_runs(root)
+    # Runs scored on a validation split (the selection step) are reported in their section
+    # only: their accuracies are not test accuracies.
+    selection = [r for r in runs if dig(r.config, "data.val_size", 0)]
+    runs = [r for r in runs if r not in selection]
     done = [r for r in runs if r.status == "done"]
     failed = [r for r in runs if r.status == "failed"]
     meta = json.loads((root / "study.json").read_text()) if (root / "study.json").is_file() else {}
@@ -335,8 +369,20 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("h2", SECTIONS[1]))
     header, rows = headline_rows(runs)
     blocks.append(Block("table", header=header, rows=rows) if rows else Block("p", "No runs."))
-    # 3. Variance table
+    # 3. Floor
     blocks.append(Block("h2", SECTIONS[2]))
+    floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
+    if floor:
+        fh, fr = floor_rows(runs, floor)
+        blocks.append(Block("p", f"The same probes on raw pixels ({floor.get('feature_dim')}-d, "
+                                 f"{floor.get('n_train')} training images, scored on the "
+                                 f"{floor.get('probe_split')} split): a representation has to "
+                                 "beat these numbers to be worth learning."))  # fmt: skip
+        blocks.append(Block("table", header=fh, rows=fr))
+    else:
+        blocks.append(Block("p", "Not measured: this folder has no floor.json."))
+    # 4. Variance table
+    blocks.append(Block("h2", SECTIONS[3]))
     vh, vr = variance_rows(runs)
     blocks.append(Block("p", "Projector outputs, L2-normalized; the paper's Table 1 measures the "
                              "same statistic over 5,000 augmented training pairs. The full-batch "
@@ -344,23 +390,23 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("table", header=vh, rows=vr) if vr else Block("p", "No runs."))
     # 4-6. Plots
     figures = [
-        (SECTIONS[3], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
-        (SECTIONS[4], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
-        (SECTIONS[5], plot_temperature(runs, out / "temperature.png"), "temperature"),
+        (SECTIONS[4], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
+        (SECTIONS[5], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        (SECTIONS[6], plot_temperature(runs, out / "temperature.png"), "temperature"),
     ]
     for title, path, caption in figures:
         blocks.append(Block("h2", title))
         if path is None:
-            why = ("the grid has a single temperature" if title == SECTIONS[5]
+            why = ("the grid has a single temperature" if title == SECTIONS[6]
                    else "no finished runs with this data")  # fmt: skip
             blocks.append(Block("p", f"Not shown: {why}."))
         else:
             blocks.append(Block("img", caption, path=path))
     # 7. Simulator
-    blocks.append(Block("h2", SECTIONS[6]))
+    blocks.append(Block("h2", SECTIONS[7]))
     blocks.extend(_simulator_blocks(root / "simulate"))
     # 8. Selection
-    blocks.append(Block("h2", SECTIONS[7]))
+    blocks.append(Block("h2", SECTIONS[8]))
     blocks.append(
         Block(
             "p",
@@ -372,8 +418,13 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
             ),
         )
     )
+    if selection:
+        blocks.append(Block("table", header=["selection run", "status", "VRN λ",
+                                             "validation linear %", "validation kNN %"],
+                            rows=[[r.name, r.status, f"{r.vrn_weight:g}", _pct(r.metric(LINEAR)),
+                                   _pct(r.metric(KNN))] for r in selection]))  # fmt: skip
     # 9. Runs
-    blocks.append(Block("h2", SECTIONS[8]))
+    blocks.append(Block("h2", SECTIONS[9]))
     run_rows = []
     for r in runs:
         err = ""
@@ -386,7 +437,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s", "error"],
                         rows=run_rows))  # fmt: skip
     # 10. Environment
-    blocks.append(Block("h2", SECTIONS[9]))
+    blocks.append(Block("h2", SECTIONS[10]))
     env = next(
         ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size")}
          for r in done if r.meta),
