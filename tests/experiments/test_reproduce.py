@@ -30,3 +30,11 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
     row = next(ln for ln in md.splitlines() if ln.startswith("| raw pixels (the floor) |"))
     assert f"| {100 * floor['linear_top1']:.2f} | {100 * floor['knn_top1']:.2f} |" in row
     assert floor["feature_dim"] == 28 * 28 and floor["probe_split"] == "test"
+
+    # a second sitting (finished runs are skipped); the report lists both commands
+    assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--seeds", "0"]) == 0
+    commands = json.loads((out / "study.json").read_text())["commands"]
+    assert commands == [f"contrastlens reproduce --preset smoke --out {out}",
+                        f"contrastlens reproduce --preset smoke --out {out} --seeds 0"]  # fmt: skip
+    md = (out / "report.md").read_text()
+    assert all(c in md for c in commands)

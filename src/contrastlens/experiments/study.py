@@ -219,8 +219,16 @@ def reproduce(
     out = Path(out_dir or f"runs/reproduce-{preset}")
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    command = shlex.join(["contrastlens", "reproduce", "--preset", preset, "--out", str(out)])
-    meta = {"title": study.title, "description": study.description, "commands": [command],
+    args = ["contrastlens", "reproduce", "--preset", preset, "--out", str(out)]
+    if only:
+        args += ["--only", ",".join(only)]
+    if seeds is not None:
+        args += ["--seeds", ",".join(str(x) for x in seeds)]
+    # Every sitting's command, in order (a study is often run in several).
+    old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
+    commands = [c for c in old.get("commands", []) if c != shlex.join(args)]
+    commands.append(shlex.join(args))
+    meta = {"title": study.title, "description": study.description, "commands": commands,
             "study": asdict(study)}  # fmt: skip
     sweeps = study.sweeps
     if study.selection is not None:

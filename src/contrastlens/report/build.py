@@ -34,6 +34,7 @@ NEG_MEAN = "eval.table1.neg_mean"
 NEG_HIST = "eval.table1.neg_hist"  # {"edges": [...], "counts": [...]}
 EXACT_NEG_VAR = "eval.full.neg_var"  # exact, all n(n-1) cross-view pairs of one augmentation
 TRAIN_SECONDS = "train_time_s"
+EVAL_SECONDS = "eval.eval_time_s"
 
 KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
 
@@ -431,11 +432,11 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         if r.status == "failed":
             tail = r.error.get("log_tail") or [""]
             err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
-        secs = r.metric(TRAIN_SECONDS)
+        secs = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS)]
         run_rows.append([r.name, r.status, _pct(r.metric(LINEAR)), _pct(r.metric(KNN)),
-                         "–" if math.isnan(secs) else f"{secs:.0f}", err])  # fmt: skip
-    blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s", "error"],
-                        rows=run_rows))  # fmt: skip
+                         *("–" if math.isnan(x) else f"{x:.0f}" for x in secs), err])  # fmt: skip
+    blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s",
+                                         "eval s", "error"], rows=run_rows))  # fmt: skip
     # 10. Environment
     blocks.append(Block("h2", SECTIONS[10]))
     env = next(
