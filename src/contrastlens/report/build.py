@@ -106,10 +106,8 @@ def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
 
 def floor_rows(runs: list[Run], floor: dict) -> tuple[list[str], list[list[str]]]:
     """The raw-pixel floor (floor.json) and every baseline (VRN off), with the same probes."""
-    header = ["representation", "seeds", "linear top-1 %", "kNN top-1 % (k = 200)",
-              "kNN top-1 % (k = 10)"]  # fmt: skip
-    k = floor.get("knn_k", 200)
-    header[3] = f"kNN top-1 % (k = {k})"
+    header = ["representation", "seeds", "linear top-1 %",
+              f"kNN top-1 % (k = {floor.get('knn_k', 200)})", "kNN top-1 % (k = 10)"]  # fmt: skip
     rows = [
         [
             "raw pixels (the floor)",
