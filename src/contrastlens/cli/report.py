@@ -9,7 +9,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "report",
         help="build report.md and report.html from the run folders under DIR",
-        description="Tables (accuracy mean ± std over seeds, paired VRN gain with a 95%% CI, "
+        description="Tables (accuracy mean ± std over seeds, paired VRN gain with a 95% CI, "
         "negative-similarity variance) and plots, built only from the run folders under DIR.",
     )
     p.add_argument("directory", help="a sweep, study or runs folder")
