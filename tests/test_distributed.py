@@ -64,6 +64,9 @@ def _checks():
         "objective_moco_vrn": lambda a, b, i, q, g: with_gather(objective_moco, g)(
             a, b, ids=i, queue=q
         )["loss"],
+        "objective_moco_vrn_views": lambda a, b, i, q, g: with_gather(objective_moco, g)(
+            a, b.detach(), ids=i, queue=q, vrn_views=(a, b)
+        )["loss"],
         "objective_siglip": lambda a, b, i, q, g: with_gather(objective_siglip, g)(a, b)["loss"],
         "stats_neg_var": lambda a, b, i, q, g: losses.similarity_stats(a, b, ids=i, gather=g)[
             "neg_var"
