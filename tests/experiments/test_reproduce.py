@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from contrastlens.cli import main
 from contrastlens.report.build import SECTIONS
 
@@ -38,3 +40,21 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
                         f"contrastlens reproduce --preset smoke --out {out} --seeds 0"]  # fmt: skip
     md = (out / "report.md").read_text()
     assert all(c in md for c in commands)
+
+
+def test_sittings_restrict_grids_by_seed_and_batch():
+    from contrastlens.experiments.study import _restrict, get_study
+
+    study = get_study("full")
+    _restrict(study, "train.batch_size", [16, 128], "--batches")
+    assert [(s.name, s.grid["train.batch_size"]) for s in study.sweeps] == [
+        ("p1-simclr-moco", [16]),
+        ("p3-simclr-moco", [128]),
+    ]  # p2 (batch 32 only) is dropped, not run with an empty grid
+    with pytest.raises(ValueError, match=r"--seeds: none of \[7\] .* choose from 0, 1, 2"):
+        _restrict(get_study("full"), "train.seed", [7], "--seeds")
+
+
+def test_reproduce_rejects_bad_sitting_flags(tmp_path, capsys):
+    assert main(["reproduce", "--preset", "full", "--batches", "sixteen"]) == 2
+    assert "--batches expects integers" in capsys.readouterr().err

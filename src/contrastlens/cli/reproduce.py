@@ -17,18 +17,23 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="study folder (default runs/reproduce-<preset>)")
     p.add_argument("--only", help="comma-separated sweep names to run (default: all)")
     p.add_argument("--seeds", help="comma-separated seeds to run now (default: all)")
+    p.add_argument("--batches", help="comma-separated batch sizes to run now (default: all)")
     p.set_defaults(func=run)
+
+
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    try:
+        return [int(x) for x in text.split(",")] if text else None
+    except ValueError:
+        raise ValueError(f"{flag} expects integers like 0,1,2, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from contrastlens.experiments.study import headline_text, reproduce
 
     only = args.only.split(",") if args.only else None
-    try:
-        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
-    except ValueError:
-        raise ValueError(f"--seeds expects integers like 0,1,2, got {args.seeds!r}") from None
-    result = reproduce(args.preset, args.out, only=only, seeds=seeds)
+    seeds, batches = _ints(args.seeds, "--seeds"), _ints(args.batches, "--batches")
+    result = reproduce(args.preset, args.out, only=only, seeds=seeds, batches=batches)
     report = result["report"]
     print(f"\n{headline_text(report)}\n")
     print(f"runs: {report['runs']}  ({result['minutes']:.1f} min)")

@@ -173,6 +173,18 @@ def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, s
     return best, text
 
 
+def _restrict(study: Study, key: str, keep: list, flag: str) -> None:
+    """Keep only the grid values of `key` in `keep`; sweeps left with none are dropped."""
+    available = sorted({v for s in study.sweeps for v in s.grid.get(key, [])})
+    if not set(keep) & set(available):
+        raise ValueError(f"{flag}: none of {keep} is in this study's grids; choose from "
+                         f"{', '.join(map(str, available))}")  # fmt: skip
+    for s in study.sweeps:
+        if key in s.grid:
+            s.grid[key] = [v for v in s.grid[key] if v in keep]
+    study.sweeps = [s for s in study.sweeps if s.grid.get(key, [None])]
+
+
 def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
     """The raw-pixel floor with `sweep`'s data and probes, written to `path` (skipped when it
     is already there: the study is resumable)."""
@@ -197,11 +209,13 @@ def reproduce(
     skip_simulate: bool = False,
     only: list[str] | None = None,
     seeds: list[int] | None = None,
+    batches: list[int] | None = None,
 ) -> dict:
     """Run the study `preset` into `out_dir` (resumable), then write its report.
 
     only: run just these sweeps (by name; the selection step still runs when they need it).
     seeds: restrict every grid to these seeds (e.g. [0] first, the others in later sittings).
+    batches: restrict every grid to these batch sizes (sweeps without them are skipped).
     """
     from contrastlens.report.build import build_report
 
@@ -212,10 +226,10 @@ def reproduce(
             names = ", ".join(s.name for s in study.sweeps)
             raise ValueError(f"--only: unknown sweep {sorted(unknown)[0]!r}; choose from {names}")
         study.sweeps = [s for s in study.sweeps if s.name in only]
-    if seeds is not None:
-        for s in study.sweeps:
-            if "train.seed" in s.grid:
-                s.grid["train.seed"] = [x for x in s.grid["train.seed"] if x in seeds]
+    for key, flag, keep in (("train.seed", "--seeds", seeds), ("train.batch_size", "--batches",
+                                                                 batches)):  # fmt: skip
+        if keep is not None:
+            _restrict(study, key, keep, flag)
     out = Path(out_dir or f"runs/reproduce-{preset}")
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
@@ -224,6 +238,8 @@ def reproduce(
         args += ["--only", ",".join(only)]
     if seeds is not None:
         args += ["--seeds", ",".join(str(x) for x in seeds)]
+    if batches is not None:
+        args += ["--batches", ",".join(str(x) for x in batches)]
     # Every sitting's command, in order (a study is often run in several).
     old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
     commands = [c for c in old.get("commands", []) if c != shlex.join(args)]
