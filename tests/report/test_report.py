@@ -69,7 +69,7 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
     assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
     assert not any(r[3] == "10" for r in rows)  # the selection run is not a test result
-    assert "| sel | done | 10 | 55.50 | 50.00 |" in md
+    assert "| sel | done | 10 | 55.50 | 50.00 | 0.1000 |" in md
     assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     html = rep["html"].read_text()

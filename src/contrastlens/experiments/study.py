@@ -165,10 +165,13 @@ def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, s
     means = {k: sum(v) / len(v) for k, v in scores.items()}
     best = max(means, key=lambda k: means[k])
     table = ", ".join(f"{sel.key}={k:g}: {100 * m:.2f}%" for k, m in sorted(means.items()))
+    edge = ""
+    if len(means) > 1 and best in (min(means), max(means)):
+        edge = " It lies at the edge of the grid: values beyond it were not tried."
     text = (
         f"{sel.key} = {best:g} was chosen by the validation {sel.metric} "
         f"(validation split held out from the training set; overrides {sel.sweep.overrides}): "
-        f"{table}. The test set was not used for this choice."
+        f"{table}. The test set was not used for this choice.{edge}"
     )
     return best, text
 

@@ -418,10 +418,12 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         )
     )
     if selection:
+        sel_rows = [[r.name, r.status, f"{r.vrn_weight:g}", _pct(r.metric(LINEAR)),
+                 _pct(r.metric(KNN)), f"{r.metric(NEG_VAR):.4f}"]
+                for r in sorted(selection, key=lambda r: (r.vrn_weight, r.seed))]  # fmt: skip
         blocks.append(Block("table", header=["selection run", "status", "VRN λ",
-                                             "validation linear %", "validation kNN %"],
-                            rows=[[r.name, r.status, f"{r.vrn_weight:g}", _pct(r.metric(LINEAR)),
-                                   _pct(r.metric(KNN))] for r in selection]))  # fmt: skip
+                                             "validation linear %", "validation kNN %",
+                                             "neg. variance"], rows=sel_rows))  # fmt: skip
     # 9. Runs
     blocks.append(Block("h2", SECTIONS[9]))
     run_rows = []
