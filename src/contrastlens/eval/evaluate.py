@@ -73,6 +73,12 @@ def augmented_projections(cfg, encoder, images_NCHW, mean, std, device, dtype, *
     return torch.cat(z1), torch.cat(z2)
 
 
+def _knn_top1(cfg, ftr, ytr, fte, yte) -> dict:
+    """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
+    probe = KNNProbe(cfg.eval.knn_k, cfg.eval.knn_temperature).fit(ftr, ytr)
+    return probe.top1_at(fte, yte, ks=(cfg.eval.knn_k, FLOOR_K))
+
+
 def raw_pixel_floor(cfg) -> dict:
     """The same probes on raw pixels (flattened, in [0, 1]): the floor a learned representation
     has to beat. Uses the run's probe data (`probe_split`) and eval settings; seconds on a CPU
@@ -80,11 +86,7 @@ def raw_pixel_floor(cfg) -> dict:
     t0 = time.perf_counter()
     (xtr, ytr), (xte, yte) = _probe_data(cfg)
     ftr, fte = (to_float(x).flatten(1) for x in (xtr, xte))
-    knn_at = (
-        KNNProbe(cfg.eval.knn_k, cfg.eval.knn_temperature)
-        .fit(ftr, ytr)
-        .top1_at(fte, yte, ks=(cfg.eval.knn_k, FLOOR_K))
-    )
+    knn_at = _knn_top1(cfg, ftr, ytr, fte, yte)
     lin = LinearProbe(epochs=cfg.eval.linear_epochs, seed=cfg.train.seed).fit(ftr, ytr)
     return {
         "linear_top1": lin.scores(fte, yte)["top1"], "knn_top1": knn_at[cfg.eval.knn_k],
@@ -131,11 +133,7 @@ def evaluate_encoder(cfg, encoder, device, dtype=torch.float32) -> dict:
     mean, std = normalization(cfg.data.dataset, xtr.shape[1])
     ftr = extract_features(encoder.backbone, xtr, mean, std, device=device, dtype=dtype)
     fte = extract_features(encoder.backbone, xte, mean, std, device=device, dtype=dtype)
-    knn_at = (
-        KNNProbe(cfg.eval.knn_k, cfg.eval.knn_temperature)
-        .fit(ftr, ytr)
-        .top1_at(fte, yte, ks=(cfg.eval.knn_k, FLOOR_K))
-    )
+    knn_at = _knn_top1(cfg, ftr, ytr, fte, yte)
     lin = LinearProbe(epochs=cfg.eval.linear_epochs, seed=cfg.train.seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
 
