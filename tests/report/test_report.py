@@ -51,6 +51,12 @@ def test_report_tables_come_from_run_folders(tmp_path):
         json.dumps({"returncode": 1, "log_tail": ["ValueError: boom"]})
     )
 
+    # a follow-up sweep run into the same folder: its command is listed with the study's
+    (tmp_path / "followup").mkdir()
+    (tmp_path / "followup" / "sweep.json").write_text(json.dumps(
+        {"argv": ["/x/bin/contrastlens", "sweep", "--preset", "p", "--grid", "vrn.weight=25",
+                  "--out", "some dir"]}))  # fmt: skip
+
     statuses = {r.name: r.status for r in find_runs(tmp_path)}
     assert statuses["bad"] == "failed" and statuses["crashed"] == "failed"
     assert statuses["a0"] == "done"
@@ -72,6 +78,7 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "| sel | done | 10 | 55.50 | 50.00 | 0.1000 |" in md
     assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
+    assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md
     html = rep["html"].read_text()
     assert html.count("data:image/png;base64,") >= 2 and 'src="http' not in html
     assert (tmp_path / "neg_hist.png").is_file()

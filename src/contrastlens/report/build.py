@@ -7,7 +7,8 @@ similarities per batch size with and without VRN (the paper's Table 1 on our dat
 of negative similarities; accuracy against batch size; temperature robustness (when the grid
 has several temperatures); the simulator's figures against the Thm 5.5 bounds; selection of
 hyperparameters (runs scored on a validation split appear there only); failed runs;
-environment and exact commands.
+environment and exact commands (the study's sittings from study.json, and any follow-up
+`contrastlens sweep` under the folder from its sweep.json).
 
 Every number comes from a run folder's JSON (`final.json`, `config.json`) or from the study
 folder's `simulate/simulate.json` and `floor.json`; nothing is recomputed from models.
@@ -19,6 +20,7 @@ import base64
 import html
 import json
 import math
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -445,7 +447,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         None,
     )  # fmt: skip
     blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
-    commands = meta.get("commands") or []
+    commands = (meta.get("commands") or []) + _sweep_commands(root)
     commands += [f"contrastlens report {root}"]
     blocks.append(Block("pre", "\n".join(commands)))
 
@@ -460,6 +462,23 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         "headline": (header, rows),
         "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
     }
+
+
+def _sweep_commands(root: Path) -> list[str]:
+    """The command of every `contrastlens sweep` folder under root (its sweep.json argv).
+
+    Studies list their own sittings in study.json; a follow-up sweep run into the same folder
+    has its runs in the tables, so its command belongs in the report too.
+    """
+    out = []
+    for path in sorted(root.rglob("sweep.json")):
+        try:
+            argv = json.loads(path.read_text()).get("argv") or []
+        except (OSError, ValueError):
+            continue
+        if len(argv) > 1 and argv[1] == "sweep":
+            out.append(shlex.join(["contrastlens", *argv[1:]]))
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
