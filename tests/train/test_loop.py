@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -7,7 +9,7 @@ from train.helpers import tiny_config
 from contrastlens.cli import main
 from contrastlens.train import loop
 from contrastlens.train import run_dir as rd
-from contrastlens.train.checkpoint import save_atomic
+from contrastlens.train.checkpoint import save_atomic, write_text_atomic
 from contrastlens.train.loop import TrainingDivergedError, train
 
 TIMING = ("img_per_s", "time_s")
@@ -105,6 +107,26 @@ def test_atomic_save_never_leaves_half_files(tmp_path, monkeypatch):
         save_atomic({"v": 2}, path)
     monkeypatch.undo()
     assert torch.load(path)["v"] == 1 and [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_atomic_writes_keep_the_usual_permissions(tmp_path):
+    # mkstemp creates 0600 files; results must get what a plain open() gives under the umask
+    umask = os.umask(0o022)
+    try:
+        save_atomic({"v": 1}, tmp_path / "c.pt")
+        write_text_atomic("{}", tmp_path / "r.json")
+    finally:
+        os.umask(umask)
+    for name in ("c.pt", "r.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def test_atomic_text_write_failure_keeps_the_old_file(tmp_path):
+    path = tmp_path / "r.json"
+    write_text_atomic("old", path)
+    with pytest.raises(TypeError):
+        write_text_atomic(None, path)  # type: ignore[arg-type]
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
 def test_existing_run_needs_resume(tmp_path):

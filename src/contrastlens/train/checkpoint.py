@@ -16,13 +16,22 @@ import numpy as np
 import torch
 
 
-def save_atomic(obj, path: str | os.PathLike) -> None:
-    """torch.save `obj` to `path` atomically (temp file + fsync + os.replace)."""
-    path = Path(path)
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file next to `path`, with the permissions a plain `open` would give it
+    (mkstemp makes it 0600, which would leave every result readable by its owner only)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
+def _replace_atomic(path: str | os.PathLike, mode: str, write) -> None:
+    path = Path(path)
+    fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -32,14 +41,14 @@ def save_atomic(obj, path: str | os.PathLike) -> None:
         raise
 
 
+def save_atomic(obj, path: str | os.PathLike) -> None:
+    """torch.save `obj` to `path` atomically (temp file + fsync + os.replace)."""
+    _replace_atomic(path, "wb", lambda f: torch.save(obj, f))
+
+
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write `text` to `path` atomically (temp file + fsync + os.replace)."""
+    _replace_atomic(path, "w", lambda f: f.write(text))
 
 
 def rng_state() -> dict:
