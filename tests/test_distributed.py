@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from contrastlens import distributed, losses
+from contrastlens.models import Queue
 
 WORLD, B, D, K = 2, 4, 5, 6
 # duplicates inside a process (3, 3) and across processes (0 on both, 7 on both)
@@ -98,10 +99,10 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     ]
 
     # Queue.enqueue(gather=True) stores every process's keys, in process order
-    queue = losses.Queue(2 * WORLD * B, D, dtype=torch.float64)
+    queue = Queue(2 * WORLD * B, D, dtype=torch.float64)
     queue.enqueue(z2_GD[rows], gather=True)
     unit_GD = z2_GD / z2_GD.norm(dim=1, keepdim=True)
-    errors["queue_gather"] = [(queue.tensor()[: WORLD * B] - unit_GD).abs().max().item()]
+    errors["queue_gather"] = [(queue.keys_KD[: WORLD * B] - unit_GD).abs().max().item()]
 
     for name, fn in _checks().items():
         a_GD, b_GD = z1_GD.clone().requires_grad_(), z2_GD.clone().requires_grad_()

@@ -22,24 +22,46 @@ multiply the loss by `world_size()` before `.backward()` to get the gradient of 
 All processes must hold the same number of rows (torch's all_gather needs equal shapes) and must
 all call the loss and its `.backward()` (both contain collectives).
 
+Process setup lives here too: `resolve_device`, `init_distributed` (joins the torchrun group:
+nccl on CUDA, gloo on CPUs, with a timeout so that a dead peer ends the others with an error
+instead of a hang), `barrier`, `wrap_ddp`, and `convert_sync_batchnorm`, which swaps every batch
+norm for `GlobalBatchNorm`: batch statistics all-reduced over processes, on CPUs (gloo) and GPUs
+alike (torch's SyncBatchNorm is CUDA-only).
+
 Shape legend: B local rows, G = B * world_size() global rows, D embedding dimension.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
 
 __all__ = [
+    "GlobalBatchNorm",
     "all_gather_no_grad",
     "all_gather_with_grad",
     "all_reduce_mean",
     "all_reduce_sum",
+    "all_reduce_sum_with_grad",
+    "barrier",
+    "convert_sync_batchnorm",
+    "init_distributed",
     "is_distributed",
     "rank",
+    "resolve_device",
+    "shutdown",
     "sum_over_processes",
     "world_size",
+    "wrap_ddp",
 ]
+
+# A collective that waits longer than this raises instead of hanging (a peer died mid-run).
+TIMEOUT_S = float(os.environ.get("CONTRASTLENS_DIST_TIMEOUT_S", 300))
 
 
 def is_distributed() -> bool:
@@ -143,3 +165,137 @@ def sum_over_processes(partial: torch.Tensor) -> torch.Tensor:
     if not _active():
         return partial
     return _SumOverProcesses.apply(partial)
+
+
+class _AllReduceSumWithGrad(torch.autograd.Function):
+    """Forward: the sum over processes. Backward: the sum over processes of the incoming
+    gradients, because every process's loss depends on every process's summand."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = x.detach().reshape(-1).clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.contiguous().reshape(-1).clone()
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        return out.reshape(grad.shape)
+
+
+def all_reduce_sum_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Sum of x over processes, differentiable (batch statistics of `GlobalBatchNorm`).
+    Identity on one process."""
+    if not _active():
+        return x
+    return _AllReduceSumWithGrad.apply(x)
+
+
+# --------------------------------------------------------------------------- process setup
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """ "auto": this process's GPU (LOCAL_RANK) when CUDA is available, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(name)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dev
+
+
+def init_distributed(device: torch.device) -> None:
+    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo",
+            timeout=datetime.timedelta(seconds=TIMEOUT_S),
+        )
+
+
+def barrier() -> None:
+    if _active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    """Wait for every process, then leave the process group (end of a torchrun job), so that
+    no process exits while a peer still talks to it."""
+    if is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around `module` when there are several processes, else itself."""
+    if not _active():
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(
+        module, device_ids=[device.index] if device.type == "cuda" else None
+    )
+
+
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm whose training-mode statistics are those of the global batch: per-channel
+    sums of x and x^2 and the row count are all-reduced (with gradient) over processes. On one
+    process it equals `nn.BatchNorm{1,2}d`. Works with gloo (CPU) and nccl (GPU).
+
+    Legend: N rows, C channels, S spatial positions (1 for BatchNorm1d)."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() not in (2, 3, 4, 5):
+            raise ValueError(f"expected a 2-D to 5-D input, got {x.dim()}-D")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(x)
+        if not (self.training and _active()):
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias,
+                self.training or not self.track_running_stats, self.momentum or 0.0, self.eps,
+            )  # fmt: skip
+        out_dtype = x.dtype
+        if x.dtype in (torch.float16, torch.bfloat16):  # statistics in float32 under autocast
+            x = x.float()
+        dims = [0, *range(2, x.dim())]
+        count = x.new_tensor([x.numel() / x.shape[1]])
+        stats_2C1 = torch.cat([x.sum(dims), (x * x).sum(dims), count])  # sums, squares, count
+        stats_2C1 = all_reduce_sum_with_grad(stats_2C1)
+        C = x.shape[1]
+        n = stats_2C1[-1]
+        mean_C = stats_2C1[:C] / n
+        var_C = stats_2C1[C : 2 * C] / n - mean_C * mean_C  # biased, as batch norm normalizes
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / int(
+                    self.num_batches_tracked
+                )  # fmt: skip
+                unbiased_C = var_C.detach() * (n / (n - 1)).clamp(min=0)
+                self.running_mean.mul_(1 - m).add_(mean_C.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(unbiased_C, alpha=m)
+        shape = [1, C] + [1] * (x.dim() - 2)
+        y = (x - mean_C.view(shape)) * torch.rsqrt(var_C.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape).to(y) + self.bias.view(shape).to(y)
+        return y.to(out_dtype)
+
+
+def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every `nn.BatchNorm{1,2,3}d` in `module` (in place where possible) by a
+    `GlobalBatchNorm` with the same parameters and running statistics; returns the module."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
+        module, GlobalBatchNorm
+    ):
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)  # fmt: skip
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, convert_sync_batchnorm(child))
+    return module

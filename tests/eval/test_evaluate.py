@@ -1,15 +1,15 @@
 from train.helpers import tiny_config
 
+from contrastlens import runfolder as rf
 from contrastlens.cli import main
-from contrastlens.train import run_dir as rd
 from contrastlens.train.loop import train
 
 
 def test_eval_cli_writes_into_run_folder(tmp_path, capsys):
     train(tiny_config(epochs=1), tmp_path / "r")
     assert main(["eval", str(tmp_path / "r"), "--set", "eval.linear_epochs=2"]) == 0
-    ev = rd.read_json(tmp_path / "r" / rd.EVAL)
-    final = rd.read_json(tmp_path / "r" / rd.FINAL)
+    ev = rf.read_json(tmp_path / "r" / rf.EVAL)
+    final = rf.read_json(tmp_path / "r" / rf.FINAL)
     assert final["eval"] == ev and ev["linear_epochs"] == 2 and ev["checkpoint_step"] == 4
     assert {"linear_top1", "linear_top5", "knn_top1", "table1", "full"} <= set(ev)
     assert ev["full"]["n"] == 64 and ev["table1"]["neg_var"] >= 0
@@ -20,3 +20,4 @@ def test_eval_errors(tmp_path, capsys):
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["eval", str(tmp_path), "--set", "train.epochs=3"]) == 2
+    assert "only changes eval.* keys" in capsys.readouterr().err

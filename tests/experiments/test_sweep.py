@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from contrastlens import runfolder as rf
 from contrastlens.errors import ConfigError
-from contrastlens.experiments.sweep import Sweep, expand, run_sweep, status
+from contrastlens.experiments.sweep import Sweep, expand, run_sweep
 
 FAST = {"train.max_steps": 2, "eval.at_end": False, "data.synthetic_n": 32}
 
@@ -32,21 +33,37 @@ def test_interrupted_sweep_resumes_without_redoing_finished_runs(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(sweep, tmp_path, log=interrupt_before_second)
     first = tmp_path / "runs" / "seed0" / "final.json"
-    assert status(first.parent) == "done" and status(tmp_path / "runs" / "seed1") != "done"
+    # max_steps ended the run early on purpose: "stopped", a complete result
+    assert rf.run_status(first.parent) == "stopped"
+    assert rf.run_status(tmp_path / "runs" / "seed1") not in rf.COMPLETE
     stamp = first.stat().st_mtime_ns
 
     lines.clear()
     results = run_sweep(sweep, tmp_path, log=lines.append)
-    assert results == {"seed0": "done", "seed1": "done"}
-    assert "[1/2] seed0: done, skipped" in lines
+    assert results == {"seed0": "stopped", "seed1": "stopped"}
+    assert "[1/2] seed0: stopped, skipped" in lines
     assert first.stat().st_mtime_ns == stamp  # not retrained
 
 
 def test_failing_run_is_recorded_and_does_not_stop_the_others(tmp_path):
     sweep = Sweep("s", "smoke", {"model.proj_dim": [-1, 8]}, overrides=FAST)
     results = run_sweep(sweep, tmp_path, log=lambda m: None)
-    assert results == {"proj_dim--1": "failed", "proj_dim-8": "done"}
+    assert results == {"proj_dim--1": "failed", "proj_dim-8": "stopped"}
     err = json.loads((tmp_path / "runs" / "proj_dim--1" / "error.json").read_text())
     assert err["returncode"] == 2
     assert any("model.proj_dim must be > 0" in line for line in err["log_tail"])
     assert not any("Traceback" in line for line in err["log_tail"])
+
+
+def test_second_sweep_on_the_same_folder_refuses(tmp_path):
+    from contrastlens.experiments.sweep import _lock
+
+    held = _lock(tmp_path)  # a sweep in progress (another process holds the same kind of lock)
+    try:
+        sweep = Sweep("s", "smoke", {"train.seed": [0]}, overrides=FAST)
+        with pytest.raises(ValueError, match="in use by another sweep"):
+            run_sweep(sweep, tmp_path, log=lambda m: None)
+        assert not (tmp_path / "runs").exists()  # nothing started, nothing clobbered
+    finally:
+        held.close()
+    assert run_sweep(sweep, tmp_path, log=lambda m: None) == {"seed0": "stopped"}

@@ -19,7 +19,7 @@ def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="fin
     hist = {"edges": [-1.0, -0.5, 0.0, 0.5, 1.0], "counts": [1, 5, 3, 1]}
     final = {
         "status": status,
-        "message": "loss became nan at step 7" if status != "finished" else "",
+        "message": "loss became nan at step 7" if status == "diverged" else "",
         "train_time_s": 12.0,
         "eval": {
             "linear_top1": lin,
@@ -34,7 +34,9 @@ def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="fin
 
 def test_report_tables_come_from_run_folders(tmp_path):
     for seed, (l0, l1) in enumerate([(0.80, 0.82), (0.81, 0.84), (0.79, 0.80)]):
-        _run(tmp_path, f"a{seed}", "simclr", 32, 0.0, seed, l0, 0.7, 0.15)
+        # a run ended by train.max_steps ("stopped") is a complete result, as in the sweep
+        status = "stopped" if seed == 1 else "finished"
+        _run(tmp_path, f"a{seed}", "simclr", 32, 0.0, seed, l0, 0.7, 0.15, status=status)
         _run(tmp_path, f"b{seed}", "simclr", 32, 30.0, seed, l1, 0.71, 0.09)
     _run(tmp_path, "bad", "moco", 32, 0.0, 0, 0.1, 0.1, 0.1, status="diverged")
     # a selection run on the validation split: reported in its section, not in the headline
@@ -58,8 +60,8 @@ def test_report_tables_come_from_run_folders(tmp_path):
                   "--out", "some dir"]}))  # fmt: skip
 
     statuses = {r.name: r.status for r in find_runs(tmp_path)}
-    assert statuses["bad"] == "failed" and statuses["crashed"] == "failed"
-    assert statuses["a0"] == "done"
+    assert statuses["bad"] == "diverged" and statuses["crashed"] == "failed"
+    assert statuses["a0"] == "finished" and statuses["a1"] == "stopped"
 
     rep = build_report(tmp_path)
     md = rep["md"].read_text()
@@ -75,10 +77,18 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
     assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
     assert not any(r[3] == "10" for r in rows)  # the selection run is not a test result
-    assert "| sel | done | 10 | 55.50 | 50.00 | 0.1000 |" in md
+    assert "| sel | finished | 10 | 55.50 | 50.00 | 0.1000 |" in md
     assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md
     html = rep["html"].read_text()
     assert html.count("data:image/png;base64,") >= 2 and 'src="http' not in html
     assert (tmp_path / "neg_hist.png").is_file()
+
+
+def test_report_of_a_missing_folder_is_an_error_and_creates_nothing(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        build_report(tmp_path / "nope")
+    assert not (tmp_path / "nope").exists()

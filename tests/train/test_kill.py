@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from contrastlens.train import run_dir as rd
+from contrastlens import runfolder as rf
 
 
 def test_sigkill_then_resume(tmp_path):
@@ -20,15 +20,15 @@ def test_sigkill_then_resume(tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline:
-        rows = rd.read_jsonl(run / rd.METRICS) if run.exists() else []
-        if (run / rd.CHECKPOINT).exists() and rows and rows[-1]["epoch"] >= 3:
+        rows = rf.read_jsonl(run / rf.METRICS) if run.exists() else []
+        if (run / rf.CHECKPOINT).exists() and rows and rows[-1]["epoch"] >= 3:
             break
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (run / rd.FINAL).exists()
-    ckpt = torch.load(run / rd.CHECKPOINT, weights_only=False)  # complete, loadable
+    assert not (run / rf.FINAL).exists()
+    ckpt = torch.load(run / rf.CHECKPOINT, weights_only=False)  # complete, loadable
     assert ckpt["step"] % 4 == 0 and ckpt["epoch"] >= 2
     stop = f"train.max_steps={ckpt['step'] + 8}"
     resume = [sys.executable, "-m", "contrastlens", "train", "--resume", str(run),
@@ -37,5 +37,5 @@ def test_sigkill_then_resume(tmp_path):
     assert out.returncode == 0, out.stderr
     # a kill during a checkpoint write leaves only a temp file, which the resume removes
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
-    steps = [r["step"] for r in rd.read_jsonl(run / rd.METRICS)]
+    steps = [r["step"] for r in rf.read_jsonl(run / rf.METRICS)]
     assert steps == list(range(1, ckpt["step"] + 9))  # no gap, no duplicate

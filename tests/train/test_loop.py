@@ -6,22 +6,22 @@ import pytest
 import torch
 from train.helpers import tiny_config
 
+from contrastlens import runfolder as rf
 from contrastlens.cli import main
 from contrastlens.train import loop
-from contrastlens.train import run_dir as rd
-from contrastlens.train.checkpoint import save_atomic, write_text_atomic
+from contrastlens.train.checkpoint import save_checkpoint as save_atomic
 from contrastlens.train.loop import TrainingDivergedError, train
 
 TIMING = ("img_per_s", "time_s")
 
 
 def _rows(path):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rd.read_jsonl(path)]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rf.read_jsonl(path)]
 
 
 def test_dry_run_end_to_end(tmp_path, capsys):
     assert main(["train", "--dry-run", "--out-dir", str(tmp_path), "--name", "d"]) == 0
-    run = rd.read_run(tmp_path / "d")
+    run = rf.read_run(tmp_path / "d")
     assert run["config"]["data"]["dataset"] == "synthetic"
     assert run["meta"]["versions"]["torch"] == torch.__version__
     assert "revision" in run["meta"]["git"] and run["meta"]["train_size"] == 64
@@ -40,12 +40,12 @@ def test_resume_is_bit_identical(tmp_path):
     assert part["status"] == "stopped" and part["steps"] == 4
     resumed = train(tiny_config(epochs=2), tmp_path / "part", resume=True)
     assert resumed["status"] == "finished" and resumed["steps"] == full["steps"] == 8
-    a = torch.load(tmp_path / "full" / rd.CHECKPOINT, weights_only=False)
-    b = torch.load(tmp_path / "part" / rd.CHECKPOINT, weights_only=False)
+    a = torch.load(tmp_path / "full" / rf.CHECKPOINT, weights_only=False)
+    b = torch.load(tmp_path / "part" / rf.CHECKPOINT, weights_only=False)
     for key, value in a["encoder"].items():
         assert torch.equal(value, b["encoder"][key]), key
-    assert _rows(tmp_path / "full" / rd.METRICS) == _rows(tmp_path / "part" / rd.METRICS)
-    assert len(rd.read_json(tmp_path / "part" / rd.META)["resumed"]) == 1
+    assert _rows(tmp_path / "full" / rf.METRICS) == _rows(tmp_path / "part" / rf.METRICS)
+    assert len(rf.read_json(tmp_path / "part" / rf.META)["resumed"]) == 1
 
 
 def test_moco_and_vrn_train_and_resume(tmp_path):
@@ -54,12 +54,12 @@ def test_moco_and_vrn_train_and_resume(tmp_path):
     train(cfg, tmp_path / "m")
     cfg.train.max_steps = 0
     out = train(cfg, tmp_path / "m", resume=True)
-    rows = rd.read_jsonl(tmp_path / "m" / rd.METRICS)
+    rows = rf.read_jsonl(tmp_path / "m" / rf.METRICS)
     assert out["status"] == "finished" and {"moco", "vrn", "loss"} <= set(rows[-1])
     ref = tiny_config(epochs=2)
     ref.method.name, ref.method.moco_queue, ref.vrn.weight = "moco", 32, 30.0
     train(ref, tmp_path / "ref")
-    assert _rows(tmp_path / "ref" / rd.METRICS) == _rows(tmp_path / "m" / rd.METRICS)
+    assert _rows(tmp_path / "ref" / rf.METRICS) == _rows(tmp_path / "m" / rf.METRICS)
 
 
 @pytest.mark.parametrize("method", ["dcl", "dhel", "siglip", "infonce"])
@@ -71,7 +71,7 @@ def test_methods_run(tmp_path, method):
 
 def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     train(tiny_config(epochs=3, max_steps=4), tmp_path / "r")  # a good checkpoint at step 4
-    before = torch.load(tmp_path / "r" / rd.CHECKPOINT, weights_only=False)["step"]
+    before = torch.load(tmp_path / "r" / rf.CHECKPOINT, weights_only=False)["step"]
     real = loop.build_objective
 
     def poisoned(*args, **kwargs):
@@ -89,9 +89,9 @@ def test_nan_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "build_objective", poisoned)
     with pytest.raises(TrainingDivergedError, match="step 5.*checkpoint.pt"):
         train(tiny_config(epochs=3), tmp_path / "r", resume=True)
-    final = rd.read_json(tmp_path / "r" / rd.FINAL)
+    final = rf.read_json(tmp_path / "r" / rf.FINAL)
     assert final["status"] == "diverged" and "NaN" in final["message"].replace("nan", "NaN")
-    assert torch.load(tmp_path / "r" / rd.CHECKPOINT, weights_only=False)["step"] == before
+    assert torch.load(tmp_path / "r" / rf.CHECKPOINT, weights_only=False)["step"] == before
 
 
 def test_atomic_save_never_leaves_half_files(tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_atomic_writes_keep_the_usual_permissions(tmp_path):
     umask = os.umask(0o022)
     try:
         save_atomic({"v": 1}, tmp_path / "c.pt")
-        write_text_atomic("{}", tmp_path / "r.json")
+        rf.write_text("{}", tmp_path / "r.json")
     finally:
         os.umask(umask)
     for name in ("c.pt", "r.json"):
@@ -123,9 +123,9 @@ def test_atomic_writes_keep_the_usual_permissions(tmp_path):
 
 def test_atomic_text_write_failure_keeps_the_old_file(tmp_path):
     path = tmp_path / "r.json"
-    write_text_atomic("old", path)
+    rf.write_text("old", path)
     with pytest.raises(TypeError):
-        write_text_atomic(None, path)  # type: ignore[arg-type]
+        rf.write_text(None, path)  # type: ignore[arg-type]
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
@@ -133,5 +133,5 @@ def test_existing_run_needs_resume(tmp_path):
     train(tiny_config(epochs=1, max_steps=1), tmp_path / "r")
     with pytest.raises(ValueError, match="--resume"):
         train(tiny_config(epochs=1), tmp_path / "r")
-    final = json.loads((tmp_path / "r" / rd.FINAL).read_text())
+    final = json.loads((tmp_path / "r" / rf.FINAL).read_text())
     assert final["steps"] == 1

@@ -3,10 +3,10 @@ import math
 import torch
 from train.helpers import tiny_config
 
+from contrastlens.runfolder import read_run
 from contrastlens.train.config import OptimConfig
 from contrastlens.train.loop import train
 from contrastlens.train.optim import LARS, build_optimizer, lr_at, peak_lr
-from contrastlens.train.run_dir import read_run
 
 
 def test_warmup_then_cosine():

@@ -4,11 +4,10 @@ import pytest
 import torch
 
 from contrastlens.data import sources
+from contrastlens.data.splits import load_split, probe_split
 from contrastlens.errors import DataError
-from contrastlens.eval.evaluate import probe_split
 from contrastlens.experiments import presets
 from contrastlens.train.config import apply_overrides
-from contrastlens.train.loop import load_images
 
 try:
     sources.locate("fashion-mnist")
@@ -20,17 +19,17 @@ except DataError:
 @pytest.mark.skipif(not HAVE, reason="Fashion-MNIST is not installed")
 def test_val_split_is_disjoint_fixed_and_used_by_probes():
     cfg = apply_overrides(presets.get("fmnist-quick"), ["data.val_size=1000", "data.subset=0"])
-    (xtr, ytr), (xva, yva) = load_images(cfg, "train"), load_images(cfg, "val")
+    (xtr, ytr), (xva, yva) = load_split(cfg.data, "train"), load_split(cfg.data, "val")
     assert xtr.shape[0] == 59000 and xva.shape[0] == 1000
     # disjoint: no validation image equals a training image at the same position of the
     # original order, and together they are the whole training set (counts per class add up)
-    full = load_images(apply_overrides(cfg, ["data.val_size=0"]), "train")
+    full = load_split(apply_overrides(cfg, ["data.val_size=0"]).data, "train")
     assert torch.equal(torch.bincount(ytr) + torch.bincount(yva), torch.bincount(full[1]))
     flat = {bytes(x.numpy().tobytes()) for x in xva[:50]}
     assert not any(bytes(x.numpy().tobytes()) in flat for x in xtr[::59])
     seeded = apply_overrides(cfg, ["train.seed=3"])
-    assert torch.equal(load_images(seeded, "val")[1], yva)  # same split for every seed
-    assert probe_split(cfg) == "val"
-    assert probe_split(apply_overrides(cfg, ["data.val_size=0"])) == "test"
+    assert torch.equal(load_split(seeded.data, "val")[1], yva)  # same split for every seed
+    assert probe_split(cfg.data) == "val"
+    assert probe_split(apply_overrides(cfg, ["data.val_size=0"]).data) == "test"
     with pytest.raises(ValueError, match="val_size"):
-        load_images(apply_overrides(cfg, ["data.val_size=0"]), "val")
+        load_split(apply_overrides(cfg, ["data.val_size=0"]).data, "val")

@@ -1,6 +1,6 @@
 """`contrastlens eval RUN_DIR`: probes and similarity measurements of a run's checkpoint.
 
-Writes RUN_DIR/eval.json and updates final.json's "eval" (format: contrastlens.train.run_dir).
+Writes RUN_DIR/eval.json and updates final.json's "eval" (format: contrastlens.runfolder).
 
     contrastlens eval runs/fmnist-simclr-1 --set eval.linear_epochs=200
 """
@@ -28,7 +28,7 @@ def run(args) -> int:
     import json
 
     from contrastlens.errors import ConfigError
-    from contrastlens.eval.evaluate import evaluate_run
+    from contrastlens.experiments.evaluate import evaluate_run
 
     for item in args.overrides:
         if not item.strip().startswith("eval."):

@@ -72,4 +72,6 @@ def run(args: argparse.Namespace) -> int:
         from contrastlens.report.build import build_report
 
         print(f"report: {build_report(args.out)['html']}")
-    return 0 if all(s in ("done",) for s in results.values()) else 1
+    from contrastlens.runfolder import COMPLETE
+
+    return 0 if all(s in COMPLETE for s in results.values()) else 1

@@ -1,4 +1,4 @@
-"""`contrastlens train`: train one run into a run folder (see contrastlens.train.run_dir).
+"""`contrastlens train`: train one run into a run folder (see contrastlens.runfolder).
 
 contrastlens train --preset fmnist-simclr --set train.batch_size=32 --set vrn.weight=30
 contrastlens train --config my.json --set method.name=dcl --name dcl-b32
@@ -41,16 +41,16 @@ def build_config(args):
     import json
     from pathlib import Path
 
+    from contrastlens import runfolder as rf
     from contrastlens.errors import ConfigError
     from contrastlens.experiments import presets
-    from contrastlens.train import run_dir as rd
     from contrastlens.train.config import Config, apply_overrides, config_from_dict, validate
 
     if args.resume:
-        path = Path(args.resume) / rd.CONFIG
-        if not path.exists():
-            raise FileNotFoundError(f"--resume: {args.resume} has no {rd.CONFIG}")
-        cfg = config_from_dict(rd.read_json(path))
+        path = Path(args.resume) / rf.CONFIG
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: {args.resume} has no {rf.CONFIG}")
+        cfg = config_from_dict(rf.read_json(path))
     elif args.preset:
         cfg = presets.get(args.preset)
     elif args.dry_run:
@@ -119,4 +119,5 @@ def run(args) -> int:
         summary.update({k: ev[k] for k in ("linear_top1", "knn_top1") if k in ev})
         print(f"run folder: {run_dir}")
         print(json.dumps(summary))
+    distributed.shutdown()
     return 0

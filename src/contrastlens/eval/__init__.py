@@ -1,10 +1,11 @@
 """Evaluation of frozen representations: `LinearProbe` and `KNNProbe` (scikit-learn style),
-feature extraction and the end-of-run measurements (`evaluate.evaluate_run`)."""
+feature extraction and the end-of-run measurements on tensors (`evaluate.evaluate_encoder`).
+Evaluating a run folder is `contrastlens.experiments.evaluate_run`."""
 
 from contrastlens.eval.evaluate import (
     evaluate_encoder,
-    evaluate_run,
     extract_features,
+    probe_curve_point,
     raw_pixel_floor,
 )
 from contrastlens.eval.probes import KNNProbe, LinearProbe
@@ -13,7 +14,7 @@ __all__ = [
     "KNNProbe",
     "LinearProbe",
     "evaluate_encoder",
-    "evaluate_run",
     "extract_features",
+    "probe_curve_point",
     "raw_pixel_floor",
 ]

@@ -16,7 +16,6 @@ Presets (functions returning a `Study`):
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
@@ -24,13 +23,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from contrastlens.experiments.sweep import (
-    Sweep,
-    expand,
-    run_sweep,
-    set_strings,
-    write_json_atomic,
-)
+from contrastlens import runfolder as rf
+from contrastlens.experiments.sweep import Sweep, expand, run_sweep, set_strings
 
 SELECTED = "selected"  # grid placeholder: the VRN weight chosen by the selection step
 
@@ -155,9 +149,9 @@ def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, s
     run_sweep(sel.sweep, folder, log=log)
     scores: dict[Any, list[float]] = {}
     for spec in expand(sel.sweep):
-        final = folder / "runs" / spec.run_id / "final.json"
-        if final.is_file():
-            value = json.loads(final.read_text()).get("eval", {}).get(sel.metric)
+        run = folder / "runs" / spec.run_id
+        if rf.run_status(run) in rf.COMPLETE:
+            value = (rf.try_read_json(run / rf.FINAL).get("eval") or {}).get(sel.metric)
             if isinstance(value, (int, float)):
                 scores.setdefault(spec.values[sel.key], []).append(float(value))
     if not scores:
@@ -191,16 +185,21 @@ def _restrict(study: Study, key: str, keep: list, flag: str) -> None:
 def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
     """The raw-pixel floor with `sweep`'s data and probes, written to `path` (skipped when it
     is already there: the study is resumable)."""
+    from contrastlens.data.splits import load_split, probe_split
     from contrastlens.eval import raw_pixel_floor
     from contrastlens.experiments import presets
     from contrastlens.train.config import apply_overrides
 
     if path.is_file():
-        return json.loads(path.read_text())
+        return rf.read_json(path)
     cfg = apply_overrides(presets.get(sweep.preset), set_strings(sweep.overrides))
     log(f"== raw-pixel floor ({cfg.data.dataset}, probes of sweep {sweep.name})")
-    floor = {"preset": sweep.preset, "overrides": sweep.overrides, **raw_pixel_floor(cfg)}
-    write_json_atomic(path, floor)
+    train = load_split(cfg.data, cfg.data.train_split)
+    test = load_split(cfg.data, probe_split(cfg.data))
+    floor = {"preset": sweep.preset, "overrides": sweep.overrides,
+             **raw_pixel_floor(train, test, cfg.eval, seed=cfg.train.seed),
+             "probe_split": probe_split(cfg.data)}  # fmt: skip
+    rf.write_json(floor, path)
     return floor
 
 
@@ -244,7 +243,7 @@ def reproduce(
     if batches is not None:
         args += ["--batches", ",".join(str(x) for x in batches)]
     # Every sitting's command, in order (a study is often run in several).
-    old = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
+    old = rf.try_read_json(out / rf.STUDY)
     commands = [c for c in old.get("commands", []) if c != shlex.join(args)]
     commands.append(shlex.join(args))
     meta = {"title": study.title, "description": study.description, "commands": commands,
@@ -260,7 +259,7 @@ def reproduce(
                              for k, vals in s.grid.items()})
             for s in sweeps
         ]  # fmt: skip
-    write_json_atomic(out / "study.json", meta)
+    rf.write_json(meta, out / rf.STUDY)
     if study.floor and sweeps:
         measure_floor(sweeps[0], out / "floor.json", log)
     results: dict[str, str] = {}
@@ -272,10 +271,9 @@ def reproduce(
 
         log("== simulator (free embeddings, float64)")
         run_simulation_study(out_dir=out / "simulate", **study.simulate)
-    report = build_report(out)
     minutes = (time.time() - start) / 60
     meta["wall_minutes_last_invocation"] = round(minutes, 2)
-    write_json_atomic(out / "study.json", meta)
+    rf.write_json(meta, out / rf.STUDY)
     report = build_report(out)
     return {"out": out, "report": report, "results": results, "minutes": minutes}
 

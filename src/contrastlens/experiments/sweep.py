@@ -9,19 +9,22 @@ from the CLI.
 Sweep folder layout (read by `contrastlens report`):
 
     DIR/sweep.json            the sweep definition and the command that started it
-    DIR/runs/<run_id>/        one run folder (see contrastlens.train.run_dir), plus
+    DIR/runs/<run_id>/        one run folder (see contrastlens.runfolder), plus
         sweep_run.json        the run's grid values and its train command line
         error.json            only for a failed run: return code and the tail of its log
         train.log             the run's stdout/stderr
 
-A run whose folder has `final.json` is finished and skipped on the next `run_sweep`; a failed run
-is retried (its `error.json` removed) unless `retry_failed=False`.
+A run whose status is complete (finished, or stopped by a limit it was given) or diverged is
+skipped on the next `run_sweep`; a failed or partial run is retried (resumed from its
+checkpoint when it has one; `error.json` removed) unless `retry_failed=False`. A sweep holds an
+exclusive lock on DIR (`.sweep.lock`) while it runs: a second sweep on the same folder refuses
+with a message instead of training the same runs twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
-import json
 import os
 import shlex
 import subprocess
@@ -32,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contrastlens import runfolder as rf
 from contrastlens.errors import ConfigError
-from contrastlens.train.checkpoint import write_text_atomic
 
 # Prefixes used in run ids (simclr_bs32_vrn30_t0.2_seed0); other keys use their last component.
 SHORT = {
@@ -102,23 +105,21 @@ def train_command(sweep: Sweep, spec: RunSpec, run_dir: Path) -> list[str]:
     return cmd + ["--set", f"out_dir={run_dir.parent}", "--set", f"name={run_dir.name}"]
 
 
-def status(run_dir: Path) -> str:
-    """'done' (final.json, finished), 'diverged' (final.json says so: a deterministic failure,
-    not retried), 'failed' (error.json), 'partial' (started) or 'todo'."""
-    if (run_dir / "final.json").is_file():
-        try:
-            state = json.loads((run_dir / "final.json").read_text()).get("status", "finished")
-        except (OSError, json.JSONDecodeError):
-            return "partial"
-        return "done" if state in ("finished", "stopped") else "diverged"
-    if (run_dir / "error.json").is_file():
-        return "failed"
-    return "partial" if run_dir.is_dir() else "todo"
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(json.dumps(obj, indent=2, default=str) + "\n", path)
+def _lock(out: Path):
+    """An exclusive, non-blocking lock on out/.sweep.lock, released when the process ends."""
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / ".sweep.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ValueError(
+            f"{out} is in use by another sweep (lock {out / '.sweep.lock'}); wait for it to end, "
+            "or run this sweep into another folder"
+        ) from None
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 def run_sweep(
@@ -137,44 +138,53 @@ def run_sweep(
     """
     out = Path(out_dir)
     runs = expand(sweep)
-    write_json_atomic(
-        out / "sweep.json",
+    lock = _lock(out)
+    try:
+        return _run(sweep, out, runs, retry_failed, timeout_s, log)
+    finally:
+        lock.close()
+
+
+def _run(sweep, out, runs, retry_failed, timeout_s, log) -> dict[str, str]:
+    rf.write_json(
         {"sweep": asdict(sweep), "runs": [r.run_id for r in runs], "argv": sys.argv},
+        out / rf.SWEEP,
     )
     results: dict[str, str] = {}
     for i, spec in enumerate(runs, 1):
         run_dir = out / "runs" / spec.run_id
-        state = status(run_dir)
-        if state in ("done", "diverged") or (state == "failed" and not retry_failed):
+        state = rf.run_status(run_dir)
+        if state in (*rf.COMPLETE, "diverged") or (state == "failed" and not retry_failed):
             log(f"[{i}/{len(runs)}] {spec.run_id}: {state}, skipped")
             results[spec.run_id] = state
             continue
-        (run_dir / "error.json").unlink(missing_ok=True)
+        (run_dir / rf.ERROR).unlink(missing_ok=True)
         cmd = train_command(sweep, spec, run_dir)
-        if (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.json").is_file():
+        if (run_dir / rf.CHECKPOINT).is_file() and (run_dir / rf.CONFIG).is_file():
             cmd = [sys.executable, "-m", "contrastlens", "train", "--resume", str(run_dir)]
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(
-            run_dir / "sweep_run.json",
+        rf.write_json(
             {"run_id": spec.run_id, "values": spec.values, "command": shlex.join(cmd)},
+            run_dir / rf.SWEEP_RUN,
         )
         log(f"[{i}/{len(runs)}] {spec.run_id}: training ...")
         start = time.time()
-        with open(run_dir / "train.log", "ab") as fh:
+        with open(run_dir / rf.LOG, "ab") as fh:
             try:
                 proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout_s)
                 code = proc.returncode
             except subprocess.TimeoutExpired:
                 code = "timeout"
         elapsed = time.time() - start
-        if code == 0 and status(run_dir) == "done":
-            results[spec.run_id] = "done"
-            log(f"[{i}/{len(runs)}] {spec.run_id}: done in {elapsed:.0f} s")
+        state = rf.run_status(run_dir)
+        if (code == 0 and state in rf.COMPLETE) or state == "diverged":
+            results[spec.run_id] = state
+            log(f"[{i}/{len(runs)}] {spec.run_id}: {state} in {elapsed:.0f} s")
             continue
-        tail = (run_dir / "train.log").read_text(errors="replace").splitlines()[-25:]
-        write_json_atomic(
-            run_dir / "error.json",
+        tail = (run_dir / rf.LOG).read_text(errors="replace").splitlines()[-25:]
+        rf.write_json(
             {"returncode": code, "seconds": elapsed, "command": shlex.join(cmd), "log_tail": tail},
+            run_dir / rf.ERROR,
         )
         results[spec.run_id] = "failed"
         last = next((ln for ln in reversed(tail) if ln.strip()), "")

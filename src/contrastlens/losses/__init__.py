@@ -5,8 +5,9 @@ Pure functions of embeddings -> 0-d tensor, one family per file, thin modules ar
     pairs.py      `view_pairs`: validation, THE normalization, all-gather, id mask (shared)
     infonce.py    Def 3.1: infonce_family, infonce_loss, simclr_loss, dcl_loss, dhel_loss
     additive.py   Def 3.2: additive_loss, sigmoid_loss (SigLIP), spectral_loss
-    moco.py       moco_loss, Queue
+    moco.py       moco_loss (the queue and key encoder: contrastlens.models.MoCo)
     vrn.py        Def 5.7: vrn_loss; similarity_stats (batch pos/neg mean, neg variance)
+    gor.py        GOR (Zhang et al. 2017) as sentence-transformers computes it: gor_loss
     modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
                   MoCoLoss, VRN
     objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
@@ -17,6 +18,7 @@ batch, in value and in every input's gradient (see `contrastlens.distributed`).
 """
 
 from contrastlens.losses.additive import additive_loss, sigmoid_loss, spectral_loss
+from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import (
     dcl_loss,
     dhel_loss,
@@ -24,7 +26,7 @@ from contrastlens.losses.infonce import (
     infonce_loss,
     simclr_loss,
 )
-from contrastlens.losses.moco import Queue, moco_loss
+from contrastlens.losses.moco import moco_loss
 from contrastlens.losses.modules import (
     VRN,
     DCLLoss,
@@ -46,7 +48,6 @@ __all__ = [
     "METHODS",
     "MoCoLoss",
     "Objective",
-    "Queue",
     "SigLIPLoss",
     "SimCLRLoss",
     "SpectralLoss",
@@ -56,6 +57,7 @@ __all__ = [
     "build_objective",
     "dcl_loss",
     "dhel_loss",
+    "gor_loss",
     "infonce_family",
     "infonce_loss",
     "moco_loss",

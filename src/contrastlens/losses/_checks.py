@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from contrastlens.optimum import negative_optimum
+
 
 def check_embeddings(z: object, name: str) -> None:
     """z must be a finite floating (B, D) tensor."""
@@ -103,7 +105,7 @@ def resolve_delta(n: object, delta: object) -> float:
             raise ValueError(f"n must be an integer dataset size > 1, got {n!r}")
         if n <= 1:
             raise ValueError(f"n must be > 1 (dataset size), got {n}")
-        return -1.0 / (int(n) - 1)
+        return negative_optimum(int(n))
     value = _scalar(delta, "delta")
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"delta must lie in [-1, 1] (a cosine similarity), got {value}")

@@ -14,7 +14,7 @@ import torch.nn as nn
 from contrastlens.losses._checks import check_positive, resolve_delta
 from contrastlens.losses.additive import sigmoid_loss, spectral_loss
 from contrastlens.losses.infonce import dcl_loss, dhel_loss, infonce_loss, simclr_loss
-from contrastlens.losses.moco import Queue, moco_loss
+from contrastlens.losses.moco import moco_loss
 from contrastlens.losses.vrn import vrn_loss
 
 __all__ = [
@@ -145,7 +145,7 @@ class SpectralLoss(nn.Module):
 
 
 class MoCoLoss(nn.Module):
-    """`moco_loss`: forward(q_BD, k_BD, queue) with queue a (K, D) tensor or a `Queue`."""
+    """`moco_loss`: forward(q_BD, k_BD, queue_KD) with the (K, D) queue of keys."""
 
     def __init__(self, temperature: float = 0.2, *, gather: bool = False) -> None:
         super().__init__()
@@ -153,9 +153,7 @@ class MoCoLoss(nn.Module):
         self.temperature = temperature
         self.gather = gather
 
-    def forward(
-        self, q_BD: torch.Tensor, k_BD: torch.Tensor, queue: torch.Tensor | Queue
-    ) -> torch.Tensor:
+    def forward(self, q_BD: torch.Tensor, k_BD: torch.Tensor, queue: torch.Tensor) -> torch.Tensor:
         return moco_loss(q_BD, k_BD, queue, temperature=self.temperature, gather=self.gather)
 
 
@@ -189,7 +187,7 @@ class VRN(nn.Module):
         z1_BD: torch.Tensor,
         z2_BD: torch.Tensor,
         ids_B: torch.Tensor | None = None,
-        queue: torch.Tensor | Queue | None = None,
+        queue: torch.Tensor | None = None,
     ) -> torch.Tensor:
         term = vrn_loss(
             z1_BD,

@@ -23,7 +23,7 @@ import torch.nn as nn
 from contrastlens.losses._checks import check_finite_scalar, check_positive, resolve_delta
 from contrastlens.losses.additive import sigmoid_from_pairs, spectral_from_pairs
 from contrastlens.losses.infonce import infonce_from_pairs
-from contrastlens.losses.moco import Queue, moco_from_pairs
+from contrastlens.losses.moco import moco_from_pairs
 from contrastlens.losses.modules import SigLIPLoss
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 from contrastlens.losses.vrn import similarity_stats_from_pairs, vrn_from_pairs
@@ -91,12 +91,12 @@ class Objective(nn.Module):
         z2_BD: torch.Tensor,
         *,
         ids: torch.Tensor | None = None,
-        queue: torch.Tensor | Queue | None = None,
+        queue: torch.Tensor | None = None,
         vrn_views: tuple[torch.Tensor, torch.Tensor] | None = None,
         stats: bool = False,
     ) -> dict[str, torch.Tensor]:
         """z1_BD, z2_BD: the two views (MoCo: queries q and keys k), (B, D). ids: (B,) instance
-        ids (equal ids are not negatives). queue: (K, D) keys or a `Queue`, required for "moco".
+        ids (equal ids are not negatives). queue: (K, D) keys, required for "moco".
         vrn_views (MoCo only, our extension): the query encoder's two views (q1, q2), both with
         gradient; VRN then regularizes their cross-view negatives. Without it, MoCo's VRN pulls
         the query-key and query-queue pairs, whose keys carry no gradient: the queries can then
@@ -111,13 +111,12 @@ class Objective(nn.Module):
             raise ValueError(f"queue is only used by method 'moco', not {self.method!r}")
         if not is_moco and vrn_views is not None:
             raise ValueError(f"vrn_views is only used by method 'moco', not {self.method!r}")
-        queue_KD = queue.keys_KD if isinstance(queue, Queue) else queue
         P = view_pairs(
             z1_BD,
             z2_BD,
             ids=ids,
             gather=self.gather,
-            queue=queue_KD,
+            queue=queue,
             need_negatives=not is_moco or self.vrn_weight > 0,
         )
         terms = {self.method: self.method_term(P)}

@@ -113,15 +113,13 @@ def vrn_loss(
     z1, z2: (B, D) two views (normalized inside; for MoCo pass q, k). n: dataset size, giving
     delta = -1/(n-1) (the paper: 50,000 for CIFAR); or delta directly; exactly one of them.
     p: the power (2 in the paper). ids: (B,) instance ids; equal ids are not negatives.
-    within_view: also the within-view pairs (our extension). queue: (K, D) keys (or a `Queue`);
-    also the pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against
-    all processes' z2 (with gradient), as the authors do; the value and every input's gradient
+    within_view: also the within-view pairs (our extension). queue: (K, D) keys: also the
+    pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against all
+    processes' z2 (with gradient), as the authors do; the value and every input's gradient
     equal one process holding the global batch. Returns a 0-d tensor (add it with a weight
     lambda: the paper's default is 30).
     """
     target = resolve_delta(n, delta)
-    if queue is not None and hasattr(queue, "keys_KD"):
-        queue = queue.keys_KD
     P = view_pairs(z1, z2, ids=ids, gather=gather, queue=queue)
     return vrn_from_pairs(
         P, delta=target, p=p, within_view=within_view, use_queue=queue is not None

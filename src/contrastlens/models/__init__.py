@@ -1,14 +1,16 @@
-"""Backbones (CIFAR-stem ResNets, a small CNN for 28 x 28), the projection head, MoCo's
-momentum encoder, and `build_encoder` that makes them from a `ModelConfig`."""
+"""Backbones (CIFAR-stem ResNets, a small CNN for 28 x 28), the projection head, MoCo (key
+encoder, queue, shuffle-BN), and `build_encoder` that makes an encoder from a `ModelConfig`."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from contrastlens.models.heads import Encoder, Projector
-from contrastlens.models.moco import make_key_encoder, momentum_update
+from contrastlens.models.moco import MoCo, Queue, make_key_encoder, momentum_update
 from contrastlens.models.resnet import CifarResNet
 from contrastlens.models.small_cnn import SmallCNN
+
+BACKBONES = ("small_cnn", "resnet18", "resnet50")
 
 
 def build_encoder(model_cfg, in_channels: int) -> Encoder:
@@ -25,7 +27,7 @@ def build_encoder(model_cfg, in_channels: int) -> Encoder:
     elif model_cfg.backbone in ("resnet18", "resnet50"):
         backbone = CifarResNet(model_cfg.backbone, in_channels)
     else:
-        raise ValueError(f"unknown backbone {model_cfg.backbone!r}")
+        raise ValueError(f"unknown backbone {model_cfg.backbone!r}; choose one of {BACKBONES}")
     projector = Projector(
         backbone.out_dim, model_cfg.proj_hidden, model_cfg.proj_dim, norm=model_cfg.norm == "bn"
     )
@@ -33,9 +35,12 @@ def build_encoder(model_cfg, in_channels: int) -> Encoder:
 
 
 __all__ = [
+    "BACKBONES",
     "CifarResNet",
     "Encoder",
+    "MoCo",
     "Projector",
+    "Queue",
     "SmallCNN",
     "build_encoder",
     "make_key_encoder",

@@ -25,10 +25,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from contrastlens import runfolder as rf
 from contrastlens.report.runs import Run, dig, find_runs
 from contrastlens.report.stats import paired_difference, summarize
 
-# Where each reported number lives in a run's final.json (see contrastlens.train.run_dir).
+# Where each reported number lives in a run's final.json (see contrastlens.runfolder).
 LINEAR = "eval.linear_top1"
 KNN = "eval.knn_top1"
 NEG_VAR = "eval.table1.neg_var"  # variance of negative sims, 5,000 augmented training pairs
@@ -73,7 +74,7 @@ def _groups(runs: list[Run]) -> dict[tuple, dict[float, dict[int, Run]]]:
     """(method, batch, temperature) -> vrn weight -> seed -> run (finished runs only)."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     for r in runs:
-        if r.status == "done":
+        if r.complete:
             out[(r.method, r.batch_size, r.temperature)][r.vrn_weight][r.seed] = r
     return out
 
@@ -222,7 +223,7 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
 
 
 def plot_temperature(runs: list[Run], path: Path) -> Path | None:
-    temps = {r.temperature for r in runs if r.status == "done"}
+    temps = {r.temperature for r in runs if r.complete}
     if len(temps) < 2:
         return None
     series: dict = defaultdict(list)
@@ -346,20 +347,21 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     """
     root = Path(directory)
     out = Path(out_dir) if out_dir else root
+    runs = find_runs(root)  # a folder that does not exist is an error, not an empty report
     out.mkdir(parents=True, exist_ok=True)
-    runs = find_runs(root)
     # Runs scored on a validation split (the selection step) are reported in their section
     # only: their accuracies are not test accuracies.
     selection = [r for r in runs if dig(r.config, "data.val_size", 0)]
     runs = [r for r in runs if r not in selection]
-    done = [r for r in runs if r.status == "done"]
-    failed = [r for r in runs if r.status == "failed"]
-    meta = json.loads((root / "study.json").read_text()) if (root / "study.json").is_file() else {}
+    done = [r for r in runs if r.complete]
+    failed = [r for r in runs if r.failed]
+    meta = rf.try_read_json(root / rf.STUDY)
 
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
     # 1. Setup
     blocks.append(Block("h2", SECTIONS[0]))
-    blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} finished, "
+    blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} complete "
+                             "(finished, or stopped by a limit they were given), "
                              f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
                              "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
                              "paired difference (VRN on − off, same seed) with a 95% Student-t "
@@ -431,18 +433,21 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     run_rows = []
     for r in runs:
         err = ""
-        if r.status == "failed":
+        if r.failed:
             tail = r.error.get("log_tail") or [""]
             err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
         secs = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS)]
         run_rows.append([r.name, r.status, _pct(r.metric(LINEAR)), _pct(r.metric(KNN)),
-                         *("–" if math.isnan(x) else f"{x:.0f}" for x in secs), err])  # fmt: skip
+                         *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
+                         _precision(r.meta), _code(r.meta), err])  # fmt: skip
     blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s",
-                                         "eval s", "error"], rows=run_rows))  # fmt: skip
+                                         "eval s", "precision", "code", "error"],
+                        rows=run_rows))  # fmt: skip
     # 10. Environment
     blocks.append(Block("h2", SECTIONS[10]))
     env = next(
-        ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size")}
+        ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size",
+                                     "precision")}
          for r in done if r.meta),
         None,
     )  # fmt: skip
@@ -452,16 +457,32 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("pre", "\n".join(commands)))
 
     md_path, html_path = out / "report.md", out / "report.html"
-    _atomic_write(md_path, _md(blocks))
-    _atomic_write(html_path, _html(blocks, blocks[0].text))
+    rf.write_text(_md(blocks), md_path)
+    rf.write_text(_html(blocks, blocks[0].text), html_path)
     tables = {"headline": {"header": header, "rows": rows}, "variance": {"header": vh, "rows": vr}}
-    _atomic_write(out / "report.json", json.dumps(tables, indent=1) + "\n")
+    rf.write_text(json.dumps(tables, indent=1) + "\n", out / "report.json")
     return {
         "md": md_path,
         "html": html_path,
         "headline": (header, rows),
         "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
     }
+
+
+def _precision(meta: dict) -> str:
+    """How the run computed: "bf16+cl" (bf16 autocast, channels-last), "fp32", ... ; runs
+    from before precision was recorded trained in float32 on the CPU."""
+    p = meta.get("precision")
+    if not isinstance(p, dict):
+        return "fp32 (not recorded)" if meta else "–"
+    name = "bf16" if p.get("amp") == "bf16" else meta.get("dtype", "float32").replace("float", "fp")
+    return name + ("+cl" if p.get("channels_last") else "")
+
+
+def _code(meta: dict) -> str:
+    """ "clean" when the run's code was committed, "DIRTY" when it had uncommitted changes."""
+    dirty = (meta.get("git") or {}).get("dirty")
+    return "–" if dirty is None else ("DIRTY" if dirty else "clean")
 
 
 def _sweep_commands(root: Path) -> list[str]:
@@ -479,9 +500,3 @@ def _sweep_commands(root: Path) -> list[str]:
         if len(argv) > 1 and argv[1] == "sweep":
             out.append(shlex.join(["contrastlens", *argv[1:]]))
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

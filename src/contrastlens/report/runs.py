@@ -1,17 +1,19 @@
 """Reading run folders into flat records: the report's only input.
 
-A run folder is what `contrastlens train` writes (see `contrastlens.train.run_dir`): `config.json`
-and, once finished, `final.json`; a sweep adds `sweep_run.json` and, for a failed run,
-`error.json`. This module never imports the trainer: it reads JSON.
+A run folder is what `contrastlens train` writes (format and status rules:
+`contrastlens.runfolder`, standard library only): `config.json` and, once ended, `final.json`; a
+sweep adds `sweep_run.json` and, for a failed run, `error.json`. This module never imports the
+trainer: it reads JSON.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from contrastlens import runfolder as rf
 
 
 def dig(d: Any, path: str, default: Any = None) -> Any:
@@ -28,11 +30,20 @@ class Run:
     """One run folder, flattened to what the report groups and averages."""
 
     path: Path
-    status: str  # done | failed | partial
+    status: str  # one of runfolder.STATUSES
     config: dict
     final: dict = field(default_factory=dict)
     error: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Finished, or stopped by a limit it was given: a result to report."""
+        return self.status in rf.COMPLETE
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "diverged")
 
     @property
     def name(self) -> str:
@@ -63,36 +74,26 @@ class Run:
         return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def find_runs(directory: str | Path) -> list[Run]:
     """Every run folder under `directory` (any depth): a folder holding `config.json`."""
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory (expected a sweep or run folder)")
-    folders = {p.parent for name in ("config.json", "sweep_run.json") for p in root.rglob(name)}
+    folders = {p.parent for name in (rf.CONFIG, rf.SWEEP_RUN) for p in root.rglob(name)}
     runs = []
     for folder in sorted(folders):
-        config = _read_json(folder / "config.json")
+        config = rf.try_read_json(folder / rf.CONFIG)
         if "method" not in config:  # crashed before writing its config: use the sweep's values
-            values = _read_json(folder / "sweep_run.json").get("values", {})
+            values = rf.try_read_json(folder / rf.SWEEP_RUN).get("values", {})
             config = _nest(values)
             if not values:
                 continue
-        final = _read_json(folder / "final.json")
-        error = _read_json(folder / "error.json")
-        meta = _read_json(folder / "meta.json")
-        if final and final.get("status", "finished") != "finished":
-            error = error or {"log_tail": [f"{final.get('status')}: {final.get('message', '')}"]}
-            status = "failed"
-        else:
-            status = "done" if final else ("failed" if error else "partial")
-        runs.append(Run(folder, status, config, final, error, meta))
+        final = rf.try_read_json(folder / rf.FINAL)
+        error = rf.try_read_json(folder / rf.ERROR)
+        status = rf.run_status(folder)
+        if status == "diverged" and not error:
+            error = {"log_tail": [f"diverged: {final.get('message', '')}"]}
+        runs.append(Run(folder, status, config, final, error, rf.try_read_json(folder / rf.META)))
     return runs
 
 

@@ -5,9 +5,18 @@ SimilarityAccumulator().update(z1, z2).result()            exact full-dataset mo
                                                            O(n d^2) time, O(d^2) memory
 StreamingHistogram, similarity_histograms(z1, z2, ...)     fixed-bin histograms on [-1, 1]
 check_excessive_separation(pos_mean, neg_mean, n)          Thm 5.2 / 5.3 check + message
+alignment, uniformity, rankme, covariance_spectrum,        Wang & Isola, Garrido et al., Jing et al.
+embedding_diagnostics(z1, z2)                              all scalar diagnostics as floats
 """
 
 from contrastlens.similarity.accumulator import SimilarityAccumulator, SimilarityMoments
+from contrastlens.similarity.diagnostics import (
+    alignment,
+    covariance_spectrum,
+    embedding_diagnostics,
+    rankme,
+    uniformity,
+)
 from contrastlens.similarity.histograms import (
     SimilarityHistograms,
     StreamingHistogram,
@@ -23,7 +32,12 @@ __all__ = [
     "SimilarityHistograms",
     "SimilarityMoments",
     "StreamingHistogram",
+    "alignment",
     "check_excessive_separation",
+    "covariance_spectrum",
+    "embedding_diagnostics",
     "pair_stats",
+    "rankme",
     "similarity_histograms",
+    "uniformity",
 ]

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from contrastlens.optimum import negative_optimum
+
 
 @dataclass(frozen=True)
 class SimilarityMoments:
@@ -139,7 +141,7 @@ class SimilarityAccumulator:
         pos_mean = pos / n
         neg_mean = neg1 / pairs
         within_mean = w1 / (2 * pairs)
-        optimum = -1.0 / (n - 1)
+        optimum = negative_optimum(n)
         return SimilarityMoments(
             n=n,
             pos_mean=pos_mean,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from contrastlens.optimum import negative_optimum
+
 
 @dataclass(frozen=True)
 class SeparationCheck:
@@ -46,9 +48,9 @@ def check_excessive_separation(
     """
     if n < 2:
         raise ValueError(f"dataset size n must be >= 2, got n = {n}")
-    optimum = -1.0 / (n - 1)
+    optimum = negative_optimum(n)
     excess = neg_mean - optimum
-    ceiling = min(1.0, 1.0 + neg_mean + 1.0 / (n - 1))
+    ceiling = min(1.0, 1.0 + neg_mean - optimum)
     over = neg_mean < optimum - tol
     misaligned = pos_mean < 1.0 - align_tol
     excessive = over and misaligned

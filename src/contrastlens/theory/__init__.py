@@ -8,6 +8,7 @@ Closed forms (`closed_forms`):
     minibatch_variance_bounds(n, m)       Thm 5.5
     minibatch_min_dim(n, m)               Thm 5.5
     infonce_negative_gradient(S, t)       Thm 5.6
+    welch_bound(n, d)                     Welch (1974): floor of the mean squared similarity
 Conditions (`conditions`):
     separation_condition(phi, psi, n)     Thm 5.1(iii) / Thm 5.3
     siglip_separation_condition(t, b, n)  Example 5.4
@@ -41,6 +42,7 @@ from contrastlens.theory.conditions import (
 )
 from contrastlens.theory.simulate import LOSSES, SimulationResult, simulate
 from contrastlens.theory.study import format_table, run_simulation_study
+from contrastlens.theory.welch import welch_bound
 
 __all__ = [
     "LOSSES",
@@ -66,4 +68,5 @@ __all__ = [
     "simulate",
     "tradeoff_identity",
     "tradeoff_max_positive",
+    "welch_bound",
 ]

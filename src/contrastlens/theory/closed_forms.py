@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from contrastlens.optimum import negative_optimum
+
 
 def _check_n(n: int, least: int = 2) -> None:
     if int(n) != n or n < least:
@@ -34,7 +36,7 @@ def optimal_negative_similarity(n: int) -> float:
     """Thm 5.1: at the full-batch optimum every negative similarity is -1/(n-1) (needs
     d >= n-1); the embeddings form a simplex equiangular tight frame with u_i = v_i."""
     _check_n(n)
-    return -1.0 / (n - 1)
+    return negative_optimum(n)
 
 
 def simplex_etf(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from contrastlens.optimum import negative_optimum
+
 
 def _pyplot():
     import matplotlib
@@ -40,9 +42,11 @@ def plot_negative_histograms(
     for ax, (label, neg_K) in zip(axes, runs):
         values = neg_K.detach().double().cpu().numpy()
         ax.hist(values, bins=bins, range=(-1, 1), color="tab:blue", alpha=0.8)
-        ax.axvline(-1 / (n - 1), color="tab:red", ls="--", lw=1.2, label="-1/(n-1)")
+        ax.axvline(negative_optimum(n), color="tab:red", ls="--", lw=1.2, label="-1/(n-1)")
         if batch is not None and batch < n:
-            ax.axvline(-1 / (batch - 1), color="tab:orange", ls=":", lw=1.2, label="-1/(m-1)")
+            ax.axvline(
+                negative_optimum(batch), color="tab:orange", ls=":", lw=1.2, label="-1/(m-1)"
+            )
         ax.set_title(f"{label}\nmean {values.mean():.4f}, var {values.var():.4f}", fontsize=9)
         ax.set_xlabel("negative similarity u_i . v_j")
     axes[0].set_ylabel("pairs")

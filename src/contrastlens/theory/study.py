@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from contrastlens.optimum import negative_optimum
 from contrastlens.theory.closed_forms import minibatch_variance_bounds, optimal_negative_similarity
 from contrastlens.theory.simulate import SimulationResult, check_setup, resolve_loss, simulate
 
@@ -154,7 +155,7 @@ def run_simulation_study(
         },
         "theory": {
             "optimum_neg": optimal_negative_similarity(n),
-            "within_batch_neg": -1.0 / (batch - 1),
+            "within_batch_neg": negative_optimum(batch),
             "thm55_bounds": [lower, upper],
         },
         "runs": {key: res.final for key, res in runs.items()},

@@ -1,5 +1,9 @@
-"""Training: typed configs (`config`), the explicit loop (`loop.train`), optimizers and
-schedules (`optim`), atomic checkpoints (`checkpoint`), and the run-folder format (`run_dir`)."""
+"""Training: typed configs (`config`), the explicit loop (`loop.train`), one step in chunks
+(`gradcache`), precision (`precision`), optimizers and schedules (`optim`), checkpoints
+(`checkpoint`) and the run folder as the loop writes it (`run`).
+
+Importing this package loads only the config; `train` and `TrainingDivergedError` load the
+trainer on first use."""
 
 from contrastlens.train.config import (
     Config,
@@ -8,8 +12,6 @@ from contrastlens.train.config import (
     config_to_dict,
     validate,
 )
-from contrastlens.train.loop import TrainingDivergedError, train
-from contrastlens.train.run_dir import read_run
 
 __all__ = [
     "Config",
@@ -17,7 +19,14 @@ __all__ = [
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
-    "read_run",
     "train",
     "validate",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("train", "TrainingDivergedError"):
+        from contrastlens.train import loop
+
+        return getattr(loop, name)
+    raise AttributeError(f"module 'contrastlens.train' has no attribute {name!r}")

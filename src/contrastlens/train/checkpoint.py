@@ -1,54 +1,40 @@
-"""Atomic checkpoints and the random-number state needed to resume bit for bit.
-
-`save_atomic` writes to a temporary file in the same folder, flushes and fsyncs it, then
-`os.replace`s it over the target: a reader (or a resumed run after SIGKILL) sees either the
-previous complete checkpoint or the new complete one, never a half-written file.
-"""
+"""Checkpoints (written atomically, read with a clear error) and the random-number state needed
+to resume bit for bit."""
 
 from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def _temp_beside(path: Path) -> tuple[int, str]:
-    """A temporary file next to `path`, with the permissions a plain `open` would give it
-    (mkstemp makes it 0600, which would leave every result readable by its owner only)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    return fd, tmp
+from contrastlens.runfolder import atomic_write
 
 
-def _replace_atomic(path: str | os.PathLike, mode: str, write) -> None:
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """torch.save `state` to `path` atomically: a kill or a full disk leaves the previous
+    checkpoint in place (see `runfolder.atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(state, f), binary=True)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """The checkpoint at `path`; a truncated or corrupt file raises ValueError naming it."""
     path = Path(path)
-    fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
         raise
-
-
-def save_atomic(obj, path: str | os.PathLike) -> None:
-    """torch.save `obj` to `path` atomically (temp file + fsync + os.replace)."""
-    _replace_atomic(path, "wb", lambda f: torch.save(obj, f))
-
-
-def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    """Write `text` to `path` atomically (temp file + fsync + os.replace)."""
-    _replace_atomic(path, "w", lambda f: f.write(text))
+    except Exception as err:  # torch's zip reader, pickle, EOF: all mean a damaged file
+        raise ValueError(
+            f"{path} is truncated or corrupt and cannot be loaded ({type(err).__name__}). "
+            "Fix: restore it from a copy, or train the run again in a new folder (checkpoints "
+            "are replaced atomically, so this file was damaged after it was written)."
+        ) from None
+    if not isinstance(state, dict) or "encoder" not in state or "step" not in state:
+        raise ValueError(f"{path} is not a contrastlens checkpoint (no encoder/step entries)")
+    return state
 
 
 def rng_state() -> dict:

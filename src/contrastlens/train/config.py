@@ -13,14 +13,16 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
     model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
-             moco_symmetric
-    vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view
+             moco_symmetric, moco_bn_groups
+    vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view, lr_ref
     optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
              warmup_epochs, min_lr_ratio
-    train    epochs, batch_size (global), seed, device, amp, dtype, log_every, checkpoint_every,
-             max_steps, max_minutes, time_schedule, progress, tensorboard, sync_bn
-    eval     linear_epochs, knn_k, knn_temperature, table1_pairs, at_end, curve_epochs
-    out_dir, name
+    train    epochs, batch_size (global), seed, device, amp, channels_last, dtype, micro_batch,
+             log_every, checkpoint_every, max_steps, max_minutes, time_schedule, progress,
+             tensorboard, sync_bn
+    eval     at_end, linear_epochs, knn_k, knn_temperature, table1_pairs, curve_epochs,
+             curve_linear_epochs
+    out_dir, name, preset
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contrastlens.data.augment import AugmentConfig
+from contrastlens.data.splits import DATASETS
 from contrastlens.errors import ConfigError
-
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder", "synthetic")
-BACKBONES = ("small_cnn", "resnet18", "resnet50")
-METHODS = ("simclr", "moco", "dcl", "dhel", "siglip", "infonce", "spectral")
+from contrastlens.losses.objective import METHODS
+from contrastlens.models import BACKBONES
 
 
 @dataclass
@@ -79,6 +80,9 @@ class MethodConfig:
     moco_momentum: float = 0.99
     moco_queue: int = 4096
     moco_symmetric: bool = True  # loss on (q1, k2) and (q2, k1), averaged (MoCo v3 style)
+    # shuffle-BN on one process: BN groups per step; each key is computed in the group after
+    # its query's (models/moco.py). 1 = queries and keys share statistics (no shuffle-BN).
+    moco_bn_groups: int = 2
 
 
 @dataclass
@@ -87,6 +91,9 @@ class VRNConfig:
     n: int | None = None  # None = the training-set size (delta = -1/(n-1))
     delta: float | None = None  # give n or delta, not both
     within_view: bool = False
+    # lambda scaled by 1/lr: the weight in use is weight * lr_ref / peak lr (None = weight as
+    # given). The first study found lambda x lr, not lambda, is what must stay fixed.
+    lr_ref: float | None = None
 
 
 @dataclass
@@ -105,8 +112,14 @@ class TrainConfig:
     batch_size: int = 256  # global (summed over processes)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: str = "auto"  # auto (bf16 autocast on CUDA, off on CPU) | bf16 | off
+    # auto: bf16 autocast where the device computes bf16 natively (CUDA, AVX512-BF16/AMX CPUs),
+    # else float32 | bf16 | off (train/precision.py)
+    amp: str = "auto"
+    channels_last: str = "auto"  # auto (with native bf16, conv backbones) | on | off
     dtype: str = "float32"  # float32 | float64 (tests)
+    # > 0: the whole batch's loss with activations for micro_batch images at a time
+    # (GradCache, train/gradcache.py); must divide the per-process batch. 0 = off.
+    micro_batch: int = 0
     log_every: int = 10  # steps between metrics lines
     checkpoint_every: int = 1  # epochs between checkpoints (always at the end)
     max_steps: int = 0  # stop after this many steps (0 = the whole schedule); dry runs
@@ -116,7 +129,7 @@ class TrainConfig:
     time_schedule: bool = False
     progress: bool = True
     tensorboard: bool = False
-    sync_bn: bool = True  # SyncBatchNorm when world size > 1
+    sync_bn: bool = True  # global batch-norm statistics when world size > 1 (not MoCo)
 
 
 @dataclass
@@ -301,6 +314,7 @@ def validate(cfg: Config) -> None:
     choice("method.name", cfg.method.name, METHODS)
     choice("optim.name", cfg.optim.name, ("sgd", "lars"))
     choice("train.amp", cfg.train.amp, ("auto", "bf16", "off"))
+    choice("train.channels_last", cfg.train.channels_last, ("auto", "on", "off"))
     choice("train.dtype", cfg.train.dtype, ("float32", "float64"))
     choice("data.augment.recipe", cfg.data.augment.recipe, ("simclr", "grayscale", "none"))
     choice("data.augment.crop", cfg.data.augment.crop, ("resized", "pad", "none"))
@@ -312,6 +326,7 @@ def validate(cfg: Config) -> None:
         "optim.base_lr": cfg.optim.base_lr,
         "model.proj_dim": cfg.model.proj_dim,
         "method.moco_queue": cfg.method.moco_queue,
+        "method.moco_bn_groups": cfg.method.moco_bn_groups,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -328,6 +343,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
     if cfg.model.backbone == "small_cnn" and len(cfg.model.widths) != 3:
         raise ConfigError(f"model.widths must have 3 entries, got {list(cfg.model.widths)}")
+    if cfg.vrn.lr_ref is not None and cfg.vrn.lr_ref <= 0:
+        raise ConfigError(f"vrn.lr_ref must be > 0 (a learning rate) or null, got {cfg.vrn.lr_ref}")
+    mb = cfg.train.micro_batch
+    if mb < 0 or (mb and cfg.train.batch_size % mb):
+        raise ConfigError(f"train.micro_batch={mb} must be 0 (off) or divide train.batch_size="
+                          f"{cfg.train.batch_size}")  # fmt: skip
     if cfg.train.time_schedule and cfg.train.max_minutes <= 0:
         raise ConfigError("train.time_schedule needs train.max_minutes > 0")
     lo, hi = cfg.data.augment.crop_scale

@@ -11,6 +11,7 @@ trust-ratio adaptation (as in SimCLR's and BYOL's LARS).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,6 +28,37 @@ def lr_at(step: int, *, peak: float, warmup_steps: int, total_steps: int, min_ra
     span = max(1, total_steps - warmup_steps)
     p = min(1.0, max(0.0, (step - warmup_steps) / span))
     return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@dataclass(frozen=True)
+class LRSchedule:
+    """The run's schedule: `lr(step, elapsed_s)`. With `max_s` set (train.time_schedule), the
+    cosine follows elapsed / max_s after the warmup instead of step / total steps, so a
+    fixed-time recipe anneals fully however fast a shared CPU runs (not bit-reproducible)."""
+
+    peak: float
+    warmup_steps: int
+    total_steps: int
+    min_ratio: float = 0.0
+    max_s: float = 0.0  # > 0: time-based cosine
+
+    @classmethod
+    def from_config(cls, cfg, steps_per_epoch: int) -> LRSchedule:
+        t = cfg.train
+        return cls(
+            peak=peak_lr(cfg.optim.base_lr, t.batch_size),
+            warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
+            total_steps=t.epochs * steps_per_epoch, min_ratio=cfg.optim.min_lr_ratio,
+            max_s=t.max_minutes * 60 if t.time_schedule else 0.0,
+        )  # fmt: skip
+
+    def lr(self, step: int, elapsed_s: float = 0.0) -> float:
+        at, total = step, self.total_steps
+        if self.max_s > 0 and step >= self.warmup_steps:
+            frac = min(1.0, elapsed_s / self.max_s)
+            at, total = self.warmup_steps + round(frac * 10**6), self.warmup_steps + 10**6
+        return lr_at(at, peak=self.peak, warmup_steps=self.warmup_steps, total_steps=total,
+                     min_ratio=self.min_ratio)  # fmt: skip
 
 
 class LARS(torch.optim.Optimizer):

@@ -1,0 +1,248 @@
+"""The run-folder format: file names, how a run's status is read, one atomic writer.
+
+Standard library only, so that the trainer, the sweep runner, the study runner and the report
+(which must not import the trainer) all read and write run folders through this one module.
+
+A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
+
+    config.json     the full resolved `Config` (nested dict; `config_from_dict` reloads it).
+                    `vrn.n` may be null = training-set size; the resolved value is in meta.json.
+    meta.json       {"seed", "command" (argv), "started" (UTC ISO time), "hostname",
+                     "git": {"revision", "dirty"}, "versions": {python, torch, torchvision,
+                     numpy, contrastlens}, "world_size", "device", "dtype", "precision":
+                     {"amp", "channels_last"}, "train_size", "resolved": {"vrn_n", "vrn_delta",
+                     "vrn_weight", "peak_lr", "steps_per_epoch", "total_steps",
+                     "warmup_steps", "within_view"}, "resumed": [UTC times of each --resume]}
+    metrics.jsonl   one JSON object per logged step (every `train.log_every` steps and the last
+                    step of each epoch): {"step" (1-based count of optimizer steps done),
+                    "epoch" (0-based), "loss", "<method>" (the method term, e.g. "simclr"),
+                    "vrn" / "gor" (the unweighted regularizer terms, when on), "pos_mean",
+                    "neg_mean", "neg_var" (cross-view cosine similarities of the projector
+                    outputs in this global batch; negatives = different instance ids),
+                    "excess" (neg_mean + 1/(n-1), n = training-set size; < 0 = excessive
+                    separation, Thm 5.2), "lr", "img_per_s" (training instances per second,
+                    each instance = 2 views, since the previous line), "time_s" (training
+                    seconds since the start, probes excluded)}. On --resume the lines after
+                    the checkpoint's step are dropped, so the file equals an uninterrupted run.
+    curve.jsonl     optional (eval.curve_epochs): {"epoch", "step", "train_s", "knn_top1",
+                    "linear_top1", "linear_top5", "linear_epochs"} probes during training.
+    checkpoint.pt   the latest checkpoint (every `train.checkpoint_every` epochs, atomic):
+                    "encoder", "objective" (SigLIP's t, b), "optimizer", "moco" (key encoder
+                    and queue, MoCo only), "rng", "epoch", "step", "train_time_s", "config".
+    final.json      written when the run ends: {"status" (see `STATUSES`), "message",
+                    "epochs_done", "steps", "train_time_s", "img_per_s", "last_loss",
+                    "eval": the eval dict or null}.
+    eval.json       the end-of-run evaluation (also written by `contrastlens eval RUN_DIR`):
+                    {"linear_top1", "linear_top5", "knn_top1", "knn_top1_k10",
+                    "linear_epochs", "knn_k", "knn_temperature", "feature_dim", "probe_split",
+                    "table1": {"pairs", "pos_mean", "neg_mean", "neg_var", "excess",
+                    "neg_hist"}, "full": {SimilarityMoments of one augmented pair of every
+                    training image: "n", "pos_mean", "pos_var", "neg_mean", "neg_var",
+                    "within_mean", "within_var", "optimum", "excess"}, "eval_time_s"}.
+                    Accuracies are fractions in [0, 1].
+    tb/             TensorBoard events (train.tensorboard=true and tensorboard installed).
+
+A sweep adds, per run: sweep_run.json (grid values and command), train.log, and error.json for
+a failed attempt (return code and the tail of the log).
+
+Status, one meaning everywhere (`run_status`):
+    finished   final.json: the schedule ran to its end (or to its time budget when the cosine
+               follows the clock).
+    stopped    final.json: ended early on purpose by `train.max_steps` or `train.max_minutes`.
+               A complete result of the run that was asked for: sweeps skip it, reports list
+               it with its status.
+    diverged   final.json: the loss became NaN/Inf. Deterministic: sweeps do not retry it.
+    failed     no final.json, error.json: the process crashed or was killed by the runner.
+    partial    started (the folder exists), no final.json: running, or killed.
+    todo       no folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CONFIG = "config.json"
+META = "meta.json"
+METRICS = "metrics.jsonl"
+CURVE = "curve.jsonl"
+CHECKPOINT = "checkpoint.pt"
+FINAL = "final.json"
+EVAL = "eval.json"
+SWEEP_RUN = "sweep_run.json"
+ERROR = "error.json"
+LOG = "train.log"
+SWEEP = "sweep.json"
+STUDY = "study.json"
+
+COMPLETE = ("finished", "stopped")  # a result to keep, report and never retrain
+STATUSES = (*COMPLETE, "diverged", "failed", "partial", "todo")
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool) -> None:
+    """Call `write(fileobj)` on a temporary file beside `path`, flush, fsync, then `os.replace`
+    it over `path` (and fsync the folder): a reader, or a run resumed after SIGKILL or a full
+    disk, sees the previous complete file or the new complete one, never a torn one. The
+    temporary file is removed if anything fails. Permissions are what a plain `open` gives."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write `text` to `path` atomically."""
+    atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write `obj` as indented JSON to `path` atomically, creating the parent folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text(json.dumps(obj, indent=2, default=str) + "\n", path)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> None:
+    """Delete temporary files of writes cut short by a kill (never renamed into place)."""
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON in `path`; a torn or invalid file raises ValueError naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); it is damaged. Fix: restore it, or delete the "
+            "run folder and train it again."
+        ) from None
+
+
+def try_read_json(path: str | os.PathLike) -> dict:
+    """The JSON object in `path`, or {} when it is missing or unreadable (reports, status)."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def append_jsonl(obj: dict, path: str | os.PathLike) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(obj) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The complete lines of a JSON-lines file ([] when missing); a torn last line (a kill
+    in the middle of a write) ends the list."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return out
+
+
+def truncate_jsonl(path: str | os.PathLike, max_step: int) -> None:
+    """Keep only complete lines with "step" <= max_step (resume after a kill)."""
+    path = Path(path)
+    if path.exists():
+        keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
+        write_text("".join(json.dumps(r) + "\n" for r in keep), path)
+
+
+def run_status(folder: str | os.PathLike) -> str:
+    """One of `STATUSES` (see the module docstring)."""
+    folder = Path(folder)
+    if (folder / FINAL).is_file():
+        status = try_read_json(folder / FINAL).get("status")
+        return status if status in ("finished", "stopped", "diverged") else "partial"
+    if (folder / ERROR).is_file():
+        return "failed"
+    return "partial" if folder.is_dir() else "todo"
+
+
+def read_run(path: str | os.PathLike) -> dict:
+    """Everything in a run folder: {"path", "status", "config", "meta", "metrics", "curve",
+    "final", "eval"} (missing files give None / [])."""
+    path = Path(path)
+
+    def opt(name: str):
+        return read_json(path / name) if (path / name).exists() else None
+
+    return {
+        "path": str(path),
+        "status": run_status(path),
+        "config": opt(CONFIG),
+        "meta": opt(META),
+        "metrics": read_jsonl(path / METRICS),
+        "curve": read_jsonl(path / CURVE),
+        "final": opt(FINAL),
+        "eval": opt(EVAL),
+    }
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def git_revision(where: str | os.PathLike | None = None) -> dict:
+    """{"revision", "dirty"} of the checkout holding `where` (default: this package); dirty =
+    uncommitted changes to tracked files outside `results/` and `runs/` (the folders studies
+    write into). None outside git."""
+    here = Path(where) if where is not None else Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None  # fmt: skip
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+             ":(top,exclude)results", ":(top,exclude)runs"],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        return {"revision": rev, "dirty": bool(changed) if rev else None}
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": None, "dirty": None}
