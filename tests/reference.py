@@ -1,5 +1,5 @@
 """Slow, obviously correct references for the losses: one Python loop per anchor or per pair,
-written straight from the formulas of SPEC.md (Lee et al., ICML 2025, Defs 3.1, 3.2, 5.7) and
+written straight from the formulas of docs/theory.md (Lee et al., ICML 2025, Defs 3.1, 3.2, 5.7) and
 MoCo v2. No masking tricks, no logsumexp, no shared code with the library.
 
 Shape legend: B rows, D dimension, K queue length. u_i = z1_i / ||z1_i||, v_i = z2_i / ||z2_i||.
@@ -127,3 +127,83 @@ def simplex_etf(n: int, d: int, dtype=torch.float64) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(d, d, dtype=dtype, generator=g))  # a random rotation
     return (E @ basis.T) @ Q[: n - 1]  # (n, d), inner products preserved
+
+
+def _mean_var(xs: list[float]) -> tuple[float, float]:
+    """Population mean and variance of a list of floats (nan, nan when empty)."""
+    import math
+
+    if not xs:
+        return float("nan"), float("nan")
+    mean = math.fsum(xs) / len(xs)
+    return mean, math.fsum((x - mean) ** 2 for x in xs) / len(xs)
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    """Linear interpolation between the order statistics at position q (n - 1)."""
+    import math
+
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (pos - lo) * (s[hi] - s[lo])
+
+
+def pair_statistics(z1, z2, *, ids=None, normalize=True, levels=(0.05, 0.25, 0.5, 0.75, 0.95)):
+    """Similarity statistics of one two-view batch by explicit loops over the pairs, float64:
+    positives u_i.v_i; cross-view negatives u_i.v_j and within-view negatives u_i.u_j, v_i.v_j
+    over the ordered pairs i != j whose ids differ; population means and variances; quantiles;
+    Wang & Isola's alignment E||u_i - v_i||^2 and uniformity log E exp(-2 ||x - y||^2) over the
+    within-view negatives of each view, averaged over the two views."""
+    import math
+
+    U, V = z1.detach().double(), z2.detach().double()
+    if normalize:
+        U, V = unit(U), unit(V)
+    B = U.shape[0]
+    cross, uu, vv = (U @ V.T).tolist(), (U @ U.T).tolist(), (V @ V.T).tolist()
+    dist_u = ((U[:, None, :] - U[None, :, :]) ** 2).sum(-1).tolist()  # ||u_i - u_j||^2
+    dist_v = ((V[:, None, :] - V[None, :, :]) ** 2).sum(-1).tolist()
+    ids = None if ids is None else ids.tolist()
+    pos = [cross[i][i] for i in range(B)]
+    neg, within, gauss_u, gauss_v = [], [], [], []
+    for i in range(B):
+        for j in _negatives(ids, i, B):
+            neg.append(cross[i][j])
+            within += [uu[i][j], vv[i][j]]
+            gauss_u.append(math.exp(-2.0 * dist_u[i][j]))
+            gauss_v.append(math.exp(-2.0 * dist_v[i][j]))
+    out = {"batch_size": B, "neg_count": len(neg), "within_count": len(within) // 2}
+    for name, xs in (("pos", pos), ("neg", neg), ("within", within)):
+        out[f"{name}_mean"], out[f"{name}_var"] = _mean_var(xs)
+        out[f"{name}_quantiles"] = tuple(_quantile(xs, q) for q in levels)
+    align = [
+        math.fsum((a - b) ** 2 for a, b in zip(U[i].tolist(), V[i].tolist())) for i in range(B)
+    ]
+    out["alignment"] = math.fsum(align) / B
+    if neg and normalize:  # uniformity is defined on the unit sphere
+        out["uniformity"] = 0.5 * (
+            math.log(math.fsum(gauss_u) / len(gauss_u))
+            + math.log(math.fsum(gauss_v) / len(gauss_v))
+        )
+    else:
+        out["uniformity"] = float("nan")
+    return out
+
+
+def histogram_counts(values, bins: int, lo: float = -1.0, hi: float = 1.0) -> list[int]:
+    """Counts of values in the bins [lo + k w, lo + (k + 1) w), w = (hi - lo) / bins, the last
+    bin closed; values below lo go to the first bin and above hi to the last."""
+    width = (hi - lo) / bins
+    counts = [0] * bins
+    for x in values:
+        k = min(max(int((x - lo) // width), 0), bins - 1)  # a first guess, then the definition:
+        while k > 0 and x < lo + k * width:
+            k -= 1
+        while k < bins - 1 and x >= lo + (k + 1) * width:
+            k += 1
+        counts[k] += 1
+    return counts

@@ -55,3 +55,38 @@ def test_pad_crop_translates():
     cfg = recipe("grayscale", crop="pad", pad=2, flip_p=0.0)
     out = crop_flip(x, cfg, torch.Generator().manual_seed(0))
     assert torch.allclose(out.sum(dim=(1, 2, 3)), torch.ones(4), atol=1e-5)  # moved, not blurred
+
+
+def test_batched_ops_equal_torchvision_functional_ops():
+    # Our batched color/blur/flip against torchvision's per-image functional ops, with the
+    # per-sample parameters our generator drew (replayed from the same seed).
+    import torchvision.transforms.functional as TF
+
+    from contrastlens.data.augment import _uniform
+
+    x = _images(b=6).float() / 255
+    B = x.shape[0]
+    only = dict(jitter_p=1.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0,
+                grayscale_p=0.0)  # fmt: skip
+    for name, fn in (("brightness", TF.adjust_brightness), ("contrast", TF.adjust_contrast),
+                     ("saturation", TF.adjust_saturation)):  # fmt: skip
+        cfg = recipe("simclr", **{**only, name: 0.4})
+        out = color(x, cfg, torch.Generator().manual_seed(7))
+        g = torch.Generator().manual_seed(7)
+        torch.rand(B, generator=g)  # the jitter coin flips
+        f_B = _uniform(B, 0.6, 1.4, g)
+        ref = torch.stack([fn(x[i], float(f_B[i])) for i in range(B)])
+        # contrast and saturation use the luma: ours 0.299 R, torchvision's 0.2989 R
+        tol = 2e-6 if name == "brightness" else 2e-4
+        torch.testing.assert_close(out, ref, atol=tol, rtol=0, msg=name)
+    gray = color(x, recipe("simclr", **{**only, "jitter_p": 0.0, "grayscale_p": 1.0}),
+                 torch.Generator().manual_seed(0))  # fmt: skip
+    ref = TF.rgb_to_grayscale(x, num_output_channels=3)
+    torch.testing.assert_close(gray, ref, atol=2e-4, rtol=0)  # 0.299 vs torchvision's 0.2989
+    cfg = recipe("simclr", blur_p=1.0, blur_sigma=(1.5, 1.5))
+    out = blur(x, cfg, torch.Generator().manual_seed(0))
+    K = max(3, int(0.1 * 32) // 2 * 2 + 1)
+    torch.testing.assert_close(out, TF.gaussian_blur(x, [K, K], [1.5, 1.5]), atol=1e-5, rtol=0)
+    flip = recipe("simclr", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=1.0)
+    out = crop_flip(x, flip, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, TF.hflip(x), atol=1e-5, rtol=0)

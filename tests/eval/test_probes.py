@@ -49,3 +49,38 @@ def test_knn_top1_at_several_k_equals_one_probe_per_k():
     for k in (200, 10, 1):
         assert at[k] == KNNProbe(k=k).fit(X, y).score(Xt, yt), k
     assert len(set(at.values())) > 1  # the ks give different answers here
+
+
+def test_linear_probe_equals_torch_sgd_with_autograd():
+    # The closed-form SGD of LinearProbe against the obvious version: nn.Linear, cross-entropy,
+    # torch.optim.SGD(momentum) and the same cosine lr per step, same init and same batches.
+    X, y = _separable(n=300, d=12, k=3, seed=1)
+    probe = LinearProbe(epochs=3, lr=0.1, batch_size=64, seed=5).fit(X, y)
+
+    Xn = torch.nn.functional.normalize(X, dim=1)
+    g = torch.Generator().manual_seed(5)
+    W = torch.nn.Parameter(torch.randn(3, 12, generator=g) * 0.01)
+    b = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([W, b], lr=0.1, momentum=0.9)
+    steps, step = 3 * 5, 0  # ceil(300 / 64) = 5 steps per epoch
+    for _ in range(3):
+        perm = torch.randperm(300, generator=g)
+        for start in range(0, 300, 64):
+            idx = perm[start : start + 64]
+            for group in opt.param_groups:
+                group["lr"] = 0.1 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * step / steps)))
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(Xn[idx] @ W.T + b, y[idx]).backward()
+            opt.step()
+            step += 1
+    torch.testing.assert_close(probe.coef_, W.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(probe.intercept_, b.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_knn_in_bf16_agrees_with_float32():
+    X, y = _separable(n=600, d=32, k=5, seed=2)
+    Xt, yt = _separable(n=200, d=32, k=5, seed=3)
+    fp32 = KNNProbe(k=20).fit(X, y).decision_function(Xt)
+    bf16 = KNNProbe(k=20, compute_dtype=torch.bfloat16).fit(X, y).decision_function(Xt)
+    assert (fp32.argmax(1) == bf16.argmax(1)).float().mean() > 0.98
+    assert KNNProbe(k=20, compute_dtype=torch.bfloat16).fit(X, y).X_.dtype == torch.bfloat16

@@ -15,13 +15,7 @@ import torch
 from contrastlens.losses import gor_loss
 from contrastlens.losses.gor import gor_moments
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reference(columns, mean_weight=1.0, second_moment_weight=1.0, aggregation="mean"):

@@ -1,5 +1,5 @@
-"""Closed forms, invariants and numerics of the losses on tiny seeded fixtures (SPEC.md sections
-2, 3; Def 5.7). Shape legend: B rows, D dimension.
+"""Closed forms, invariants and numerics of the losses on tiny seeded fixtures (docs/theory.md,
+"The loss family" and "VRN"; Def 5.7). Shape legend: B rows, D dimension.
 """
 
 from __future__ import annotations
@@ -17,14 +17,7 @@ import reference as ref  # noqa: E402
 
 from contrastlens import losses  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread-pool stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _views(B=6, D=5, dtype=torch.float64, seed=0):

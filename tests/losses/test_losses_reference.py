@@ -18,14 +18,7 @@ import reference as ref  # noqa: E402
 
 from contrastlens import losses  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids thread-pool stalls on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # (B, D, temperature, duplicate ids): every B odd, every D and temperature at least once,

@@ -24,6 +24,8 @@ from contrastlens.theory import (
     tradeoff_max_positive,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_thm51_optimum_and_simplex_etf():
     assert optimal_negative_similarity(8) == pytest.approx(-0.142857, abs=1e-6)
@@ -50,13 +52,13 @@ def _configs():
             yield etf + noise, etf - noise  # a perturbed optimum
             yield etf, -etf + noise  # anti-aligned views
     e_D = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-    yield e_D.repeat(5, 1), -e_D.repeat(5, 1)  # SPEC's counterexample to the equality case
+    yield e_D.repeat(5, 1), -e_D.repeat(5, 1)  # the erratum's counterexample to the equality case
 
 
 def test_thm52_inequality_and_corrected_identity():
     for u_ND, v_ND in _configs():
         t = tradeoff_identity(u_ND, v_ND)
-        # exact identity (SPEC erratum) and the inequality of Thm 5.2
+        # exact identity (docs/theory.md, "Theorems": the erratum) and the inequality of Thm 5.2
         assert t.pos_mean == pytest.approx(t.rhs, abs=1e-12)
         assert t.pos_mean <= t.bound + 1e-12
         assert t.pos_mean <= tradeoff_max_positive(t.neg_mean, t.n) + 1e-12

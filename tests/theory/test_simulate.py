@@ -1,5 +1,5 @@
 """The theorems of section 5 checked by the free-embedding simulator with the real losses
-(SPEC section 3 sizes; fewer steps than SPEC, Adam + cosine decay, same tolerances).
+(docs/theory.md, "Theorems": the paper's sizes; fewer steps, Adam + cosine decay, same tolerances).
 
 Legend: N instances, D dimension.
 """
@@ -13,6 +13,8 @@ from contrastlens.theory import (
     simulate,
     tradeoff_identity,
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 N = 8
 
@@ -124,7 +126,7 @@ def test_vrn_lowers_all_pairs_negative_variance():
 
 
 def test_spectral_outside_the_theorems_puts_negatives_at_zero():
-    # SPEC section 2: psi = x^2 is not increasing, the optimum has negatives at 0 (d >= n)
+    # psi = x^2 is not increasing: the optimum has negatives at 0 (d >= n; docs/theory.md)
     f = simulate("spectral", N, N, steps=500, lr=0.3, log_every=0).final
     assert f["pos_min"] > 1 - 1e-6 and abs(f["neg_mean"]) < 1e-6 and f["neg_var"] < 1e-9
 

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from contrastlens.theory import simplex_etf, welch_bound
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _mean_square_off_diagonal(x_ND: torch.Tensor) -> float:
     """Slow and plain: mean over the ordered pairs i != j of (x_i.x_j)^2 of the unit rows."""

@@ -35,8 +35,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from contrastlens.theory import format_table, run_simulation_study
 
+    # n x d matrices of a few hundred entries: more threads only add synchronization
+    torch.set_num_threads(1)
     loss_kwargs = {}
     if args.temperature is not None:
         if args.loss in ("siglip", "spectral"):

@@ -2,9 +2,9 @@
 
 Two recipes:
 
-- `"simclr"` (SPEC section 5, RGB): random resized crop (scale 0.08-1, ratio 3/4-4/3), horizontal
-  flip 0.5, color jitter with p 0.8 (brightness/contrast/saturation 0.4, hue 0.1), grayscale 0.2,
-  Gaussian blur 0.5 (sigma 0.1-2, kernel ~10% of the side).
+- `"simclr"` (docs/theory.md, "Protocol"; RGB): random resized crop (scale 0.08-1, ratio
+  3/4-4/3), horizontal flip 0.5, color jitter with p 0.8 (brightness/contrast/saturation 0.4,
+  hue 0.1), grayscale 0.2, Gaussian blur 0.5 (sigma 0.1-2, kernel ~10% of the side).
 - `"grayscale"` (Fashion-MNIST): crop + flip + brightness/contrast only; hue, saturation and
   grayscale are meaningless on one channel, and blur at 28 x 28 erases the texture that separates
   shirts from pullovers.

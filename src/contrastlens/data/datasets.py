@@ -49,12 +49,6 @@ class LabeledImages:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def subset(self, index: torch.Tensor) -> LabeledImages:
-        """Rows `index` (a 1-D index tensor), e.g. for a validation split."""
-        return LabeledImages(
-            self.name, self.split, self.images[index], self.labels[index], self.classes
-        )
-
 
 def cache_dir() -> Path:
     return Path(os.environ.get("CONTRASTLENS_CACHE", "~/.cache/contrastlens/tensors")).expanduser()

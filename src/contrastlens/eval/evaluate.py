@@ -21,6 +21,7 @@ Legend: N images, F backbone features, P projector dims.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
@@ -30,6 +31,23 @@ from contrastlens.data.views import step_generator
 from contrastlens.eval.probes import KNNProbe, LinearProbe
 
 Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images (N, C, H, W), labels (N,))
+
+
+class _FP32:
+    """The default `precision`: float32, contiguous layout. A precision object (the trainer's
+    `train.precision.Precision`) has `autocast(device)` and `inputs(x)`; with bf16 autocast the
+    kNN similarities are computed in bf16 too (a 2x faster matrix product, measured)."""
+
+    amp = "off"
+
+    def autocast(self, device):
+        return contextlib.nullcontext()
+
+    def inputs(self, x):
+        return x
+
+
+FP32 = _FP32()
 
 FLOOR_K = 10  # the k at which raw-pixel kNN is strongest on Fashion-MNIST (85.5%, issue 5)
 
@@ -44,6 +62,7 @@ def extract_features(
     batch_size: int = 1024,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    precision=FP32,
 ) -> torch.Tensor:
     """`module` outputs (eval mode, no augmentation) of uint8 images: (N, F) float32 on CPU."""
     was_training = module.training
@@ -51,14 +70,16 @@ def extract_features(
     out = []
     for start in range(0, images_NCHW.shape[0], batch_size):
         x = to_float(images_NCHW[start : start + batch_size].to(device))
-        out.append(module(normalize(x, mean, std).to(dtype)).float().cpu())
+        x = precision.inputs(normalize(x, mean, std).to(dtype))
+        with precision.autocast(torch.device(device)):
+            out.append(module(x).float().cpu())
     module.train(was_training)
     return torch.cat(out)
 
 
 @torch.no_grad()
 def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, dtype, *,
-                          seed: int, batch_size: int = 1024):  # fmt: skip
+                          seed: int, batch_size: int = 1024, precision=FP32):  # fmt: skip
     """Projector outputs of two augmented views of every image (eval mode): 2 x (N, P)."""
     from contrastlens.data.augment import augment
 
@@ -69,15 +90,17 @@ def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, 
         x = images_NCHW[start : start + batch_size].to(device)
         g = step_generator(seed, 10**6, i, 0)
         for views in (z1, z2):
-            v = normalize(augment(x, augment_cfg, g), mean, std).to(dtype)
-            views.append(encoder(v)[1].double().cpu())
+            v = precision.inputs(normalize(augment(x, augment_cfg, g), mean, std).to(dtype))
+            with precision.autocast(torch.device(device)):
+                views.append(encoder(v)[1].double().cpu())
     encoder.train(was_training)
     return torch.cat(z1), torch.cat(z2)
 
 
-def _knn_top1(ev, ftr, ytr, fte, yte) -> dict:
+def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
     """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
-    probe = KNNProbe(ev.knn_k, ev.knn_temperature).fit(ftr, ytr)
+    dtype = torch.bfloat16 if precision.amp == "bf16" else torch.float32
+    probe = KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr, ytr)
     return probe.top1_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
 
 
@@ -98,17 +121,19 @@ def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
     }  # fmt: skip
 
 
-def _features(encoder, train: Split, test: Split, norm, device, dtype):
+def _features(encoder, train: Split, test: Split, norm, device, dtype, precision):
     mean, std = norm
-    ftr = extract_features(encoder.backbone, train[0], mean, std, device=device, dtype=dtype)
-    fte = extract_features(encoder.backbone, test[0], mean, std, device=device, dtype=dtype)
+    kw = dict(device=device, dtype=dtype, precision=precision)
+    ftr = extract_features(encoder.backbone, train[0], mean, std, **kw)
+    fte = extract_features(encoder.backbone, test[0], mean, std, **kw)
     return ftr, fte
 
 
-def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, dtype) -> dict:
+def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, dtype,
+                      precision=FP32) -> dict:  # fmt: skip
     """Quick probes for the accuracy-vs-time curve (kNN + a short linear probe)."""
-    ftr, fte = _features(encoder, train, test, norm, device, dtype)
-    knn = KNNProbe(ev.knn_k, ev.knn_temperature).fit(ftr, train[1]).score(fte, test[1])
+    ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
+    knn = _knn_top1(ev, ftr, train[1], fte, test[1], precision)[ev.knn_k]
     lin = LinearProbe(epochs=ev.curve_linear_epochs).fit(ftr, train[1]).scores(fte, test[1])
     return {"knn_top1": knn, "linear_top1": lin["top1"], "linear_top5": lin["top5"],
             "linear_epochs": ev.curve_linear_epochs}  # fmt: skip
@@ -125,19 +150,22 @@ def evaluate_encoder(
     seed: int,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    precision=FP32,
 ) -> dict:
     """All end-of-run measurements (see the module docstring); returns the eval dict.
 
     train, test: (uint8 images (N, C, H, W), labels (N,)) of the probe's fit and score splits.
     ev: an `EvalConfig`. augment: the `AugmentConfig` of the Table 1 views. norm: (mean, std)
-    per channel. seed: the run's seed (probe init, the Table 1 subset and its views)."""
+    per channel. seed: the run's seed (probe init, the Table 1 subset and its views).
+    precision: how the encoder runs (the run's `train.amp` / `train.channels_last`; the linear
+    probe itself is always float32)."""
     from contrastlens.similarity import SimilarityAccumulator, pair_stats, similarity_histograms
 
     t0 = time.perf_counter()
     (xtr, ytr), (_, yte) = train, test
     mean, std = norm
-    ftr, fte = _features(encoder, train, test, norm, device, dtype)
-    knn_at = _knn_top1(ev, ftr, ytr, fte, yte)
+    ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
+    knn_at = _knn_top1(ev, ftr, ytr, fte, yte, precision)
     lin = LinearProbe(epochs=ev.linear_epochs, seed=seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
 
@@ -146,7 +174,7 @@ def evaluate_encoder(
     g = torch.Generator().manual_seed(seed + 777)
     pick = torch.randperm(n, generator=g)[: min(ev.table1_pairs, n)]
     z1, z2 = augmented_projections(encoder, xtr[pick], augment, mean, std, device, dtype,
-                                   seed=seed + 1)  # fmt: skip
+                                   seed=seed + 1, precision=precision)  # fmt: skip
     st = pair_stats(z1, z2, n=n)
     hist = similarity_histograms(z1, z2, bins=50).neg  # exact over the pairs' negatives
     table1 = {"pairs": int(pick.numel()), "pos_mean": st.pos_mean, "neg_mean": st.neg_mean,
@@ -156,7 +184,7 @@ def evaluate_encoder(
 
     # Exact full-dataset statistics: one augmented pair of every training image.
     z1, z2 = augmented_projections(encoder, xtr, augment, mean, std, device, dtype,
-                                   seed=seed + 2)  # fmt: skip
+                                   seed=seed + 2, precision=precision)  # fmt: skip
     full = SimilarityAccumulator().update(z1, z2).result().as_dict()
     return {
         "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
@@ -164,4 +192,5 @@ def evaluate_encoder(
         "linear_epochs": ev.linear_epochs, "knn_k": ev.knn_k,
         "knn_temperature": ev.knn_temperature, "feature_dim": int(ftr.shape[1]),
         "table1": table1, "full": full, "eval_time_s": time.perf_counter() - t0,
+        "precision": getattr(precision, "as_dict", lambda: {"amp": "off"})(),
     }  # fmt: skip

@@ -47,7 +47,8 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
         encoder = encoder.to(memory_format=torch.channels_last)
     result = evaluate_encoder(encoder, train, test, cfg.eval, augment=cfg.data.augment,
                               norm=normalization(cfg.data.dataset, train[0].shape[1]),
-                              seed=cfg.train.seed, device=dev, dtype=dtype)  # fmt: skip
+                              seed=cfg.train.seed, device=dev, dtype=dtype,
+                              precision=precision)  # fmt: skip
     result.update(probe_split=probe_split(cfg.data), checkpoint_step=ckpt["step"])
     rf.write_json(result, folder / rf.EVAL)
     if (folder / rf.FINAL).is_file():

@@ -7,7 +7,7 @@ fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: a fixed 28-minute train
 fmnist-quick    the same model on 20,000 images for 3 epochs (step-based, reproducible): a
                 few CPU minutes per run, for studies of many short runs (issue 6).
 smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --dry-run).
-cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (SPEC section 5):
+cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (docs/theory.md, "Protocol"):
                 CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,
                 200 epochs, 10 warmup, t = 0.2, linear probe 200 epochs (a GPU job).
 cifar10-moco    MoCo v2 on CIFAR-10 (queue 4096, momentum 0.99, t = 0.2, symmetric).

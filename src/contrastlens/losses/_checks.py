@@ -12,8 +12,9 @@ import torch
 from contrastlens.optimum import negative_optimum
 
 
-def check_embeddings(z: object, name: str) -> None:
-    """z must be a finite floating (B, D) tensor."""
+def check_embeddings(z: object, name: str, *, finite: bool = True) -> None:
+    """z must be a floating (B, D) tensor, finite unless `finite=False` (the finiteness check
+    reads the values: a device-to-host synchronization)."""
     if not isinstance(z, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (B, D), got {type(z).__name__}")
     if z.dim() != 2:
@@ -22,14 +23,16 @@ def check_embeddings(z: object, name: str) -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {z.dtype}")
     if z.shape[1] < 1:
         raise ValueError(f"{name} must have at least one column, got shape {tuple(z.shape)}")
-    if not bool(torch.isfinite(z.detach()).all()):
+    if finite and not bool(torch.isfinite(z.detach()).all()):
         raise ValueError(f"{name} contains NaN or Inf")
 
 
-def check_views(z1: object, z2: object, names: tuple[str, str] = ("z1", "z2")) -> None:
-    """Two finite (B, D) tensors of the same shape and device."""
-    check_embeddings(z1, names[0])
-    check_embeddings(z2, names[1])
+def check_views(
+    z1: object, z2: object, names: tuple[str, str] = ("z1", "z2"), *, finite: bool = True
+) -> None:
+    """Two (B, D) tensors of the same shape and device (finite unless `finite=False`)."""
+    check_embeddings(z1, names[0], finite=finite)
+    check_embeddings(z2, names[1], finite=finite)
     if z1.shape != z2.shape:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape (B, D), "

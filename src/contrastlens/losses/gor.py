@@ -18,7 +18,7 @@ Differences from the 2017 paper: the paper's pairs are (anchor, non-matching des
 per row. sentence-transformers takes all pairs WITHIN one column (query vs query, document vs
 document). VRN (vrn.py) takes the pairs ACROSS the two views (u_i, v_j), i != j, and pulls them
 towards -1/(n-1), not 0. A batch of one row has no pairs: both terms are then a differentiable 0,
-as in sentence-transformers (the pair count is clamped at 1).
+as in sentence-transformers 6.2 (the pair count is clamped at 1; 6.0 and 6.1 return NaN).
 
 How it is computed: no (B, B) matrix. For unit rows u_i (zero rows stay zero, like
 sentence-transformers' cos_sim),

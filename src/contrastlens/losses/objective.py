@@ -55,6 +55,7 @@ class Objective(nn.Module):
         vrn_within_view: bool,
         siglip: SigLIPLoss | None,
         gather: bool,
+        check_values: bool = True,
     ) -> None:
         super().__init__()
         self.method = method
@@ -65,6 +66,7 @@ class Objective(nn.Module):
         self.vrn_within_view = vrn_within_view
         self.siglip = siglip
         self.gather = gather
+        self.check_values = check_values
 
     def method_term(self, P: ViewPairs) -> torch.Tensor:
         """The method's loss on a prepared batch."""
@@ -118,12 +120,14 @@ class Objective(nn.Module):
             gather=self.gather,
             queue=queue,
             need_negatives=not is_moco or self.vrn_weight > 0,
+            check_values=self.check_values,
         )
         terms = {self.method: self.method_term(P)}
         loss = terms[self.method]
         if self.vrn_weight > 0:
             if vrn_views is not None:
-                Q = view_pairs(*vrn_views, ids=ids, gather=self.gather)
+                Q = view_pairs(*vrn_views, ids=ids, gather=self.gather,
+                               check_values=self.check_values)  # fmt: skip
                 terms["vrn"] = vrn_from_pairs(
                     Q, delta=self.vrn_delta, within_view=self.vrn_within_view
                 )
@@ -158,6 +162,7 @@ def build_objective(
     siglip_t: float | None = None,
     siglip_b: float | None = None,
     gather: bool = False,
+    check_values: bool = True,
 ) -> Objective:
     """The loop-facing objective: `method`'s loss + vrn_weight * VRN (Def 5.7), as named terms.
 
@@ -168,7 +173,8 @@ def build_objective(
     DATASET size, delta = -1/(n-1)). vrn_within_view: VRN on within-view pairs too (extension).
     siglip_t, siglip_b: fixed values, or None for learnable parameters (SigLIP's init t = 10,
     b = 10, i.e. open_clip's logit_scale = log 10, logit_bias = -10). gather: local rows against
-    all processes' columns. Returns an `Objective` (an nn.Module).
+    all processes' columns. check_values: validate the embeddings' values on every call (a
+    device-to-host sync; the training loop checks the loss instead). Returns an `Objective`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -199,4 +205,5 @@ def build_objective(
         vrn_within_view=vrn_within_view,
         siglip=siglip,
         gather=gather,
+        check_values=check_values,
     )

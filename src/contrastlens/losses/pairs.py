@@ -101,6 +101,7 @@ def view_pairs(
     queue: torch.Tensor | None = None,
     names: tuple[str, str] = ("z1", "z2"),
     need_negatives: bool = True,
+    check_values: bool = True,
 ) -> ViewPairs:
     """Validate, normalize, cast and (with `gather`) all-gather one two-view batch.
 
@@ -109,10 +110,12 @@ def view_pairs(
     other (duplicates in a batch, as in the authors' code). gather: when torch.distributed is
     initialized, gather both views (with gradient) and the ids from all processes; local rows are
     then scored against the G global columns. queue: (K, D) MoCo keys, normalized and detached.
-    need_negatives: require at least two instances in the global batch.
+    need_negatives: require at least two instances in the global batch. check_values: also the
+    checks that read tensor values (finite embeddings, every row has a negative id), each a
+    device-to-host synchronization; the training loop turns them off and checks the loss.
     Returns a `ViewPairs`.
     """
-    check_views(z1, z2, names)
+    check_views(z1, z2, names, finite=check_values)
     rows = z1.shape[0]
     if ids is not None:
         check_ids(ids, rows)
@@ -136,7 +139,7 @@ def view_pairs(
         ids_B = ids.to(u_BD.device)
         ids_G = distributed.all_gather_no_grad(ids_B) if gathered else ids_B
         same_BG = ids_B[:, None] == ids_G[None, :]
-        if need_negatives and not bool((~same_BG).any(dim=1).all()):
+        if check_values and need_negatives and not bool((~same_BG).any(dim=1).all()):
             raise ValueError("ids: some row shares its id with every row, so it has no negatives")
 
     queue_KD = None

@@ -1,4 +1,4 @@
-"""The projection head of SimCLR (SPEC section 5): Linear - BN - ReLU - Linear, out 128.
+"""The projection head of SimCLR (docs/theory.md, "Protocol"): Linear - BN - ReLU - Linear, out 128.
 
 Legend: B batch, F backbone feature dims, P projection dims.
 """

@@ -1,4 +1,5 @@
-"""CIFAR-stem ResNets from torchvision: 3x3 stride-1 first conv, no max-pool (SPEC section 5).
+"""CIFAR-stem ResNets from torchvision: 3x3 stride-1 first conv, no max-pool
+(docs/theory.md, "Protocol").
 
 The ImageNet stem (7x7 stride 2 + max-pool) shrinks a 32 x 32 image to 8 x 8 before the first
 block; the CIFAR stem keeps 32 x 32. The classifier is replaced by the identity, so the model

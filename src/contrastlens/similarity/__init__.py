@@ -1,4 +1,4 @@
-"""Statistics of positive and negative similarities (SPEC section 1).
+"""Statistics of positive and negative similarities (docs/theory.md, "Notation").
 
 pair_stats(z1, z2, *, ids=None, n=None) -> PairStats      per-batch, for logging
 SimilarityAccumulator().update(z1, z2).result()            exact full-dataset moments,

@@ -1,4 +1,5 @@
-"""Per-batch statistics of positive and negative similarities (SPEC section 1), for logging.
+"""Per-batch statistics of positive and negative similarities, for logging (docs/theory.md,
+"Notation").
 
 Shape legend:
     B  pairs in the batch (instances seen twice, once per view)
@@ -89,7 +90,7 @@ def pair_stats(
     n: int | None = None,
     quantile_levels: tuple[float, ...] = QUANTILE_LEVELS,
 ) -> PairStats:
-    """Positive / negative similarity statistics of one two-view batch (SPEC section 1).
+    """Positive / negative similarity statistics of one two-view batch (docs/theory.md, "Notation").
 
     z1_BD, z2_BD: the two views' embeddings, (B, D), B >= 2; normalized here.
     ids: (B,) instance ids; rows with equal ids are never negatives of each other.

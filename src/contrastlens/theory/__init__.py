@@ -1,10 +1,10 @@
-"""The theory of Lee et al. (ICML 2025), section 5, as code (SPEC section 3).
+"""The theory of Lee et al. (ICML 2025), section 5, as code (docs/theory.md, "Theorems").
 
 Closed forms (`closed_forms`):
     optimal_negative_similarity(n)        Thm 5.1
     simplex_etf(n, d)                     Thm 5.1's optimum
     tradeoff_max_positive(neg, n)         Thm 5.2 inequality
-    tradeoff_identity(u, v)               Thm 5.2, corrected identity (SPEC erratum)
+    tradeoff_identity(u, v)               Thm 5.2, corrected identity (docs/theory.md, erratum)
     minibatch_variance_bounds(n, m)       Thm 5.5
     minibatch_min_dim(n, m)               Thm 5.5
     infonce_negative_gradient(S, t)       Thm 5.6

@@ -8,7 +8,7 @@ Shape legend:
     optimal_negative_similarity(n)      Thm 5.1   -1/(n-1)
     simplex_etf(n, d)                   Thm 5.1   the optimum's configuration (u_i = v_i)
     tradeoff_max_positive(neg, n)       Thm 5.2   E[s_pos] <= 1 + E[s_neg] + 1/(n-1)
-    tradeoff_identity(u, v)             Thm 5.2   the corrected exact identity (SPEC erratum)
+    tradeoff_identity(u, v)             Thm 5.2   the corrected exact identity (docs/theory.md)
     minibatch_variance_bounds(n, m)     Thm 5.5   bounds on Var[s_neg] with fixed mini-batches
     minibatch_min_dim(n, m)             Thm 5.5   d >= b(m-1) needed to reach the lower bound
     infonce_negative_gradient(S, t)     Thm 5.6   dL/d(u_i.v_j) of symmetrized InfoNCE
@@ -61,7 +61,8 @@ def simplex_etf(
 def tradeoff_max_positive(neg_mean: float, n: int) -> float:
     """Thm 5.2: for every encoder, E[s_pos] <= 1 + E[s_neg] + 1/(n-1) (E[s_neg] over the
     cross-view negatives i != j). Returns the ceiling on the mean positive similarity (which is
-    also at most 1). The paper's equality condition is wrong (SPEC erratum); not used here."""
+    also at most 1). The paper's equality condition is wrong (docs/theory.md, "Theorems"); not
+    used here."""
     _check_n(n)
     return min(1.0, 1.0 + neg_mean + 1.0 / (n - 1))
 
@@ -80,7 +81,7 @@ class TradeoffIdentity:
 
 
 def tradeoff_identity(u_ND: torch.Tensor, v_ND: torch.Tensor) -> TradeoffIdentity:
-    """Thm 5.2, corrected (SPEC erratum; exact for n >= 3, u_i and v_i unit vectors):
+    """Thm 5.2, corrected (docs/theory.md, "Theorems"; exact for n >= 3, unit u_i and v_i):
 
         E[s_pos] = n/(n-2) + 2(n-1)/(n-2) E[s_neg] - n/(2(n-2)) (tr Var[u-v] + ||E[u+v]||^2)
 
@@ -137,7 +138,7 @@ def infonce_negative_gradient(sim_MM: torch.Tensor, temperature: float) -> torch
 
         dL/ds_ij = (softmax_row_i(j) + softmax_col_j(i)) / (2 m t)      (i != j)
 
-    SPEC states (row + col)/(m t), the derivative of the summed (not averaged) two directions;
+    the paper states (row + col)/(m t), the derivative of the summed (not averaged) two directions;
     the factor 2 does not affect the theorem. For nested batches m1 <= m2 and i != j in [m1],
     0 <= g_{m2}(i, j) <= g_{m1}(i, j), equal only when m1 = m2.
 

@@ -167,14 +167,10 @@ def simulate(
     Returns a `SimulationResult`; assumption violations (e.g. d < n-1) are warned about and
     listed in `result.warnings`; impossible setups raise ValueError.
     """
-    threads = torch.get_num_threads()
-    # n x d matrices of a few hundred entries: extra threads only add synchronization (and
-    # slow down badly on a loaded machine), so the run is single-threaded, then restored.
-    torch.set_num_threads(1)
-    try:
-        return _simulate(**{k: v for k, v in locals().items() if k != "threads"})
-    finally:
-        torch.set_num_threads(threads)
+    # n x d matrices of a few hundred entries: extra threads only add synchronization, so the
+    # `contrastlens simulate` command runs single-threaded (the library leaves that choice to
+    # its caller: torch.set_num_threads is global).
+    return _simulate(**locals())
 
 
 def _simulate(

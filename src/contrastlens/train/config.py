@@ -80,8 +80,8 @@ class MethodConfig:
     moco_momentum: float = 0.99
     moco_queue: int = 4096
     moco_symmetric: bool = True  # loss on (q1, k2) and (q2, k1), averaged (MoCo v3 style)
-    # shuffle-BN on one process: BN groups per step; each key is computed in the group after
-    # its query's (models/moco.py). 1 = queries and keys share statistics (no shuffle-BN).
+    # shuffle-BN on one process: BN groups per step; no key is normalized with its query's
+    # group (models/moco.py). 1 = queries and keys share statistics (no shuffle-BN).
     moco_bn_groups: int = 2
 
 

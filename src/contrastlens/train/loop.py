@@ -85,6 +85,7 @@ def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, 
         vrn_weight=vrn_weight(cfg), vrn_n=vrn_n if on else None,
         vrn_delta=v.delta if on else None, vrn_within_view=v.within_view,
         siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=world > 1,
+        check_values=False,  # train_step checks the loss: one sync per step, not three
     ).to(device=device, dtype=dtype)  # fmt: skip
     moco = None
     if m.name == "moco":
@@ -355,7 +356,8 @@ class ProbeData:
 
         train, test = self.splits()
         return probe_curve_point(p.encoder, train, test, self.cfg.eval, norm=self.norm(),
-                                 device=p.device, dtype=p.dtype)  # fmt: skip
+                                 device=p.device, dtype=p.dtype,
+                                 precision=p.precision)  # fmt: skip
 
     def evaluate(self, p: Parts, cfg: Config) -> dict:
         from contrastlens.eval.evaluate import evaluate_encoder
@@ -363,5 +365,5 @@ class ProbeData:
         train, test = self.splits()
         result = evaluate_encoder(p.encoder, train, test, cfg.eval, augment=cfg.data.augment,
                                   norm=self.norm(), seed=cfg.train.seed, device=p.device,
-                                  dtype=p.dtype)  # fmt: skip
+                                  dtype=p.dtype, precision=p.precision)  # fmt: skip
         return {**result, "probe_split": probe_split(cfg.data)}

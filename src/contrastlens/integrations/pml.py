@@ -1,0 +1,108 @@
+"""VRN as a pytorch-metric-learning loss: `VRNLoss`, label-aware, and a `SelfSupervisedLoss`
+that accepts it.
+
+    from pytorch_metric_learning.losses import MultipleLosses, NTXentLoss
+    from contrastlens.integrations.pml import SelfSupervisedLoss, VRNLoss
+
+    loss_fn = MultipleLosses([NTXentLoss(0.1), VRNLoss(n=len(dataset))], weights=[1, 30])
+    loss = loss_fn(embeddings, labels)             # supervised: labels are classes
+    ssl = SelfSupervisedLoss(VRNLoss(n=len(dataset)), symmetric=False)
+    loss = ssl(embeddings, ref_emb)                # two views of the same rows
+
+`VRNLoss` is a `BaseMetricLossFunction`: `forward(embeddings, labels, indices_tuple=None,
+ref_emb=None, ref_labels=None)`, cosine similarity as its distance, the loss dict reduced by the
+reducer, embedding regularizers through the usual kwargs. Negatives are the pairs (i, j) with
+labels[i] != ref_labels[j], embeddings against ref_emb (itself when not given):
+
+    L = 1/|neg| sum_{(i,j) in neg} (cos(e_i, r_j) - delta)^p,   delta = -1/(n-1),
+
+n the size of the training set (Lee et al., ICML 2025, Def 5.7; `contrastlens.losses.vrn_loss`
+with the labels as instance ids). Inside `SelfSupervisedLoss(..., symmetric=False)` the labels
+are the row indices and this is exactly the paper's cross-view VRN; with the default
+symmetric=True the wrapper stacks the two views (2B rows, labels repeated), so the negatives
+are every pair of different rows, within-view pairs included.
+
+pytorch-metric-learning's own `SelfSupervisedLoss` (2.9) refuses any loss whose class name is
+not in its `supported_losses()` list, so it refuses VRNLoss; `SelfSupervisedLoss` here is that
+class with "VRNLoss" added to the list, nothing else changed.
+
+Shape legend: B rows (embeddings), M rows of ref_emb (= B), D dimension.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from contrastlens.integrations import missing_extra
+from contrastlens.losses import vrn_loss
+from contrastlens.losses._checks import resolve_delta
+
+try:
+    from pytorch_metric_learning.distances import CosineSimilarity
+    from pytorch_metric_learning.losses import BaseMetricLossFunction
+    from pytorch_metric_learning.losses import SelfSupervisedLoss as _PMLSelfSupervisedLoss
+    from pytorch_metric_learning.utils import common_functions as c_f
+except ImportError as error:
+    raise ImportError(missing_extra("pml", "pytorch-metric-learning", "pml", error)) from error
+
+__all__ = ["SelfSupervisedLoss", "VRNLoss"]
+
+
+class VRNLoss(BaseMetricLossFunction):
+    """VRN over the different-label pairs (Lee et al., ICML 2025, Def 5.7), label-aware.
+
+    n: training-set size (delta = -1/(n-1)); or delta directly; exactly one. p: the power (2).
+    kwargs: BaseMetricLossFunction's (reducer, embedding_regularizer, ...); the distance must
+    be CosineSimilarity (the default). Labels are required; miners (indices_tuple) are not
+    supported: VRN is a mean over all negatives. A batch whose labels are all equal has no
+    negatives and gives pytorch-metric-learning's zero loss.
+    """
+
+    def __init__(self, n: int | None = None, delta: float | None = None, p: float = 2.0, **kwargs):
+        super().__init__(**kwargs)
+        c_f.assert_distance_type(self, CosineSimilarity)
+        self.delta = resolve_delta(n, delta)  # the target similarity, -1/(n-1) from n
+        self.n = n
+        self.p = p
+        self.add_to_recordable_attributes(list_of_names=["delta", "p"], is_stat=False)
+
+    def compute_loss(
+        self,
+        embeddings: Tensor,
+        labels: Tensor | None,
+        indices_tuple: tuple[Tensor, ...] | None,
+        ref_emb: Tensor,
+        ref_labels: Tensor | None,
+    ) -> dict:
+        if indices_tuple is not None:
+            raise ValueError(
+                "VRNLoss does not take indices_tuple (miners): it averages over every pair "
+                "with different labels"
+            )
+        c_f.labels_required(labels)
+        if ref_emb is not embeddings and (
+            ref_emb.shape != embeddings.shape
+            or ref_labels is None
+            or not (ref_labels == labels).all()
+        ):
+            raise ValueError(
+                "VRNLoss needs ref_emb row-aligned with embeddings (the same shape, "
+                f"ref_labels equal to labels), got shapes {tuple(embeddings.shape)} and "
+                f"{tuple(ref_emb.shape)}"
+            )
+        if bool((labels == labels[0]).all()):  # no pair has different labels
+            return self.zero_losses()
+        loss = vrn_loss(embeddings, ref_emb, delta=self.delta, p=self.p, ids=labels)
+        return {"loss": {"losses": loss, "indices": None, "reduction_type": "already_reduced"}}
+
+    def get_default_distance(self) -> CosineSimilarity:
+        return CosineSimilarity()
+
+
+class SelfSupervisedLoss(_PMLSelfSupervisedLoss):
+    """pytorch-metric-learning's `SelfSupervisedLoss`, also accepting `VRNLoss`:
+    `SelfSupervisedLoss(VRNLoss(n=...), symmetric=False)(embeddings, ref_emb)`."""
+
+    @staticmethod
+    def supported_losses() -> list[str]:
+        return [*_PMLSelfSupervisedLoss.supported_losses(), "VRNLoss"]
