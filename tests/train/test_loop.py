@@ -26,7 +26,19 @@ def test_dry_run_end_to_end(tmp_path, capsys):
     assert run["meta"]["versions"]["torch"] == torch.__version__
     assert "revision" in run["meta"]["git"] and run["meta"]["train_size"] == 64
     assert [r["step"] for r in run["metrics"]] == [1, 2]
-    for key in ("loss", "simclr", "pos_mean", "neg_mean", "neg_var", "excess", "lr"):
+    for key in (
+        "loss",
+        "simclr",
+        "pos_mean",
+        "neg_mean",
+        "neg_var",
+        "excess",
+        "lr",
+        "alignment",
+        "uniformity",
+        "rankme",
+        "gor_m2",
+    ):
         assert key in run["metrics"][0]
     ev = run["final"]["eval"]
     assert run["final"]["status"] == "stopped" and 0 <= ev["linear_top1"] <= 1
@@ -135,3 +147,19 @@ def test_existing_run_needs_resume(tmp_path):
         train(tiny_config(epochs=1), tmp_path / "r")
     final = json.loads((tmp_path / "r" / rf.FINAL).read_text())
     assert final["steps"] == 1
+
+
+def test_micro_batch_gor_and_precision_are_recorded(tmp_path):
+    cfg = tiny_config(epochs=1, max_steps=2, micro_batch=4)
+    cfg.gor.weight, cfg.vrn.weight, cfg.vrn.lr_ref = 1.0, 30.0, 0.3 * 16 / 256 / 2
+    train(cfg, tmp_path / "g")
+    run = rf.read_run(tmp_path / "g")
+    assert {"gor", "vrn", "loss"} <= set(run["metrics"][0])
+    assert run["meta"]["resolved"]["vrn_weight"] == pytest.approx(15.0)  # 30 x lr_ref / lr
+    assert set(run["meta"]["precision"]) == {"amp", "channels_last"}
+    off = tiny_config(epochs=1, max_steps=1, amp="off", channels_last="off")
+    train(off, tmp_path / "off")
+    assert rf.read_run(tmp_path / "off")["meta"]["precision"] == {
+        "amp": "off",
+        "channels_last": False,
+    }

@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from contrastlens.losses._checks import check_finite_scalar, check_positive, resolve_delta
 from contrastlens.losses.additive import sigmoid_from_pairs, spectral_from_pairs
+from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import infonce_from_pairs
 from contrastlens.losses.moco import moco_from_pairs
 from contrastlens.losses.modules import SigLIPLoss
@@ -41,7 +42,8 @@ METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco")
 
 
 class Objective(nn.Module):
-    """Returns {method: term, ["vrn": term], "loss": method term + vrn_weight * vrn term}.
+    """Returns {method: term, ["vrn": term], ["gor": term], "loss": method term +
+    vrn_weight * vrn term + gor_weight * gor term}.
     Build it with `build_objective`; SigLIP's learnable t and b are its parameters."""
 
     def __init__(
@@ -56,6 +58,7 @@ class Objective(nn.Module):
         siglip: SigLIPLoss | None,
         gather: bool,
         check_values: bool = True,
+        gor_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.method = method
@@ -67,6 +70,7 @@ class Objective(nn.Module):
         self.siglip = siglip
         self.gather = gather
         self.check_values = check_values
+        self.gor_weight = gor_weight
 
     def method_term(self, P: ViewPairs) -> torch.Tensor:
         """The method's loss on a prepared batch."""
@@ -124,18 +128,23 @@ class Objective(nn.Module):
         )
         terms = {self.method: self.method_term(P)}
         loss = terms[self.method]
+        # The regularizers see the two views that carry gradient: MoCo's query views.
+        Q = P
+        if vrn_views is not None and (self.vrn_weight > 0 or self.gor_weight > 0):
+            Q = view_pairs(*vrn_views, ids=ids, gather=self.gather,
+                           check_values=self.check_values)  # fmt: skip
         if self.vrn_weight > 0:
-            if vrn_views is not None:
-                Q = view_pairs(*vrn_views, ids=ids, gather=self.gather,
-                               check_values=self.check_values)  # fmt: skip
-                terms["vrn"] = vrn_from_pairs(
-                    Q, delta=self.vrn_delta, within_view=self.vrn_within_view
-                )
-            else:
-                terms["vrn"] = vrn_from_pairs(
-                    P, delta=self.vrn_delta, within_view=self.vrn_within_view, use_queue=is_moco
-                )
-            loss = terms[self.method] + self.vrn_weight * terms["vrn"]
+            terms["vrn"] = vrn_from_pairs(
+                Q, delta=self.vrn_delta, within_view=self.vrn_within_view,
+                use_queue=is_moco and vrn_views is None,
+            )  # fmt: skip
+            loss = loss + self.vrn_weight * terms["vrn"]
+        if self.gor_weight > 0:
+            # GOR of the global batch's two columns; each process adds 1/world of it and the
+            # all-gather's backward sums the shares (see contrastlens.distributed)
+            share = gor_loss(Q.u_GD, Q.v_GD)["gor"] / (Q.G // Q.B if Q.gathered else 1)
+            terms["gor"] = Q.global_sum(share)
+            loss = loss + self.gor_weight * terms["gor"]
         terms["loss"] = loss
         if stats:
             terms.update(similarity_stats_from_pairs(P))
@@ -146,7 +155,7 @@ class Objective(nn.Module):
             f"method={self.method!r}, temperature={self.temperature}, "
             f"within_view={self.within_view}, vrn_weight={self.vrn_weight}, "
             f"vrn_delta={self.vrn_delta}, vrn_within_view={self.vrn_within_view}, "
-            f"gather={self.gather}"
+            f"gor_weight={self.gor_weight}, gather={self.gather}"
         )
 
 
@@ -163,6 +172,7 @@ def build_objective(
     siglip_b: float | None = None,
     gather: bool = False,
     check_values: bool = True,
+    gor_weight: float = 0.0,
 ) -> Objective:
     """The loop-facing objective: `method`'s loss + vrn_weight * VRN (Def 5.7), as named terms.
 
@@ -174,7 +184,9 @@ def build_objective(
     siglip_t, siglip_b: fixed values, or None for learnable parameters (SigLIP's init t = 10,
     b = 10, i.e. open_clip's logit_scale = log 10, logit_bias = -10). gather: local rows against
     all processes' columns. check_values: validate the embeddings' values on every call (a
-    device-to-host sync; the training loop checks the loss instead). Returns an `Objective`.
+    device-to-host sync; the training loop checks the loss instead). gor_weight: weight of
+    GOR (`gor_loss` of the two views, sentence-transformers' form) added to the loss, 0 = off.
+    Returns an `Objective`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -185,9 +197,10 @@ def build_objective(
         raise ValueError("within_view: DHEL has only within-view negatives; leave it None/True")
     if method == "moco" and within:
         raise ValueError("within_view: MoCo has no within-view negatives; leave it None/False")
-    check_finite_scalar(vrn_weight, "vrn_weight")
-    if vrn_weight < 0:
-        raise ValueError(f"vrn_weight must be >= 0, got {vrn_weight}")
+    for value, name in ((vrn_weight, "vrn_weight"), (gor_weight, "gor_weight")):
+        check_finite_scalar(value, name)
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
     delta = None
     if vrn_weight > 0:
         delta = resolve_delta(vrn_n, vrn_delta)
@@ -206,4 +219,5 @@ def build_objective(
         siglip=siglip,
         gather=gather,
         check_values=check_values,
+        gor_weight=float(gor_weight),
     )

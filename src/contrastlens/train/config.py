@@ -15,6 +15,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
              moco_symmetric, moco_bn_groups
     vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view, lr_ref
+    gor      weight (0 = off): GOR of the two views (sentence-transformers' form)
     optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
              warmup_epochs, min_lr_ratio
     train    epochs, batch_size (global), seed, device, amp, channels_last, dtype, micro_batch,
@@ -97,6 +98,13 @@ class VRNConfig:
 
 
 @dataclass
+class GORConfig:
+    # Global Orthogonal Regularization (losses/gor.py), sentence-transformers' form, on the two
+    # views' projections: the regularizer users compare VRN with. 0 = off.
+    weight: float = 0.0
+
+
+@dataclass
 class OptimConfig:
     name: str = "sgd"  # sgd | lars
     base_lr: float = 0.3  # lr = base_lr * batch_size / 256
@@ -149,6 +157,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     vrn: VRNConfig = field(default_factory=VRNConfig)
+    gor: GORConfig = field(default_factory=GORConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

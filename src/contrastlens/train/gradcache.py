@@ -43,8 +43,9 @@ def _encode(p, x1, x2):
 
 def chunked_step(p, x1, x2, ids, *, micro_batch: int, stats: bool):
     """Forward and backward of one step in chunks of `micro_batch` rows (no optimizer step);
-    returns (named terms, MoCo keys or None). `p` is the loop's `Parts`. Raises
-    FloatingPointError on a non-finite loss, before any parameter gradient is written."""
+    returns (named terms, MoCo keys or None, the detached projections (z1_BP, z2_BP)). `p` is
+    the loop's `Parts`. Raises FloatingPointError on a non-finite loss, before any parameter
+    gradient is written."""
     B, M = x1.shape[0], micro_batch
     if B % M:
         raise ValueError(f"train.micro_batch={M} must divide the per-process batch {B}")
@@ -93,4 +94,4 @@ def chunked_step(p, x1, x2, ids, *, micro_batch: int, stats: bool):
             with no_sync() if (no_sync is not None and not last) else contextlib.nullcontext():
                 z1, z2 = _encode(p, x1[lo : lo + M], x2[lo : lo + M])
                 torch.autograd.backward([z1, z2], [g1_BP[lo : lo + M], g2_BP[lo : lo + M]])
-    return {k: v.detach() for k, v in terms.items()}, keys
+    return {k: v.detach() for k, v in terms.items()}, keys, (z1_BP.detach(), z2_BP.detach())

@@ -36,6 +36,7 @@ from contrastlens.data.views import normalization
 from contrastlens.losses import build_objective
 from contrastlens.models import MoCo, build_encoder
 from contrastlens.optimum import negative_optimum
+from contrastlens.similarity import embedding_diagnostics
 from contrastlens.train.checkpoint import rng_state, seed_everything, set_rng_state
 from contrastlens.train.config import Config, config_to_dict, validate
 from contrastlens.train.gradcache import chunked_step
@@ -84,7 +85,7 @@ def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, 
         m.name, temperature=m.temperature, within_view=m.within_view,
         vrn_weight=vrn_weight(cfg), vrn_n=vrn_n if on else None,
         vrn_delta=v.delta if on else None, vrn_within_view=v.within_view,
-        siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=world > 1,
+        siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=world > 1, gor_weight=cfg.gor.weight,
         check_values=False,  # train_step checks the loss: one sync per step, not three
     ).to(device=device, dtype=dtype)  # fmt: skip
     moco = None
@@ -108,8 +109,9 @@ def vrn_weight(cfg: Config) -> float:
     return cfg.vrn.weight * cfg.vrn.lr_ref / peak_lr(cfg.optim.base_lr, cfg.train.batch_size)
 
 
-def forward_terms(p: Parts, x1, x2, ids, *, stats: bool) -> tuple[dict, tuple | None]:
-    """The objective's named terms of one batch (and MoCo's keys, to enqueue after backward)."""
+def forward_terms(p: Parts, x1, x2, ids, *, stats: bool):
+    """The objective's named terms of one batch, MoCo's keys (to enqueue after backward) or
+    None, and the projections (z1_BP, z2_BP)."""
     x1, x2 = p.precision.inputs(x1), p.precision.inputs(x2)
     B = x1.shape[0]
     with p.precision.autocast(p.device):
@@ -121,9 +123,11 @@ def forward_terms(p: Parts, x1, x2, ids, *, stats: bool) -> tuple[dict, tuple | 
             keys = p.moco.keys(p.encoder, x1, x2)
     z1_BP, z2_BP = z1_BP.to(p.dtype), z2_BP.to(p.dtype)  # the loss outside autocast
     if p.moco is None:
-        return p.objective(z1_BP, z2_BP, ids=ids, stats=stats), None
-    keys = tuple(k.to(p.dtype) for k in keys)
-    return p.moco.terms(p.objective, z1_BP, z2_BP, *keys, ids, stats=stats), keys
+        terms = p.objective(z1_BP, z2_BP, ids=ids, stats=stats)
+    else:
+        keys = tuple(k.to(p.dtype) for k in keys)
+        terms = p.moco.terms(p.objective, z1_BP, z2_BP, *keys, ids, stats=stats)
+    return terms, (keys if p.moco is not None else None), (z1_BP, z2_BP)
 
 
 def train_step(p: Parts, x1, x2, ids, *, lr: float, stats: bool, micro_batch: int = 0) -> dict:
@@ -133,9 +137,9 @@ def train_step(p: Parts, x1, x2, ids, *, lr: float, stats: bool, micro_batch: in
         group["lr"] = lr
     p.optimizer.zero_grad(set_to_none=True)
     if micro_batch and micro_batch < x1.shape[0]:
-        terms, keys = chunked_step(p, x1, x2, ids, micro_batch=micro_batch, stats=stats)
+        terms, keys, z = chunked_step(p, x1, x2, ids, micro_batch=micro_batch, stats=stats)
     else:
-        terms, keys = forward_terms(p, x1, x2, ids, stats=stats)
+        terms, keys, z = forward_terms(p, x1, x2, ids, stats=stats)
         if not torch.isfinite(terms["loss"]).item():
             raise FloatingPointError(float(terms["loss"].detach()))
         (terms["loss"] * p.world if p.world > 1 else terms["loss"]).backward()
@@ -146,7 +150,11 @@ def train_step(p: Parts, x1, x2, ids, *, lr: float, stats: bool, micro_batch: in
     p.optimizer.step()
     if p.moco is not None:
         p.moco.enqueue(*keys)
-    return {k: v.detach() for k, v in terms.items()}
+    terms = {k: v.detach() for k, v in terms.items()}
+    if stats:  # alignment, uniformity, RankMe, GOR's moments of this process's batch
+        diag = embedding_diagnostics(z[0].detach(), z[1].detach())
+        terms.update({k: torch.tensor(v) for k, v in diag.items()})
+    return terms
 
 
 def train(
