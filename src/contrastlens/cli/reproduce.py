@@ -9,7 +9,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "reproduce",
         help="run a study preset (sweeps + simulator) and write its report",
-        description="smoke: seconds, synthetic data. quick: <= 15 minutes on 2 CPU cores, "
+        description="smoke: seconds, synthetic data. quick: about 6 minutes on 2 CPU cores, "
         "Fashion-MNIST, SimCLR and MoCo with and without VRN at batch 32 and 256 (the README's "
         "main job). full: the small-batch study (hours; resumable: rerun to continue).",
     )
@@ -29,13 +29,15 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contrastlens.experiments.study import headline_text, reproduce
+    from contrastlens.experiments.study import finding_lines, headline_text, reproduce
 
     only = args.only.split(",") if args.only else None
     seeds, batches = _ints(args.seeds, "--seeds"), _ints(args.batches, "--batches")
     result = reproduce(args.preset, args.out, only=only, seeds=seeds, batches=batches)
     report = result["report"]
     print(f"\n{headline_text(report)}\n")
+    for line in finding_lines(report):
+        print(line)
     print(f"runs: {report['runs']}  ({result['minutes']:.1f} min)")
     print(f"report: {report['md']}\n        {report['html']}")
     return 0 if report["runs"]["failed"] == 0 else 1

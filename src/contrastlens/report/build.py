@@ -465,6 +465,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         "md": md_path,
         "html": html_path,
         "headline": (header, rows),
+        "variance": (vh, vr),
         "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
     }
 
