@@ -54,7 +54,6 @@ TOL64 = 1e-12  # measured worst over ~20,000 random cases: 8e-15 (value), 4e-15 
 # cases (values; gradients in grad_units): InfoNCE family 0.8; 3.2, MoCo 0.9; 0.5, VRN 0.3;
 # 0.2, SigLIP / spectral / generic Def 3.2 0.7; 1.3.
 C32 = 16.0
-SOFTPLUS_GAP = math.exp(-20.0)  # torch's F.softplus(y) == y for y > 20 (its threshold)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -136,17 +135,15 @@ def assert_finite(value, g1, g2):
     assert torch.isfinite(g1).all() and torch.isfinite(g2).all(), "gradient is not finite"
 
 
-def assert_matches_reference(
-    fast, slow, batch: Batch, kappa: float, terms: int = 1, floor: float = 0.0
-) -> None:
+def assert_matches_reference(fast, slow, batch: Batch, kappa: float, terms: int = 1) -> None:
     """(a) finite; (b) value and both gradients (in `grad_units`) equal the float64 reference,
-    to max(tolerance, floor) (floor: a known approximation of the library, see the xfails)."""
+    to `tolerance`."""
     x1, x2 = batch.z1_BD.to(batch.dtype), batch.z2_BD.to(batch.dtype)
     value, g1, g2 = value_and_grads(fast, x1, x2)
     assert value.dtype == batch.dtype and value.dim() == 0
     assert_finite(value, g1, g2)
     want, w1, w2 = value_and_grads(slow, x1.double(), x2.double())
-    tol = max(tolerance(batch.dtype, kappa), floor)
+    tol = tolerance(batch.dtype, kappa)
     torch.testing.assert_close(value.double(), want, rtol=tol, atol=tol, msg="value")
     for got, exp, x in ((g1, w1, x1), (g2, w2, x2)):
         unit = grad_units(x, kappa, terms)
@@ -238,7 +235,7 @@ def test_additive_family_matches_reference(batch, kind, t, b, views, functions, 
     """SigLIP (t_sig = 1/t, bias b), spectral CL and a generic Def 3.2 member."""
     cross, within = views
     ids = batch.ids_B
-    floor, terms = 0.0, 1
+    terms = 1
     if kind == "siglip":
         t_sig = 1.0 / t
 
@@ -252,10 +249,9 @@ def test_additive_family_matches_reference(batch, kind, t, b, views, functions, 
 
         kappa = t_sig + abs(b)
         terms = batch.B - 1  # psi carries (m - 1): a sum over the negatives, not a mean
-        # F.softplus returns y itself for y > 20, dropping log1p(e^-y) <= e^-20 = 2.1e-9 per
-        # pair (value and derivative): float64 SigLIP is good to ~B e^-20 in gradient units.
-        # Reported; see test_siglip_float64_is_exact_beyond_the_softplus_threshold.
-        floor = batch.B * SOFTPLUS_GAP
+        # float64 to TOL64 also beyond F.softplus's threshold (y > 20, where it returns y):
+        # the library computes softplus exactly, see
+        # test_siglip_float64_is_exact_beyond_the_softplus_threshold.
     elif kind == "spectral":
 
         def fast(z1, z2):
@@ -276,7 +272,7 @@ def test_additive_family_matches_reference(batch, kind, t, b, views, functions, 
             return ref.additive(z1, z2, phi=phi, psi=psi, c1=c1, c2=c2, ids=ids)
 
         kappa = 12.0 * (1.0 + c1 + c2)  # |psi'| <= 12 on [-1, 1] (the cube)
-    assert_matches_reference(fast, slow, batch, kappa=kappa, terms=terms, floor=floor)
+    assert_matches_reference(fast, slow, batch, kappa=kappa, terms=terms)
 
 
 @given_settings(200)
@@ -644,8 +640,8 @@ def test_objective_rejects_impossible_methods(method, temperature, impossible_wi
 
 
 # ---------------------------------------------------------------------------------------------
-# Known library bugs found by the generated tests: minimal repros, strict xfail (they flip to
-# XPASS, i.e. fail, when fixed -- then drop the mark).
+# Library bugs found by the generated tests, now fixed: minimal repros kept as regression
+# tests.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -654,124 +650,87 @@ def _small_views(B=4, D=3, dtype=torch.float64):
     return torch.randn(B, D, generator=g, dtype=dtype), torch.randn(B, D, generator=g, dtype=dtype)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="bug: moco_loss with an empty (0, D) queue dies in _fused.negative_logsumexp with "
-    "IndexError 'amax(): Expected reduction dim 1 to have non-zero size' (check_queue checks "
-    "D and finiteness, not K >= 1)",
-)
-def test_moco_with_an_empty_queue_is_a_value_error_or_zero():
+def test_moco_with_an_empty_queue_is_a_value_error():
+    # was: IndexError from amax() deep in _fused.negative_logsumexp
     q, k = _small_views()
-    try:
-        value = losses.moco_loss(q, k, torch.empty(0, 3, dtype=torch.float64), temperature=0.2)
-    except ValueError as error:
-        assert "queue" in str(error)
-        return
-    assert value.item() == 0.0  # no negatives: -log(e^{s/t} / e^{s/t}) = 0, as ref.moco gives
+    empty = torch.empty(0, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"queue must have at least one row"):
+        losses.moco_loss(q, k, empty, temperature=0.2)
+    with pytest.raises(ValueError, match=r"queue must have at least one row"):
+        losses.vrn_loss(q, k, n=10, queue=empty)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: check_views compares shape and device but not dtype; z1 float32 with z2 "
-    "float64 reaches the matmul: RuntimeError 'expected m1 and m2 to have the same dtype' "
-    "(MoCo alone promotes)",
-)
-@pytest.mark.parametrize("name", ["simclr", "siglip", "spectral", "vrn"])
-def test_views_of_different_dtypes_are_a_value_error_or_promoted(name):
+@pytest.mark.parametrize("name", ["simclr", "siglip", "spectral", "vrn", "moco"])
+def test_views_of_different_dtypes_are_a_value_error(name):
+    # was: RuntimeError 'expected m1 and m2 to have the same dtype' from the matmul
     z1, z2 = _small_views()
     call = {
         "simclr": lambda a, b: losses.simclr_loss(a, b, temperature=0.2),
         "siglip": lambda a, b: losses.sigmoid_loss(a, b, t=10.0, b=10.0),
         "spectral": lambda a, b: losses.spectral_loss(a, b),
         "vrn": lambda a, b: losses.vrn_loss(a, b, n=100),
+        "moco": lambda a, b: losses.moco_loss(a, b, b, temperature=0.2),
     }[name]
-    try:
-        value = call(z1.float(), z2)
-    except ValueError as error:
-        assert "dtype" in str(error)
-        return
-    expected = call(z1.float().double(), z2)
-    torch.testing.assert_close(value.double(), expected, rtol=1e-6, atol=1e-6)
+    first, other = ("q", "k") if name == "moco" else ("z1", "z2")
+    message = f"{first} and {other} must have the same dtype, got torch.float32 and torch.float64"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(z1.float(), z2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, AssertionError),
-    reason="bug: _checks.resolve_delta runs int(n) before checking that n is finite: "
-    "n=inf raises OverflowError, n=nan a ValueError 'cannot convert float NaN to integer' "
-    "that does not name n",
-)
-@pytest.mark.parametrize("n", [float("inf"), float("nan")])
+@pytest.mark.parametrize("n", [float("inf"), float("-inf"), float("nan")])
 def test_vrn_non_finite_n_is_a_value_error_naming_n(n):
+    # was: OverflowError (inf) or 'cannot convert float NaN to integer' (nan)
     z1, z2 = _small_views()
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="n must be finite"):
         losses.vrn_loss(z1, z2, n=n)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: resolve_delta accepts only Python int/float for n, so a NumPy integer "
-    "dataset size (len of an array, np.int64(50000)) is rejected: 'n must be an integer "
-    "dataset size > 1, got np.int64(50000)'",
-)
-def test_vrn_accepts_a_numpy_integer_dataset_size():
+def test_vrn_accepts_any_integral_dataset_size():
+    # was: 'n must be an integer dataset size > 1, got np.int64(50000)'
     np = pytest.importorskip("numpy")
     z1, z2 = _small_views()
-    value = losses.vrn_loss(z1, z2, n=np.int64(50_000))
-    assert value.item() == losses.vrn_loss(z1, z2, n=50_000).item()
+    want = losses.vrn_loss(z1, z2, n=50_000).item()
+    for n in (np.int64(50_000), np.int32(50_000), 50_000.0, np.float64(50_000.0)):
+        assert losses.vrn_loss(z1, z2, n=n).item() == want, repr(n)
+    for n in (True, "50000", np.float32(2.5), torch.tensor(5.0)):
+        with pytest.raises(ValueError, match="n must be an integer dataset size > 1"):
+            losses.vrn_loss(z1, z2, n=n)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="precision bug: additive.sigmoid_from_pairs uses F.softplus, which returns y "
-    "itself for y > 20 (torch's default threshold): each such pair loses log1p(e^-y) <= "
-    "e^-20 = 2.1e-9 in value and in its derivative, so float64 SigLIP is only ~1e-9 "
-    "accurate; -F.logsigmoid(-y) is exact",
-)
 def test_siglip_float64_is_exact_beyond_the_softplus_threshold():
     # u = v = e_1, e_2: positives s = 1, negatives s = 0, so the negative logits t s - b = 21
     z = torch.eye(2, dtype=torch.float64)
     value, g1, _ = value_and_grads(lambda a, c: losses.sigmoid_loss(a, c, t=1.0, b=-21.0), z, z)
     want, w1, _ = value_and_grads(lambda a, c: ref.sigmoid(a, c, t=1.0, b=-21.0), z, z)
-    # observed: value 21.00000000027895 vs 21.000000001037204, gradient off by 3.8e-10
+    # was (F.softplus): value 21.00000000027895 vs 21.000000001037204, gradient off by 3.8e-10
     torch.testing.assert_close(value, want, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(g1, w1, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: pairs.view_pairs builds same_BG = ids[:, None] == ids[None, :]; a NaN id is "
-    "not equal to itself, so that row's positive (cross block) and its self-similarity "
-    "(within block) are scored as negatives. NaN ids should be rejected, or i == j always "
-    "excluded",
-)
-@pytest.mark.parametrize("name", ["simclr", "infonce", "vrn"])
-def test_nan_ids_never_make_a_row_its_own_negative(name):
+@pytest.mark.parametrize("name", ["simclr", "infonce", "siglip", "vrn"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_ids_are_a_value_error(name, bad):
+    # was: a NaN id never equals itself, so that row's positive and its self-similarity were
+    # scored as negatives (simclr: 3.19664 against 3.03465)
+    z1, z2 = _small_views()
+    ids = torch.tensor([0.0, 1.0, 2.0, bad])
+    call = {
+        "simclr": lambda: losses.simclr_loss(z1, z2, temperature=0.5, ids=ids),
+        "infonce": lambda: losses.infonce_loss(z1, z2, temperature=0.5, ids=ids),
+        "siglip": lambda: losses.sigmoid_loss(z1, z2, t=10.0, b=10.0, ids=ids),
+        "vrn": lambda: losses.vrn_loss(z1, z2, n=10, ids=ids),
+    }[name]
+    with pytest.raises(ValueError, match="ids contains NaN or Inf"):
+        call()
+
+
+def test_view_pairs_checks_ids_values_only_with_check_values():
+    """The NaN-id check reads values (a device sync): it follows check_values, like the
+    finiteness of the embeddings; integer ids are never read."""
     z1, z2 = _small_views()
     ids = torch.tensor([0.0, 1.0, 2.0, float("nan")])
-    fast, slow = {
-        "simclr": (
-            lambda i: losses.simclr_loss(z1, z2, temperature=0.5, ids=i),
-            lambda i: ref.infonce_family(z1, z2, temperature=0.5, within_view=True, ids=i),
-        ),
-        "infonce": (
-            lambda i: losses.infonce_loss(z1, z2, temperature=0.5, ids=i),
-            lambda i: ref.infonce_family(z1, z2, temperature=0.5, ids=i),
-        ),
-        "vrn": (
-            lambda i: losses.vrn_loss(z1, z2, n=10, ids=i),
-            lambda i: ref.vrn(z1, z2, n=10, ids=i),
-        ),
-    }[name]
-    try:
-        value = fast(ids)
-    except ValueError as error:
-        assert "ids" in str(error)
-        return
-    # observed for simclr: 3.19664 against 3.03465 (= the loss without ids, as NaN is unique)
-    torch.testing.assert_close(value, slow(ids), rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="ids contains NaN or Inf"):
+        losses.view_pairs(z1, z2, ids=ids)
+    P = losses.view_pairs(z1, z2, ids=ids, check_values=False)
+    assert P.same_BG is not None
+    losses.view_pairs(z1, z2, ids=torch.arange(4))

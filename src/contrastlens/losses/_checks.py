@@ -6,6 +6,8 @@ Shape legend: B rows, D embedding dimension, K queue length.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 
 import torch
 
@@ -30,13 +32,18 @@ def check_embeddings(z: object, name: str, *, finite: bool = True) -> None:
 def check_views(
     z1: object, z2: object, names: tuple[str, str] = ("z1", "z2"), *, finite: bool = True
 ) -> None:
-    """Two (B, D) tensors of the same shape and device (finite unless `finite=False`)."""
+    """Two (B, D) tensors of the same shape, dtype and device (finite unless `finite=False`)."""
     check_embeddings(z1, names[0], finite=finite)
     check_embeddings(z2, names[1], finite=finite)
     if z1.shape != z2.shape:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape (B, D), "
             f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+    if z1.dtype != z2.dtype:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same dtype, got {z1.dtype} and {z2.dtype} "
+            f"(cast one, e.g. {names[1]}.to({names[0]}.dtype))"
         )
     if z1.device != z2.device:
         raise ValueError(f"{names[0]} and {names[1]} must be on the same device")
@@ -76,24 +83,60 @@ def _scalar(x: object, name: str) -> float:
     return value
 
 
-def check_ids(ids: object, rows: int, name: str = "ids") -> None:
-    """ids must be a 1-D tensor with one entry per row."""
+def check_ids(ids: object, rows: int, name: str = "ids", *, finite: bool = True) -> None:
+    """ids must be a 1-D tensor with one entry per row; floating ids must also be finite unless
+    `finite=False` (a NaN id never equals itself, so its row would be its own negative; the
+    check reads the values: a device-to-host synchronization, integer ids need none)."""
     if not isinstance(ids, torch.Tensor):
         raise ValueError(f"{name} must be a 1-D torch.Tensor, got {type(ids).__name__}")
     if ids.dim() != 1 or ids.shape[0] != rows:
         raise ValueError(
             f"{name} must have shape ({rows},) (one id per row), got {tuple(ids.shape)}"
         )
+    if finite and ids.is_floating_point() and not bool(torch.isfinite(ids).all()):
+        raise ValueError(
+            f"{name} contains NaN or Inf (a NaN id never equals itself); use finite or integer ids"
+        )
 
 
 def check_queue(queue: object, dim: int, name: str = "queue") -> None:
-    """queue must be a finite (K, D) tensor with the embeddings' D."""
+    """queue must be a finite (K, D) tensor with K >= 1 and the embeddings' D."""
     check_embeddings(queue, name)
+    if queue.shape[0] < 1:
+        raise ValueError(
+            f"{name} must have at least one row (K >= 1 keys), got shape {tuple(queue.shape)}"
+        )
     if queue.shape[1] != dim:
         raise ValueError(
             f"{name} has D = {queue.shape[1]} but the embeddings have D = {dim} "
             f"(shape {tuple(queue.shape)})"
         )
+
+
+def check_dataset_size(n: object, name: str = "n") -> int:
+    """n: a dataset size, an integer > 1 (any integral number: int, NumPy integer, or a float
+    with an integer value). Returns it as an int."""
+    if isinstance(n, bool):
+        raise ValueError(f"{name} must be an integer dataset size > 1, got {n!r}")
+    if isinstance(n, numbers.Integral):
+        value = operator.index(n)
+    elif isinstance(n, numbers.Real):
+        if not math.isfinite(n):
+            raise ValueError(f"{name} must be finite (an integer dataset size > 1), got {n!r}")
+        if n != int(n):
+            raise ValueError(f"{name} must be an integer dataset size > 1, got {n!r}")
+        value = int(n)
+    else:
+        try:
+            value = operator.index(n)
+        except TypeError:
+            raise ValueError(f"{name} must be an integer dataset size > 1, got {n!r}") from None
+    if value <= 1:
+        raise ValueError(
+            f"dataset size {name} must be >= 2 ({name} must be > 1 for the optimum -1/(n-1)), "
+            f"got {value}"
+        )
+    return value
 
 
 def resolve_delta(n: object, delta: object) -> float:
@@ -104,11 +147,7 @@ def resolve_delta(n: object, delta: object) -> float:
             f"got n={n!r}, delta={delta!r}"
         )
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n):
-            raise ValueError(f"n must be an integer dataset size > 1, got {n!r}")
-        if n <= 1:
-            raise ValueError(f"n must be > 1 (dataset size), got {n}")
-        return negative_optimum(int(n))
+        return negative_optimum(check_dataset_size(n))
     value = _scalar(delta, "delta")
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"delta must lie in [-1, 1] (a cosine similarity), got {value}")

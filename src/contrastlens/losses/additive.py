@@ -9,7 +9,8 @@
 
 The sums over i != j run over ordered pairs; with instance ids they run over the pairs with
 different ids and m(m-1) becomes the number of such pairs (the same when ids are distinct).
-Here m is the (global) batch size G. SigLIP uses softplus/logsigmoid, so large |t s - b| cannot
+Here m is the (global) batch size G. SigLIP uses logsigmoid and softplus(y) = logaddexp(y, 0)
+(exact for every y, unlike F.softplus above its threshold 20), so large |t s - b| cannot
 overflow.
 
 Shape legend: B local rows, G global rows (= B on one process), D dimension.
@@ -106,7 +107,11 @@ def sigmoid_from_pairs(
         return F.logsigmoid(t * s - b)
 
     def psi(s: torch.Tensor) -> torch.Tensor:
-        return F.softplus(t * s - b)
+        # softplus(y) = log(e^y + e^0), exact for every y and, like F.softplus, saving only y
+        # for backward (-logsigmoid(-y) saves a second (B, G) buffer on the CPU). F.softplus
+        # returns y itself above its threshold 20, dropping log1p(e^-y) <= 2e-9 per pair.
+        y = t * s - b
+        return torch.logaddexp(y, y.new_zeros(()))
 
     # psi of Def 3.2 is (m - 1) softplus(t s - b); the constant factor rides on c1 and c2 so the
     # (B, G) block sees one elementwise op fewer.

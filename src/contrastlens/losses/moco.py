@@ -44,11 +44,10 @@ def moco_loss(
 ) -> torch.Tensor:
     """MoCo v2 InfoNCE: positive q_i.k_i, negatives q_i.queue (He et al., 2020, Eq. 1).
 
-    q, k: (B, D) queries and keys (normalized inside). queue: (K, D) keys (detached,
-    normalized inside; `MoCo.queue.keys_KD`). temperature: t > 0 (MoCo v2 uses 0.2). gather:
-    average over
-    all processes' queries (the value and every input's gradient equal one process holding the
-    global batch). Returns a 0-d tensor.
+    q, k: (B, D) queries and keys of one dtype (normalized inside). queue: (K, D) keys, K >= 1
+    (detached, normalized inside; `MoCo.queue.keys_KD`). temperature: t > 0 (MoCo v2 uses 0.2).
+    gather: average over all processes' queries (the value and every input's gradient equal one
+    process holding the global batch). Returns a 0-d tensor.
     """
     P = view_pairs(q, k, gather=gather, queue=queue, names=("q", "k"), need_negatives=False)
     return moco_from_pairs(P, temperature=temperature)

@@ -105,20 +105,21 @@ def view_pairs(
 ) -> ViewPairs:
     """Validate, normalize, cast and (with `gather`) all-gather one two-view batch.
 
-    z1, z2: (B, D) embeddings of the same B instances (row i of z1 and row i of z2 are a
-    positive pair). ids: (B,) instance ids; rows with equal ids are never negatives of each
+    z1, z2: (B, D) embeddings of the same B instances, of one dtype (row i of z1 and row i of z2
+    are a positive pair). ids: (B,) instance ids; rows with equal ids are never negatives of each
     other (duplicates in a batch, as in the authors' code). gather: when torch.distributed is
     initialized, gather both views (with gradient) and the ids from all processes; local rows are
     then scored against the G global columns. queue: (K, D) MoCo keys, normalized and detached.
     need_negatives: require at least two instances in the global batch. check_values: also the
-    checks that read tensor values (finite embeddings, every row has a negative id), each a
-    device-to-host synchronization; the training loop turns them off and checks the loss.
+    checks that read tensor values (finite embeddings, finite floating ids: a NaN id would make
+    its row its own negative, every row has a negative id), each a device-to-host
+    synchronization; the training loop turns them off and checks the loss.
     Returns a `ViewPairs`.
     """
     check_views(z1, z2, names, finite=check_values)
     rows = z1.shape[0]
     if ids is not None:
-        check_ids(ids, rows)
+        check_ids(ids, rows, finite=check_values)
     if queue is not None:
         check_queue(queue, z1.shape[1])
     gathered = bool(gather) and distributed.world_size() > 1

@@ -110,8 +110,9 @@ def vrn_loss(
 ) -> torch.Tensor:
     """VRN (Def 5.7, Lee et al., ICML 2025): mean over negative pairs of |u_i.v_j - delta|^p.
 
-    z1, z2: (B, D) two views (normalized inside; for MoCo pass q, k). n: dataset size, giving
-    delta = -1/(n-1) (the paper: 50,000 for CIFAR); or delta directly; exactly one of them.
+    z1, z2: (B, D) two views (normalized inside; for MoCo pass q, k). n: dataset size, an
+    integer > 1 (int, NumPy integer or integral float), giving delta = -1/(n-1) (the paper:
+    50,000 for CIFAR); or delta directly; exactly one of them.
     p: the power (2 in the paper). ids: (B,) instance ids; equal ids are not negatives.
     within_view: also the within-view pairs (our extension). queue: (K, D) keys: also the
     pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against all

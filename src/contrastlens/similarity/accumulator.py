@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from contrastlens.losses._checks import check_embeddings
 from contrastlens.optimum import negative_optimum
 
 
@@ -72,12 +73,18 @@ class SimilarityAccumulator:
 
     @torch.no_grad()
     def update(self, z1_BD: torch.Tensor, z2_BD: torch.Tensor) -> SimilarityAccumulator:
-        """Adds B instances: z1_BD, z2_BD are the two views, (B, D). Returns self."""
+        """Adds B instances: z1_BD, z2_BD are the two views, finite floating (B, D), D >= 1 (B = 0
+        adds nothing). Returns self."""
+        for z, name in ((z1_BD, "z1_BD"), (z2_BD, "z2_BD")):
+            if not isinstance(z, torch.Tensor):
+                check_embeddings(z, name)  # raises: not a tensor
         if z1_BD.ndim != 2 or z1_BD.shape != z2_BD.shape:
             raise ValueError(
                 f"update needs two (B, D) views of equal shape, got {tuple(z1_BD.shape)} "
                 f"and {tuple(z2_BD.shape)}"
             )
+        check_embeddings(z1_BD, "z1_BD")  # floating, D >= 1, finite
+        check_embeddings(z2_BD, "z2_BD")
         u_BD = z1_BD.detach().double()
         v_BD = z2_BD.detach().double()
         if self.normalize:
@@ -116,6 +123,11 @@ class SimilarityAccumulator:
             self._gram_v_DD = other._gram_v_DD.clone()
             self._scalars = other._scalars.clone()
         else:
+            if other._gram_u_DD.shape != self._gram_u_DD.shape:
+                raise ValueError(
+                    f"other has D = {other._gram_u_DD.shape[0]} but this accumulator has "
+                    f"D = {self._gram_u_DD.shape[0]}: merge only accumulators of one dimension"
+                )
             self._sum_u_D += other._sum_u_D
             self._sum_v_D += other._sum_v_D
             self._gram_u_DD += other._gram_u_DD

@@ -10,10 +10,13 @@ Shape legend:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from contrastlens.losses._checks import check_embeddings
 
 
 class StreamingHistogram:
@@ -90,13 +93,21 @@ def similarity_histograms(
     """Histograms over [-1, 1] of all positives (u_i.v_i), cross-view negatives (u_i.v_j,
     i != j, ordered) and within-view negatives (u_i.u_j and v_i.v_j, i < j).
 
-    z1_ND, z2_ND: the two views of the whole dataset, (N, D); rows are normalized here.
-    sample=None: exact, in row blocks of `block` (memory O(block * N)).
+    z1_ND, z2_ND: the two views of the whole dataset, finite floating (N, D), D >= 1; rows are
+        normalized here.
+    sample=None: exact, in row blocks of `block` rows, a positive integer (memory O(block * N)).
     sample=K: K uniformly random pairs (i != j, with replacement) per negative kind, for N too
         large for N^2 work; the result says so (`exact=False`, `sample_size=K`).
     """
+    for z, name in ((z1_ND, "z1_ND"), (z2_ND, "z2_ND")):
+        if not isinstance(z, torch.Tensor):
+            check_embeddings(z, name)  # raises: not a tensor
     if z1_ND.ndim != 2 or z1_ND.shape != z2_ND.shape or z1_ND.shape[0] < 2:
         raise ValueError(f"need two (N, D) views with N >= 2, got {tuple(z1_ND.shape)}")
+    check_embeddings(z1_ND, "z1_ND")  # floating, D >= 1, finite: NaN would land in bin 0
+    check_embeddings(z2_ND, "z2_ND")
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
+        raise ValueError(f"block must be a positive integer (rows per block), got {block!r}")
     u_ND = F.normalize(z1_ND.detach().float(), dim=1)
     v_ND = F.normalize(z2_ND.detach().float(), dim=1)
     N = u_ND.shape[0]

@@ -17,10 +17,14 @@ instance seen twice in one batch). Means and variances are population moments ov
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+
+from contrastlens.losses._checks import check_dataset_size, check_embeddings, check_ids
+from contrastlens.optimum import negative_optimum
 
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Quantiles need a sort: above this many negatives they come from evenly spaced rows (cheap).
@@ -64,6 +68,20 @@ class PairStats:
         return out
 
 
+def _check_levels(levels: object) -> tuple[float, ...]:
+    """quantile_levels: a sequence of numbers in [0, 1] -> a tuple of floats."""
+    try:
+        values = tuple(levels)
+    except TypeError:
+        raise ValueError(
+            f"quantile_levels must be a sequence of numbers in [0, 1], got {levels!r}"
+        ) from None
+    for q in values:
+        if isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile_levels must lie in [0, 1], got {q!r} in {levels!r}")
+    return tuple(float(q) for q in values)
+
+
 def _quantiles(x_K: torch.Tensor, levels: tuple[float, ...]) -> tuple[float, ...]:
     if x_K.numel() == 0:
         return tuple(math.nan for _ in levels)
@@ -92,10 +110,13 @@ def pair_stats(
 ) -> PairStats:
     """Positive / negative similarity statistics of one two-view batch (docs/theory.md, "Notation").
 
-    z1_BD, z2_BD: the two views' embeddings, (B, D), B >= 2; normalized here.
-    ids: (B,) instance ids; rows with equal ids are never negatives of each other.
-    n: the dataset size; when given, the result carries the full-batch optimum
-        -1/(n-1) of Thm 5.1 and the excess E[s_neg] + 1/(n-1) (negative = over-separated).
+    z1_BD, z2_BD: the two views' embeddings, finite floating (B, D), B >= 2, D >= 1; normalized
+        here.
+    ids: (B,) instance ids (finite); rows with equal ids are never negatives of each other.
+    n: the dataset size (an integer > 1, as for `vrn_loss`); when given, the result carries the
+        full-batch optimum -1/(n-1) of Thm 5.1 and the excess E[s_neg] + 1/(n-1) (negative =
+        over-separated).
+    quantile_levels: levels in [0, 1] of the positive and negative quantiles.
 
     Alignment is Wang & Isola's E||u - v||^2 = 2 - 2 E[s_pos]; uniformity (t = 2) is
     log E exp(-2 ||x - y||^2) over within-view negative pairs, averaged over the two views.
@@ -104,6 +125,9 @@ def pair_stats(
     evenly spaced rows.
     Returns a `PairStats` of Python floats.
     """
+    for z, name in ((z1_BD, "z1_BD"), (z2_BD, "z2_BD")):
+        if not isinstance(z, torch.Tensor):
+            check_embeddings(z, name)  # raises: not a tensor
     if z1_BD.ndim != 2 or z1_BD.shape != z2_BD.shape:
         raise ValueError(
             f"pair_stats needs two (B, D) views of equal shape, got {tuple(z1_BD.shape)} "
@@ -112,8 +136,13 @@ def pair_stats(
     B = z1_BD.shape[0]
     if B < 2:
         raise ValueError(f"pair_stats needs at least 2 pairs to have negatives, got B = {B}")
-    if n is not None and n < 2:
-        raise ValueError(f"dataset size n must be >= 2 for the optimum -1/(n-1), got n = {n}")
+    check_embeddings(z1_BD, "z1_BD")  # floating, D >= 1, finite
+    check_embeddings(z2_BD, "z2_BD")
+    if ids is not None:
+        check_ids(ids, B)  # a 1-D (B,) tensor, finite (a NaN id would make a positive negative)
+    if n is not None:
+        n = check_dataset_size(n)  # the same rule as vrn_loss's n
+    quantile_levels = _check_levels(quantile_levels)
     # float64 stays float64 (exact tests); lower precisions compute in float32
     dtype = torch.float64 if z1_BD.dtype == torch.float64 else torch.float32
     u_BD = F.normalize(z1_BD.detach().to(dtype), dim=1)
@@ -123,8 +152,6 @@ def pair_stats(
     if ids is None:
         neg_BB = ~eye_BB
     else:
-        if ids.shape != (B,):
-            raise ValueError(f"ids must have shape ({B},), got {tuple(ids.shape)}")
         ids_B = ids.to(u_BD.device)
         neg_BB = ids_B[:, None] != ids_B[None, :]
     w_BB = neg_BB.to(dtype)
@@ -151,7 +178,7 @@ def pair_stats(
     # quantiles of negatives: all of them, or all negatives of evenly spaced rows (> 2**16)
     rows_R = torch.arange(0, B, max(1, -(-B * B // MAX_QUANTILE_VALUES)), device=u_BD.device)
     neg_K = cross_BB[rows_R][neg_BB[rows_R]]
-    optimum = None if n is None else -1.0 / (n - 1)  # Thm 5.1 (theory.optimal_negative_similarity)
+    optimum = None if n is None else negative_optimum(n)  # Thm 5.1
     return PairStats(
         batch_size=B,
         pos_mean=pos_mean,
@@ -166,7 +193,7 @@ def pair_stats(
         within_var=within_var,
         alignment=2.0 - 2.0 * pos_mean,
         uniformity=uniformity,
-        quantile_levels=tuple(quantile_levels),
+        quantile_levels=quantile_levels,
         n=n,
         optimum=optimum,
         excess=None if optimum is None else neg_mean - optimum,
