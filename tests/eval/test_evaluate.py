@@ -13,6 +13,9 @@ def test_eval_cli_writes_into_run_folder(tmp_path, capsys):
     assert final["eval"] == ev and ev["linear_epochs"] == 2 and ev["checkpoint_step"] == 4
     assert {"linear_top1", "linear_top5", "knn_top1", "table1", "full"} <= set(ev)
     assert ev["full"]["n"] == 64 and ev["table1"]["neg_var"] >= 0
+    t1 = ev["table1"]  # second moment >= the Welch floor of n = 64 unit vectors in R^8
+    assert t1["welch_floor"] == (64 - 8) / (8 * 63) and t1["neg_second_moment"] >= 0
+    assert {"alignment", "uniformity", "rankme"} <= set(t1["diagnostics"])
     assert "linear_top1" in capsys.readouterr().out
 
 

@@ -10,7 +10,9 @@ Functions take tensors and an `EvalConfig`; reading a run folder to evaluate it 
   at k = 10, the k of the raw-pixel floor) on the backbone features of the training split (fit)
   and the probe split (score: the test split, or the validation split when data.val_size > 0);
 - Table 1: variance of negative cosine similarities of PROJECTOR outputs over
-  `eval.table1_pairs` augmented training pairs (one random subset, two augmented views each);
+  `eval.table1_pairs` augmented training pairs (one random subset, two augmented views each),
+  with their second moment, the Welch floor (n, d) and the embedding diagnostics (alignment,
+  uniformity, RankMe, GOR's moments) of the same pairs;
 - `raw_pixel_floor`: the same probes on raw pixels, the floor to beat;
 - exact full-dataset statistics (`SimilarityAccumulator`) of one augmented pair of every
   training image: mean/variance over all n(n-1) cross-view negatives and the excess over
@@ -159,7 +161,13 @@ def evaluate_encoder(
     per channel. seed: the run's seed (probe init, the Table 1 subset and its views).
     precision: how the encoder runs (the run's `train.amp` / `train.channels_last`; the linear
     probe itself is always float32)."""
-    from contrastlens.similarity import SimilarityAccumulator, pair_stats, similarity_histograms
+    from contrastlens.similarity import (
+        SimilarityAccumulator,
+        embedding_diagnostics,
+        pair_stats,
+        similarity_histograms,
+    )
+    from contrastlens.theory import welch_bound
 
     t0 = time.perf_counter()
     (xtr, ytr), (_, yte) = train, test
@@ -179,6 +187,10 @@ def evaluate_encoder(
     hist = similarity_histograms(z1, z2, bins=50).neg  # exact over the pairs' negatives
     table1 = {"pairs": int(pick.numel()), "pos_mean": st.pos_mean, "neg_mean": st.neg_mean,
               "neg_var": st.neg_var, "excess": st.excess,
+              # the floor of var + mean^2 of the negatives for n unit vectors in R^d, n > d
+              "neg_second_moment": st.neg_var + st.neg_mean**2,
+              "welch_floor": welch_bound(n, z1.shape[1]),
+              "diagnostics": embedding_diagnostics(z1, z2),  # alignment, uniformity, RankMe
               "neg_hist": {"edges": hist.edges.tolist(),
                            "counts": hist.counts_H.tolist()}}  # fmt: skip
 
