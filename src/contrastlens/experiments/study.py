@@ -138,7 +138,34 @@ def _full() -> Study:
     )
 
 
-STUDIES: dict[str, Callable[[], Study]] = {"smoke": _smoke, "quick": _quick, "full": _full}
+def _precision_parity() -> Study:
+    """bf16 autocast + channels-last against float32 at equal steps (issue 14): fmnist-quick on
+    all 60,000 training images, SimCLR with and without VRN (lambda 100 scaled by 1/lr:
+    25 at batch 256), seeds 0 and 1; the sweeps alternate precisions so pairs finish together."""
+    base = {"data.subset": 0, "eval.linear_epochs": 50, "vrn.lr_ref": 0.075}
+    fp32 = {**base, "train.amp": "off", "train.channels_last": "off"}
+    sweeps = []
+    for seed in (0, 1):
+        grid = {"vrn.weight": [0.0, 100.0], "train.seed": [seed]}
+        sweeps.append(Sweep(f"fp32-seed{seed}", "fmnist-quick", dict(grid), overrides=fp32))
+        sweeps.append(Sweep(f"bf16-seed{seed}", "fmnist-quick", dict(grid), overrides=base))
+    return Study(
+        name="precision-parity",
+        title="contrastlens precision parity: bf16 + channels-last vs float32",
+        description="fmnist-quick (60,000 images, 3 epochs, batch 256), SimCLR, VRN off and "
+        "lambda 100 x 0.075 / lr, seeds 0 and 1, float32 and the default precision (bf16 "
+        "autocast + channels-last on this CPU), equal steps.",
+        sweeps=sweeps,
+        floor=False,
+    )
+
+
+STUDIES: dict[str, Callable[[], Study]] = {
+    "smoke": _smoke,
+    "quick": _quick,
+    "full": _full,
+    "precision-parity": _precision_parity,
+}
 
 
 def get_study(name: str) -> Study:
