@@ -12,7 +12,10 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                      numpy, contrastlens}, "world_size", "device", "dtype", "precision":
                      {"amp", "channels_last"}, "train_size", "resolved": {"vrn_n", "vrn_delta",
                      "vrn_weight", "peak_lr", "steps_per_epoch", "total_steps",
-                     "warmup_steps", "within_view"}, "resumed": [UTC times of each --resume]}
+                     "warmup_steps", "within_view"}, "resumed": [UTC times of each --resume],
+                     "amended": [{"at", "changes": {key: [old, new]}}: settings changed on
+                     --resume (optim.*, train.max_steps, ...; cli/train.py RESUME_SETTABLE),
+                     present only when some were]}
     metrics.jsonl   one JSON object per logged step (every `train.log_every` steps and the last
                     step of each epoch): {"step" (1-based count of optimizer steps done),
                     "epoch" (0-based), "loss", "<method>" (the method term, e.g. "simclr"),
@@ -23,9 +26,12 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     separation, Thm 5.2), "lr", "img_per_s" (training instances per second,
                     each instance = 2 views, since the previous line), "time_s" (training
                     seconds since the start, probes excluded)}. On --resume the lines after
-                    the checkpoint's step are dropped, so the file equals an uninterrupted run.
+                    the checkpoint's step and a torn last line are dropped, so the file equals
+                    an uninterrupted run; a line damaged in the middle stops the resume with
+                    its line number (`read_jsonl`) instead of dropping the lines after it.
     curve.jsonl     optional (eval.curve_epochs): {"epoch", "step", "train_s", "knn_top1",
-                    "linear_top1", "linear_top5", "linear_epochs"} probes during training.
+                    "linear_top1", "linear_top5", "linear_epochs"} probes during training; truncated
+                    to the checkpoint's step on --resume like metrics.jsonl.
     checkpoint.pt   the latest checkpoint (every `train.checkpoint_every` epochs, atomic):
                     "encoder", "objective" (SigLIP's t, b), "optimizer", "moco" (key encoder
                     and queue, MoCo only), "rng", "epoch", "step", "train_time_s", "config".
@@ -92,21 +98,32 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binar
     """Call `write(fileobj)` on a temporary file beside `path`, flush, fsync, then `os.replace`
     it over `path` (and fsync the folder): a reader, or a run resumed after SIGKILL or a full
     disk, sees the previous complete file or the new complete one, never a torn one. The
-    temporary file is removed if anything fails. Permissions are what a plain `open` gives."""
+    temporary file is removed if anything fails; an OSError (disk full, read-only, permission)
+    names `path` (a failed write names no file of its own). Permissions are what a plain `open`
+    gives."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise named(err, path) from None
     umask = os.umask(0)
     os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it 0600
+    proxy = None
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it 0600
         with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
+            proxy = _WriteErrors(f)
+            write(proxy)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if not isinstance(err, OSError) and proxy is not None and proxy.error is not None:
+            err = proxy.error  # torch.save turns a full disk into "unexpected pos" RuntimeError
+        if isinstance(err, OSError):
+            raise named(err, path) from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -118,6 +135,33 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binar
         pass
     finally:
         os.close(dir_fd)
+
+
+class _WriteErrors:
+    """A file object that remembers the OSError its `write` raised: writers that wrap the
+    error in their own (torch.save: RuntimeError "unexpected pos ...") still report a full
+    disk as one."""
+
+    def __init__(self, f) -> None:
+        self._f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def __getattr__(self, name: str):
+        return getattr(self._f, name)
+
+
+def named(err: OSError, path: str | os.PathLike) -> OSError:
+    """`err` naming `path` when it names no file or only a temporary one (ENOSPC from a write
+    names none), so the message says which file could not be written."""
+    if err.filename is None or str(err.filename).endswith(".tmp"):
+        err.filename = str(path)
+    return err
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
@@ -141,11 +185,12 @@ def remove_stale_temps(folder: str | os.PathLike) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """The JSON in `path`; a torn or invalid file raises ValueError naming the file."""
+    """The JSON in `path`; a torn, invalid or binary file raises ValueError naming the file
+    (a missing or unreadable one raises the OSError, which names it too)."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(
             f"{path} is not valid JSON ({err}); it is damaged. Fix: restore it, or delete the "
             "run folder and train it again."
@@ -162,30 +207,47 @@ def try_read_json(path: str | os.PathLike) -> dict:
 
 
 def append_jsonl(obj: dict, path: str | os.PathLike) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(obj) + "\n")
-        f.flush()
+    """Append one line. A kill or a full disk can leave a torn last line: readers drop it and
+    `truncate_jsonl` (on --resume) removes it."""
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(obj) + "\n")
+            f.flush()
+    except OSError as err:
+        raise named(err, path) from None
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """The complete lines of a JSON-lines file ([] when missing); a torn last line (a kill
-    in the middle of a write) ends the list."""
+    """The complete lines of a JSON-lines file ([] when missing). A torn LAST line (a kill or
+    a full disk in the middle of an append) is dropped; an invalid line with valid lines after
+    it is damage, not a torn write, and raises ValueError naming the file and the line (so
+    that `truncate_jsonl` never silently drops the rows after it)."""
     path = Path(path)
     if not path.exists():
         return []
+    text = path.read_text(errors="replace")
+    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
     out = []
-    for line in path.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
+    for k, (i, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            if k == len(lines) - 1:
+                break  # a torn last line
+            raise ValueError(
+                f"{path} line {i} is not a JSON object but more lines follow: the file is "
+                f"damaged in the middle. Fix: delete line {i} (or restore the file); the other "
+                "lines are kept as they are."
+            )
+        out.append(row)
     return out
 
 
 def truncate_jsonl(path: str | os.PathLike, max_step: int) -> None:
-    """Keep only complete lines with "step" <= max_step (resume after a kill)."""
+    """Keep only complete lines with "step" <= max_step (resume after a kill); a file damaged
+    in the middle raises (see `read_jsonl`) and is left as it is."""
     path = Path(path)
     if path.exists():
         keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]

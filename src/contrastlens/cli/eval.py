@@ -24,6 +24,29 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check(args) -> None:
+    """The run folder, its config with the --set values and --device, validated before any
+    data is loaded."""
+    from pathlib import Path
+
+    from contrastlens import runfolder as rf
+    from contrastlens.errors import ConfigError
+    from contrastlens.train.config import apply_overrides, config_from_dict, validate
+
+    folder = Path(args.run_dir)
+    if not (folder / rf.CONFIG).is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a run folder (no {rf.CONFIG}); give a folder written by "
+            "`contrastlens train`"
+        )
+    cfg = apply_overrides(config_from_dict(rf.read_json(folder / rf.CONFIG)), args.overrides)
+    cfg.train.device = args.device
+    try:
+        validate(cfg)
+    except ConfigError as err:
+        raise ConfigError(str(err).replace("train.device", "--device", 1)) from None
+
+
 def run(args) -> int:
     import json
 
@@ -33,6 +56,7 @@ def run(args) -> int:
     for item in args.overrides:
         if not item.strip().startswith("eval."):
             raise ConfigError(f"eval --set only changes eval.* keys, got {item!r}")
+    check(args)
     result = evaluate_run(args.run_dir, device=args.device, overrides=args.overrides)
     keys = ("linear_top1", "linear_top5", "knn_top1")
     print(

@@ -13,7 +13,9 @@ def register(subparsers) -> None:
         "Fashion-MNIST, SimCLR and MoCo with and without VRN at batch 32 and 256 (the README's "
         "main job). full: the small-batch study (hours; resumable: rerun to continue).",
     )
-    p.add_argument("--preset", default="quick", choices=("smoke", "quick", "full"))
+    from contrastlens.experiments.study import STUDIES  # light: no torch
+
+    p.add_argument("--preset", default="quick", choices=tuple(STUDIES))
     p.add_argument("--out", help="study folder (default runs/reproduce-<preset>)")
     p.add_argument("--only", help="comma-separated sweep names to run (default: all)")
     p.add_argument("--seeds", help="comma-separated seeds to run now (default: all)")

@@ -34,6 +34,30 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def check(args: argparse.Namespace) -> None:
+    """The numeric flags, checked before any embedding is trained (ValueError naming the flag);
+    the study itself checks how n, d and --batch fit together."""
+    import math
+
+    floats = {"--vrn-weight": args.vrn_weight, "--temperature": args.temperature,
+              "--t": args.t, "--b": args.b, "--lr": args.lr}  # fmt: skip
+    for flag, value in floats.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{flag} must be a finite number, got {value}")
+    for flag, value in {"--temperature": args.temperature, "--t": args.t, "--lr": args.lr}.items():
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be > 0, got {value}")
+    ints = {"--n": args.n, "--d": args.d, "--batch": args.batch, "--steps": args.steps,
+            "--min-steps": args.min_steps, "--seed": args.seed}  # fmt: skip
+    for flag, value in ints.items():
+        if value >= 2**31:
+            raise ValueError(f"{flag}={value} is too large (the limit is {2**31:,})")
+    for flag, value in {"--vrn-weight": args.vrn_weight, "--min-steps": args.min_steps,
+                        "--seed": args.seed}.items():  # fmt: skip
+        if value < 0:
+            raise ValueError(f"{flag} must be >= 0, got {value}")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -41,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     # n x d matrices of a few hundred entries: more threads only add synchronization
     torch.set_num_threads(1)
+    check(args)
     loss_kwargs = {}
     if args.temperature is not None:
         if args.loss in ("siglip", "spectral"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -46,6 +47,22 @@ def _value(text: str):
         return text
 
 
+def check(sweep) -> None:
+    """Build and validate every run's config here, before anything starts, so that a typo in a
+    key, a value of the wrong type or an unknown preset is one error now, not N failed runs."""
+    from contrastlens.errors import ConfigError
+    from contrastlens.experiments import presets
+    from contrastlens.experiments.sweep import expand, set_strings
+    from contrastlens.train.config import apply_overrides, validate
+
+    base = presets.get(sweep.preset)
+    for spec in expand(sweep):
+        try:
+            validate(apply_overrides(base, set_strings(spec.overrides)))
+        except ValueError as err:
+            raise ConfigError(f"grid point {spec.run_id}: {err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from contrastlens.errors import ConfigError
     from contrastlens.experiments.sweep import Sweep, run_sweep
@@ -55,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         key, sep, values = item.partition("=")
         if not sep or not values:
             raise ConfigError(f"--grid expects KEY=V1,V2,..., got {item!r}")
+        if key.strip() in grid:
+            raise ConfigError(f"--grid {key.strip()} is given twice; list all its values in one "
+                              "--grid KEY=V1,V2,...")  # fmt: skip
         grid[key.strip()] = [_value(v) for v in values.split(",")]
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
@@ -64,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = _value(value)
+    both = sorted(set(grid) & set(overrides))
+    if both:
+        raise ConfigError(f"{both[0]} is given both as --grid and as --set (the grid would win); "
+                          "give it once")  # fmt: skip
     sweep = Sweep(name=args.out, preset=args.preset, grid=grid, overrides=overrides)
+    check(sweep)
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here
     results = run_sweep(sweep, args.out, retry_failed=not args.no_retry)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
     print(f"sweep {args.out}: {counts}")

@@ -134,7 +134,27 @@ def _tradeoff(args) -> tuple[list[str], dict]:
     return lines, data
 
 
+def check(args: argparse.Namespace) -> None:
+    """Flags the closed forms cannot take (ValueError naming the flag); the theory functions
+    check the rest (n >= 2, m divides n, t > 0)."""
+    import math
+
+    for flag in ("t", "b", "neg", "pos"):
+        value = getattr(args, flag, None)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"--{flag} must be a finite number, got {value}")
+    if getattr(args, "pos", None) is not None and not -1.0 <= args.pos <= 1.0:
+        raise ValueError(f"--pos is a mean cosine similarity in [-1, 1], got {args.pos}")
+    if getattr(args, "d", None) is not None and args.d < 1:
+        raise ValueError(f"--d is an embedding dimension >= 1, got {args.d}")
+    for flag in ("n", "m", "d"):
+        value = getattr(args, flag, None)
+        if value is not None and value >= 2**53:  # beyond exact float arithmetic
+            raise ValueError(f"--{flag}={value} is too large (the limit is 2^53)")
+
+
 def run(args: argparse.Namespace) -> int:
+    check(args)
     handlers = {
         "siglip": _siglip,
         "minibatch-variance": _minibatch,

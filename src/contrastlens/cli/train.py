@@ -3,8 +3,16 @@
 contrastlens train --preset fmnist-simclr --set train.batch_size=32 --set vrn.weight=30
 contrastlens train --config my.json --set method.name=dcl --name dcl-b32
 contrastlens train --resume runs/dcl-b32
+contrastlens train --resume runs/dcl-b32 --set optim.base_lr=0.1   # e.g. after a divergence
 contrastlens train --dry-run                      # 2 steps on synthetic data, seconds
 torchrun --nproc_per_node=2 -m contrastlens train --preset smoke
+
+On --resume, --set and --config may change only the settings in RESUME_SETTABLE (optim.*, the
+stopping limits, logging, eval.*, the device and precision): what the checkpoint already learned
+stays valid under them. The changes are written to the run's config.json and recorded in
+meta.json's "amended". Changing anything else (the model, data, method, batch size, seed,
+schedule length) would make the checkpoint a different run: start a new one instead.
+Exit codes: 0 done, 2 bad input (one line naming the problem and the fix), 3 the loss diverged.
 """
 
 from __future__ import annotations
@@ -36,9 +44,78 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+# Settings --resume may change (prefixes end in "."): the learned state stays valid under them.
+RESUME_SETTABLE = (
+    "optim.",
+    "eval.",
+    "train.max_steps",
+    "train.max_minutes",
+    "train.progress",
+    "train.tensorboard",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.device",
+    "train.amp",
+    "train.channels_last",
+)
+_IGNORED_ON_RESUME = ("out_dir", "name", "preset")  # the run folder is --resume's argument
+
+
+def _read_config_file(path: str):
+    import json
+
+    from contrastlens.errors import ConfigError
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"--config {path}: not a UTF-8 text file (binary data?); give a JSON config file, "
+            "e.g. one written by `contrastlens train --print-config`"
+        ) from None
+    except (json.JSONDecodeError, RecursionError) as err:
+        why = "the file is empty" if not raw.strip() else f"not valid JSON ({err})"
+        raise ConfigError(
+            f"--config {path}: {why}; give a JSON object such as "
+            '{"train": {"batch_size": 32}} (`contrastlens train --print-config` prints one)'
+        ) from None
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def resume_changes(stored: dict, cfg) -> dict:
+    """{key: [stored value, new value]} of the settings --set/--config change on --resume;
+    ConfigError when one of them is not in RESUME_SETTABLE."""
+    from contrastlens.errors import ConfigError
+    from contrastlens.train.config import config_to_dict
+
+    old, new = _flat(stored), _flat(config_to_dict(cfg))
+    changes = {k: [old.get(k), v] for k, v in new.items()
+               if old.get(k) != v and k not in _IGNORED_ON_RESUME}  # fmt: skip
+    fixed = [k for k in changes if not k.startswith(RESUME_SETTABLE)]
+    if fixed:
+        k = fixed[0]
+        settable = ", ".join(s + "*" if s.endswith(".") else s for s in RESUME_SETTABLE)
+        raise ConfigError(
+            f"--resume cannot change {k} ({changes[k][0]!r} -> {changes[k][1]!r}): the "
+            f"checkpoint was trained with the first value. On --resume only {settable} may "
+            "change. To change it, start a new run (--preset/--config with --name)"
+        )
+    return changes
+
+
 def build_config(args):
     """The Config from --resume / --preset / --config / --set (in that order)."""
-    import json
     from pathlib import Path
 
     from contrastlens import runfolder as rf
@@ -46,11 +123,20 @@ def build_config(args):
     from contrastlens.experiments import presets
     from contrastlens.train.config import Config, apply_overrides, config_from_dict, validate
 
+    stored = None
     if args.resume:
         path = Path(args.resume) / rf.CONFIG
         if not path.is_file():
-            raise FileNotFoundError(f"--resume: {args.resume} has no {rf.CONFIG}")
-        cfg = config_from_dict(rf.read_json(path))
+            raise FileNotFoundError(
+                f"--resume: {args.resume} is not a run folder (no {rf.CONFIG}); give the folder "
+                "of a run started by `contrastlens train`"
+            )
+        stored = rf.read_json(path)
+        try:
+            cfg = config_from_dict(stored)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}; the run's config is damaged or from another "
+                              "version. Fix: restore it, or start a new run") from None  # fmt: skip
     elif args.preset:
         cfg = presets.get(args.preset)
     elif args.dry_run:
@@ -59,11 +145,11 @@ def build_config(args):
         cfg = Config()
     if args.config:
         try:
-            with open(args.config) as f:
-                data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--config {args.config}: not valid JSON ({err})") from None
-        cfg = config_from_dict(data, base=cfg)
+            cfg = config_from_dict(_read_config_file(args.config), base=cfg)
+        except ConfigError as err:
+            msg = str(err)
+            raise ConfigError(msg if msg.startswith("--config") else f"--config {args.config}: "
+                              f"{msg}") from None  # fmt: skip
     cfg = apply_overrides(cfg, args.overrides)
     if args.name:
         cfg.name = args.name
@@ -75,6 +161,8 @@ def build_config(args):
         cfg.train.max_steps = 2
         cfg.train.progress = False
     validate(cfg)
+    if stored is not None:
+        args.resume_changes = resume_changes(stored, cfg)
     return cfg
 
 
@@ -90,13 +178,18 @@ def run(args) -> int:
             print(f"{name:20s} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
         return 0
     cfg = build_config(args)
-    if args.print_config:
-        from contrastlens.train.config import config_to_dict
+    from contrastlens.train.config import config_to_dict
 
+    if args.print_config:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
 
+    import os
+    from pathlib import Path
+
+    from contrastlens import runfolder as rf
     from contrastlens.train.loop import TrainingDivergedError, train
+    from contrastlens.train.run import RunFolder, lock_run_folder
 
     if args.dry_run and not args.out_dir and not args.name:
         cfg.out_dir = tempfile.mkdtemp(prefix="contrastlens-dry-run-")
@@ -105,12 +198,35 @@ def run(args) -> int:
         from contrastlens.train.loop import new_run_dir
 
         run_dir = new_run_dir(cfg)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    lock, created = None, not Path(run_dir).exists()
+    if main_process:  # fails here, before any data or model, when the folder is not writable
+        lock = lock_run_folder(run_dir)
     try:
-        final = train(cfg, run_dir, resume=bool(args.resume),
-                      eval_at_end=False if args.no_eval else None)  # fmt: skip
-    except TrainingDivergedError as err:
-        print(f"contrastlens train: {err}", file=sys.stderr)
-        return 3
+        if args.resume:
+            if not (Path(run_dir) / rf.CHECKPOINT).is_file():
+                raise FileNotFoundError(
+                    f"--resume: {run_dir} has no {rf.CHECKPOINT} (it was stopped before its "
+                    "first checkpoint); start it again without --resume, under a new --name"
+                )
+            changes = getattr(args, "resume_changes", {})
+            if changes and main_process:  # record them only for a resume that can start
+                from contrastlens.train.checkpoint import load_checkpoint
+
+                load_checkpoint(Path(run_dir) / rf.CHECKPOINT, "cpu")
+                rf.read_jsonl(Path(run_dir) / rf.METRICS)
+                RunFolder(run_dir).amend(config_to_dict(cfg), changes)
+        try:
+            final = train(cfg, run_dir, resume=bool(args.resume),
+                          eval_at_end=False if args.no_eval else None)  # fmt: skip
+        except TrainingDivergedError as err:
+            print(f"contrastlens train: {err}", file=sys.stderr)
+            return 3
+    finally:
+        if lock is not None:
+            os.close(lock)
+            if created and not any(Path(run_dir).iterdir()):  # failed before writing anything
+                Path(run_dir).rmdir()
     from contrastlens import distributed
 
     if distributed.rank() == 0:

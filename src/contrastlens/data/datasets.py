@@ -12,9 +12,11 @@ Legend: N images, C channels, H, W height and width.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import torch
 
 from contrastlens.data import sources
 from contrastlens.errors import DataError
+from contrastlens.runfolder import atomic_write
 
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -77,21 +80,36 @@ def load_dataset(
     if cache and path.is_file():
         try:
             blob = torch.load(path, mmap=True, weights_only=True)
-            return LabeledImages(name, split, blob["images"], blob["labels"], list(blob["classes"]))
-        except Exception:  # a stale or damaged cache is rebuilt, never trusted
+            cached = LabeledImages(name, split, blob["images"], blob["labels"],
+                                   list(blob["classes"]))  # fmt: skip
+            _check(name, split, cached.images, cached.labels)
+            return cached
+        except Exception as err:  # a stale or damaged cache is rebuilt, never trusted
+            _note(f"the cached tensors {path} could not be read ({type(err).__name__}); "
+                  "rebuilding them from the dataset files")  # fmt: skip
             path.unlink(missing_ok=True)
     images, labels, classes = _PARSERS[name](directory, split)
     _check(name, split, images, labels)
     if cache:
-        _atomic_save({"images": images, "labels": labels, "classes": classes}, path)
+        _save_cache({"images": images, "labels": labels, "classes": classes}, path)
     return LabeledImages(name, split, images, labels, classes)
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _note(message: str) -> None:
+    print(f"contrastlens: {message}", file=sys.stderr)
+
+
+def _save_cache(obj: dict, path: Path) -> None:
+    """Write the cache atomically (runfolder.atomic_write: a kill or a full disk never leaves a
+    torn cache file). The cache only saves time: when it cannot be written (disk full,
+    read-only or unwritable folder) the data is used uncached, with one line saying why."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+    except OSError as err:
+        why = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else err.strerror
+        _note(f"could not write the dataset cache {path} ({why}); continuing without it. "
+              "Fix: free space, or point $CONTRASTLENS_CACHE to a writable folder")  # fmt: skip
 
 
 def _check(name: str, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:

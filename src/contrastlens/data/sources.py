@@ -168,10 +168,10 @@ def locate(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def missing_message(name: str, tried: list[Path]) -> str:
+    """One line: where `name` was looked for and the ways to get it."""
     files = ", ".join(f for f, _ in _expected_files(name))
-    where = "\n".join(f"  - {d}" for d in tried)
     how = [
-        f"Fix: run `contrastlens data fetch {name}` (downloads with torchvision into "
+        f"run `contrastlens data fetch {name}` (downloads with torchvision into "
         f"{download_root()} or `--root DIR`)"
     ]
     if name == "fashion-mnist":
@@ -180,10 +180,11 @@ def missing_message(name: str, tried: list[Path]) -> str:
             "dataset-fashion-mnist`"
         )
     how.append(
-        f"or place the official files ({files}) in one of the directories above "
-        "(set $CONTRASTLENS_DATA to use your own root)."
+        f"or place the official files ({files}) in one of those directories "
+        "(set $CONTRASTLENS_DATA to use your own root)"
     )
-    return f"dataset {name!r} not found. Looked in:\n{where}\n" + "\n".join(how)
+    where = ", ".join(str(d) for d in tried)
+    return f"dataset {name!r} not found (looked in {where}). Fix: " + "; ".join(how) + "."
 
 
 def _locate_imagefolder(path: Path) -> Path:
@@ -274,7 +275,7 @@ def fetch(name: str, root: str | os.PathLike | None = None, download: bool = Tru
     if not download or os.environ.get("CONTRASTLENS_OFFLINE"):
         raise DataError(
             missing_message(name, _candidate_dirs(name, root))
-            + "\n(downloads are disabled: CONTRASTLENS_OFFLINE is set or download=False)"
+            + " (downloads are disabled: CONTRASTLENS_OFFLINE is set or download=False)"
         )
     target = download_root(root)
     target.mkdir(parents=True, exist_ok=True)
@@ -289,7 +290,7 @@ def fetch(name: str, root: str | os.PathLike | None = None, download: bool = Tru
                 cls(str(target), train=False, download=True)
     except (OSError, RuntimeError) as err:  # URLError is an OSError
         raise DataError(
-            f"downloading {name} into {target} failed ({err}).\n"
+            f"downloading {name} into {target} failed ({err}). "
             + missing_message(name, _candidate_dirs(name, root))
         ) from err
     return verify(name, root)

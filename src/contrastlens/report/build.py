@@ -69,6 +69,16 @@ def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{100 * x:.2f}"
 
 
+def _save_figure(fig, path: Path) -> None:
+    """Save a PNG atomically (a full disk or a kill keeps the previous figure) and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        rf.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
+    finally:
+        plt.close(fig)
+
+
 # ----------------------------------------------------------------------------- grouping
 def _groups(runs: list[Run]) -> dict[tuple, dict[float, dict[int, Run]]]:
     """(method, batch, temperature) -> vrn weight -> seed -> run (finished runs only)."""
@@ -180,8 +190,7 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 
@@ -217,8 +226,7 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
         ax.axis("off")
     fig.supxlabel("cosine similarity of negative pairs (projector outputs)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 
@@ -246,8 +254,7 @@ def plot_temperature(runs: list[Run], path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_figure(fig, path)
     return path
 
 

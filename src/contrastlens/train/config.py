@@ -218,7 +218,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        import math
+
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float range
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}") from None
+        if not math.isfinite(value):  # JSON's NaN / Infinity: never a setting
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -269,10 +277,10 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
         return low == "true"
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
-        if "," in text and typing.get_origin(tp) is tuple:
-            return [json.loads(p) for p in text.split(",")]
-        return text
+    except (json.JSONDecodeError, RecursionError):
+        if "," in text and typing.get_origin(tp) is tuple:  # 0.2,1.0: each part alone
+            return [_parse_value(part, Any, key) for part in text.split(",")]
+        return text.strip() if typing.get_origin(tp) is tuple else text
 
 
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
@@ -311,55 +319,147 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
 
 
 def validate(cfg: Config) -> None:
-    """Value checks that the types cannot express; raises ConfigError naming the key."""
+    """Value checks that the types cannot express; raises ConfigError naming the key and the
+    allowed values. Everything a value could break later (a negative size, a probability above
+    1, a device that is not there) is caught here, before any data is loaded or model built."""
+    import re
+
+    import torch
 
     def choice(key: str, value: str, options: tuple) -> None:
         if value not in options:
             raise ConfigError(f"{key}={value!r}; choose one of {', '.join(options)}")
 
-    choice("data.dataset", cfg.data.dataset, DATASETS)
-    choice("model.backbone", cfg.model.backbone, BACKBONES)
-    choice("model.norm", cfg.model.norm, ("bn", "none"))
+    def at_least(key: str, value: float, lo: float) -> None:
+        if value < lo:
+            raise ConfigError(f"{key} must be >= {lo:g}, got {value}")
+
+    def within(key: str, value: float, lo: float, hi: float, *, open_hi: bool = False) -> None:
+        if not (lo <= value < hi if open_hi else lo <= value <= hi):
+            raise ConfigError(f"{key} must be in [{lo:g}, {hi:g}{')' if open_hi else ']'}, "
+                              f"got {value}")  # fmt: skip
+
+    def interval(key: str, pair: tuple, lo: float, hi: float | None) -> None:
+        a, b = pair
+        if not (lo < a <= b and (hi is None or b <= hi)):
+            top = f" <= {hi:g}" if hi is not None else ""
+            raise ConfigError(f"{key} must satisfy {lo:g} < lo <= hi{top}, got {[a, b]}")
+
+    # Sizes and counts beyond 2^31 cannot be held by any tensor or loop here: a typo.
+    huge = 2**31
+    d, m, a, t, e = cfg.data, cfg.model, cfg.data.augment, cfg.train, cfg.eval
+
+    choice("data.dataset", d.dataset, DATASETS)
+    choice("model.backbone", m.backbone, BACKBONES)
+    choice("model.norm", m.norm, ("bn", "none"))
     choice("method.name", cfg.method.name, METHODS)
     choice("optim.name", cfg.optim.name, ("sgd", "lars"))
-    choice("train.amp", cfg.train.amp, ("auto", "bf16", "off"))
-    choice("train.channels_last", cfg.train.channels_last, ("auto", "on", "off"))
-    choice("train.dtype", cfg.train.dtype, ("float32", "float64"))
-    choice("data.augment.recipe", cfg.data.augment.recipe, ("simclr", "grayscale", "none"))
-    choice("data.augment.crop", cfg.data.augment.crop, ("resized", "pad", "none"))
+    choice("train.amp", t.amp, ("auto", "bf16", "off"))
+    choice("train.channels_last", t.channels_last, ("auto", "on", "off"))
+    choice("train.dtype", t.dtype, ("float32", "float64"))
+    choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
+    choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
+    from contrastlens.data.datasets import SPLITS
+
+    if d.dataset in SPLITS:  # synthetic ignores split names; an image folder has its own
+        choice("data.train_split", d.train_split, SPLITS[d.dataset])
+        choice("data.test_split", d.test_split, SPLITS[d.dataset])
     positive = {
-        "train.batch_size": cfg.train.batch_size,
-        "train.epochs": cfg.train.epochs,
-        "train.log_every": cfg.train.log_every,
+        "train.batch_size": t.batch_size,
+        "train.epochs": t.epochs,
+        "train.log_every": t.log_every,
         "method.temperature": cfg.method.temperature,
         "optim.base_lr": cfg.optim.base_lr,
-        "model.proj_dim": cfg.model.proj_dim,
+        "model.proj_dim": m.proj_dim,
         "method.moco_queue": cfg.method.moco_queue,
         "method.moco_bn_groups": cfg.method.moco_bn_groups,
+        "model.proj_hidden": m.proj_hidden,
+        "model.depth": m.depth,
+        "model.pool": m.pool,
+        "train.checkpoint_every": t.checkpoint_every,
+        "eval.knn_k": e.knn_k,
+        "eval.knn_temperature": e.knn_temperature,
+        "eval.linear_epochs": e.linear_epochs,
+        "eval.curve_linear_epochs": e.curve_linear_epochs,
+        "eval.table1_pairs": e.table1_pairs,
     }
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be > 0, got {value}")
-    if cfg.train.batch_size < 2:
+    non_negative = {
+        "data.image_size": d.image_size,
+        "data.subset": d.subset,
+        "data.val_size": d.val_size,
+        "data.workers": d.workers,
+        "data.augment.pad": a.pad,
+        "data.augment.brightness": a.brightness,
+        "data.augment.contrast": a.contrast,
+        "data.augment.saturation": a.saturation,
+        "model.mid_pool": m.mid_pool,
+        "optim.weight_decay": cfg.optim.weight_decay,
+        "optim.warmup_epochs": cfg.optim.warmup_epochs,
+        "train.max_steps": t.max_steps,
+        "train.max_minutes": t.max_minutes,
+        "train.seed": t.seed,
+        "gor.weight": cfg.gor.weight,
+    }
+    for key, value in non_negative.items():
+        at_least(key, value, 0)
+    sizes = {k: v for k, v in {**positive, **non_negative}.items() if isinstance(v, int)}
+    sizes.update({"data.synthetic_n": d.synthetic_n, "model.widths": max(m.widths, default=0)})
+    for key, value in sizes.items():
+        if value >= (2**63 if key == "train.seed" else huge):
+            raise ConfigError(f"{key}={value} is too large (the limit is "
+                              f"{2**63 if key == 'train.seed' else huge:,})")  # fmt: skip
+    if t.batch_size < 2:
         raise ConfigError("train.batch_size must be >= 2 (a batch needs negatives)")
+    at_least("data.synthetic_n", d.synthetic_n, 2)
+    if 0 < d.image_size < 8:  # two 2x2 max-pools (small_cnn), the ResNet stages
+        raise ConfigError(f"data.image_size must be 0 (the dataset's own) or >= 8, got "
+                          f"{d.image_size}")  # fmt: skip
     if cfg.vrn.weight < 0:
         raise ConfigError(f"vrn.weight must be >= 0, got {cfg.vrn.weight}")
     if cfg.vrn.n is not None and cfg.vrn.delta is not None:
         raise ConfigError("give vrn.n or vrn.delta, not both")
     if cfg.vrn.n is not None and cfg.vrn.n < 2:
         raise ConfigError(f"vrn.n must be >= 2, got {cfg.vrn.n}")
+    if cfg.vrn.delta is not None:
+        within("vrn.delta", cfg.vrn.delta, -1, 1)
     if not 0 <= cfg.method.moco_momentum < 1:
         raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
-    if cfg.model.backbone == "small_cnn" and len(cfg.model.widths) != 3:
-        raise ConfigError(f"model.widths must have 3 entries, got {list(cfg.model.widths)}")
+    if cfg.method.siglip_t is not None and cfg.method.siglip_t <= 0:
+        raise ConfigError(f"method.siglip_t must be > 0 or null (learnable), got "
+                          f"{cfg.method.siglip_t}")  # fmt: skip
+    if m.backbone == "small_cnn" and len(m.widths) != 3:
+        raise ConfigError(f"model.widths must have 3 entries, got {list(m.widths)}")
+    if any(w < 1 for w in m.widths):
+        raise ConfigError(f"model.widths must be >= 1 each, got {list(m.widths)}")
     if cfg.vrn.lr_ref is not None and cfg.vrn.lr_ref <= 0:
         raise ConfigError(f"vrn.lr_ref must be > 0 (a learning rate) or null, got {cfg.vrn.lr_ref}")
-    mb = cfg.train.micro_batch
-    if mb < 0 or (mb and cfg.train.batch_size % mb):
+    within("optim.momentum", cfg.optim.momentum, 0, 1, open_hi=True)
+    within("optim.min_lr_ratio", cfg.optim.min_lr_ratio, 0, 1)
+    mb = t.micro_batch
+    if mb < 0 or (mb and t.batch_size % mb):
         raise ConfigError(f"train.micro_batch={mb} must be 0 (off) or divide train.batch_size="
-                          f"{cfg.train.batch_size}")  # fmt: skip
-    if cfg.train.time_schedule and cfg.train.max_minutes <= 0:
+                          f"{t.batch_size}")  # fmt: skip
+    if t.time_schedule and t.max_minutes <= 0:
         raise ConfigError("train.time_schedule needs train.max_minutes > 0")
-    lo, hi = cfg.data.augment.crop_scale
-    if not 0 < lo <= hi <= 1:
-        raise ConfigError(f"data.augment.crop_scale must satisfy 0 < lo <= hi <= 1, got {lo, hi}")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
+        raise ConfigError(f"train.device={t.device!r}; choose auto, cpu, cuda, cuda:N or mps")
+    if t.device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(t.device.partition(":")[2] or 0)
+        if index >= count:
+            raise ConfigError(f"train.device={t.device!r} but this machine has {count} CUDA "
+                              "device(s); use train.device=auto or cpu")  # fmt: skip
+    if t.device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device='mps' is not available here; use auto or cpu")
+    for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "erase_p"):
+        within(f"data.augment.{key}", getattr(a, key), 0, 1)
+    within("data.augment.hue", a.hue, 0, 0.5)
+    interval("data.augment.crop_scale", a.crop_scale, 0, 1)
+    interval("data.augment.crop_ratio", a.crop_ratio, 0, None)
+    interval("data.augment.blur_sigma", a.blur_sigma, 0, None)
+    interval("data.augment.erase_scale", a.erase_scale, 0, 1)
+    if any(c < 1 or c >= huge for c in e.curve_epochs):  # epochs past the end never probe
+        raise ConfigError(f"eval.curve_epochs are epoch numbers >= 1, got {list(e.curve_epochs)}")

@@ -74,6 +74,7 @@ class RunFolder:
         if not self.is_main:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        rf.remove_stale_temps(self.path)  # a new run in a folder whose first start was killed
         rf.write_json(config, self._file(rf.CONFIG))
         rf.write_json(meta, self._file(rf.META))
         rf.write_text("", self._file(rf.METRICS))
@@ -86,12 +87,24 @@ class RunFolder:
         ckpt = load_checkpoint(self.checkpoint_path, map_location)
         if self.is_main:
             rf.truncate_jsonl(self._file(rf.METRICS), ckpt["step"])
+            rf.truncate_jsonl(self._file(rf.CURVE), ckpt["step"])
             meta = rf.read_json(self._file(rf.META))
             meta["resumed"].append(rf.utc_now())
             rf.write_json(meta, self._file(rf.META))
             self._file(rf.FINAL).unlink(missing_ok=True)
             rf.remove_stale_temps(self.path)
         return ckpt
+
+    def amend(self, config: dict, changes: dict) -> None:
+        """Settings changed on --resume (e.g. a lower optim.base_lr after a divergence): the
+        new config.json, and {"at", "changes": {key: [old, new]}} appended to meta.json's
+        "amended", so that the folder says what the rest of the run used."""
+        if not self.is_main or not changes:
+            return
+        meta = rf.read_json(self._file(rf.META))
+        meta.setdefault("amended", []).append({"at": rf.utc_now(), "changes": changes})
+        rf.write_json(config, self._file(rf.CONFIG))
+        rf.write_json(meta, self._file(rf.META))
 
     def open_logs(self, *, tensorboard: bool, progress: bool, total: int, initial: int) -> None:
         """TensorBoard (when installed) and a tqdm progress bar, both optional."""
@@ -153,6 +166,27 @@ class RunFolder:
         if self.is_main:
             rf.write_json(final, self._file(rf.FINAL))
         return final
+
+
+def lock_run_folder(path: str | os.PathLike):
+    """An exclusive, non-blocking lock on the run folder itself (flock on the directory, no
+    lock file left behind), held until the returned file descriptor is closed or the process
+    ends: a second trainer on the same folder (a rerun sweep while an orphaned run still
+    trains, a double --resume) refuses instead of writing the same files."""
+    import fcntl
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ValueError(
+            f"{path} is in use by another training process; wait for it to end (or stop it), "
+            "then run this command again"
+        ) from None
+    return fd
 
 
 def new_run_path(out_dir: str, name: str | None, fallback: str) -> Path:
