@@ -67,3 +67,11 @@ def test_second_sweep_on_the_same_folder_refuses(tmp_path):
     finally:
         held.close()
     assert run_sweep(sweep, tmp_path, log=lambda m: None) == {"seed0": "stopped"}
+
+
+def test_grid_floats_reach_the_runs_in_full():
+    from contrastlens.experiments.sweep import set_strings
+
+    spec = expand(Sweep("s", "smoke", {"optim.base_lr": [0.1234567], "train.seed": [0]}))[0]
+    assert spec.run_id == "base_lr-0.123457_seed0"  # the id stays short
+    assert set_strings(spec.overrides) == ["optim.base_lr=0.1234567", "train.seed=0"]

@@ -93,8 +93,10 @@ def expand(sweep: Sweep) -> list[RunSpec]:
 
 
 def set_strings(overrides: dict[str, Any]) -> list[str]:
-    """`key=value` strings (as `--set` and `apply_overrides` take them) for a dict."""
-    return [f"{k}={_fmt(v) if not isinstance(v, bool) else v}" for k, v in overrides.items()]
+    """`key=value` strings (as `--set` and `apply_overrides` take them) for a dict. Floats are
+    written in full (repr), so a run trains exactly the value of the grid; run ids keep the
+    short form (`_fmt`)."""
+    return [f"{k}={repr(v) if isinstance(v, float) else v}" for k, v in overrides.items()]
 
 
 def train_command(sweep: Sweep, spec: RunSpec, run_dir: Path) -> list[str]:

@@ -36,6 +36,11 @@ NEG_VAR = "eval.table1.neg_var"  # variance of negative sims, 5,000 augmented tr
 NEG_MEAN = "eval.table1.neg_mean"
 NEG_HIST = "eval.table1.neg_hist"  # {"edges": [...], "counts": [...]}
 EXACT_NEG_VAR = "eval.full.neg_var"  # exact, all n(n-1) cross-view pairs of one augmentation
+NEG_M2 = "eval.table1.neg_second_moment"  # variance + mean^2 of the same negatives
+WELCH = "eval.table1.welch_floor"  # (n - d) / (d (n - 1)): no n unit vectors in R^d go below
+ALIGN = "eval.table1.diagnostics.alignment"
+UNIFORM = "eval.table1.diagnostics.uniformity"
+RANKME = "eval.table1.diagnostics.rankme"
 TRAIN_SECONDS = "train_time_s"
 EVAL_SECONDS = "eval.eval_time_s"
 
@@ -47,6 +52,7 @@ SECTIONS = (
     "Baseline against the raw-pixel floor",
     "Variance of negative similarities (Table 1 on our data)",
     "Histograms of negative similarities",
+    "Second moment of negative similarities against batch size",
     "Accuracy against batch size",
     "Temperature robustness",
     "Simulator: free embeddings against the theory",
@@ -142,7 +148,8 @@ def floor_rows(runs: list[Run], floor: dict) -> tuple[list[str], list[list[str]]
 
 def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = ["method", "batch", "t", "VRN λ", "neg. mean", "neg. variance (5,000 aug. pairs)",
-              "exact neg. variance (all pairs)"]  # fmt: skip
+              "exact neg. variance (all pairs)", "second moment", "Welch floor", "alignment",
+              "uniformity", "RankMe"]  # fmt: skip
     rows = []
     for (method, batch, t), by_w in sorted(_groups(runs).items()):
         for w in sorted(by_w):
@@ -152,6 +159,9 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
                 summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
                 summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
+                *(summarize(list(_by_seed(seeds, key).values())).fmt(1, 4)
+                  for key in (NEG_M2, WELCH, ALIGN, UNIFORM)),
+                summarize(list(_by_seed(seeds, RANKME).values())).fmt(1, 1),
             ])  # fmt: skip
     return header, rows
 
@@ -187,6 +197,38 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel(f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    return path
+
+
+def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
+    """Second moment (variance + mean^2) of the negatives against batch size, per method and
+    VRN weight, with the Welch floor (n, d) that no representation can go below."""
+    series: dict = defaultdict(list)
+    floors = set()
+    for (method, batch, t), by_w in _groups(runs).items():
+        for w, seeds in by_w.items():
+            s = summarize(list(_by_seed(seeds, NEG_M2).values()))
+            if s.n:
+                series[(method, t, w)].append((batch, s.mean))
+            floors |= {v for v in _by_seed(seeds, WELCH).values() if not math.isnan(v)}
+    if not series:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for (method, t, w), pts in sorted(series.items()):
+        pts.sort()
+        xs, ys = zip(*pts)
+        ax.plot(xs, ys, marker="o", linestyle="--" if w else "-",
+                label=f"{method}, t={t:g}, VRN λ={w:g}")  # fmt: skip
+    for floor in sorted(floors):
+        ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("E[s_neg^2] (5,000 augmented pairs)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -396,27 +438,36 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     vh, vr = variance_rows(runs)
     blocks.append(Block("p", "Projector outputs, L2-normalized; the paper's Table 1 measures the "
                              "same statistic over 5,000 augmented training pairs. The full-batch "
-                             "optimum is −1/(n−1) with zero variance."))  # fmt: skip
+                             "optimum is −1/(n−1) with zero variance; with n > d no "
+                             "representation can bring the second moment (variance + mean²) "
+                             "below the Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). "
+                             "Alignment, uniformity (Wang & Isola) and RankMe are of the same "
+                             "pairs."))  # fmt: skip
     blocks.append(Block("table", header=vh, rows=vr) if vr else Block("p", "No runs."))
     # 4-6. Plots
     figures = [
         (SECTIONS[4], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
-        (SECTIONS[5], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
-        (SECTIONS[6], plot_temperature(runs, out / "temperature.png"), "temperature"),
+        (
+            SECTIONS[5],
+            plot_second_moment_vs_batch(runs, out / "neg_m2_vs_batch.png"),
+            "second moment of negative similarities, with the Welch floor",
+        ),
+        (SECTIONS[6], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        (SECTIONS[7], plot_temperature(runs, out / "temperature.png"), "temperature"),
     ]
     for title, path, caption in figures:
         blocks.append(Block("h2", title))
         if path is None:
-            why = ("the grid has a single temperature" if title == SECTIONS[6]
+            why = ("the grid has a single temperature" if title == SECTIONS[7]
                    else "no finished runs with this data")  # fmt: skip
             blocks.append(Block("p", f"Not shown: {why}."))
         else:
             blocks.append(Block("img", caption, path=path))
-    # 7. Simulator
-    blocks.append(Block("h2", SECTIONS[7]))
+    # 8. Simulator
+    blocks.append(Block("h2", SECTIONS[8]))
     blocks.extend(_simulator_blocks(root / "simulate"))
     # 8. Selection
-    blocks.append(Block("h2", SECTIONS[8]))
+    blocks.append(Block("h2", SECTIONS[9]))
     blocks.append(
         Block(
             "p",
@@ -436,7 +487,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
                                              "validation linear %", "validation kNN %",
                                              "neg. variance"], rows=sel_rows))  # fmt: skip
     # 9. Runs
-    blocks.append(Block("h2", SECTIONS[9]))
+    blocks.append(Block("h2", SECTIONS[10]))
     run_rows = []
     for r in runs:
         err = ""
@@ -451,7 +502,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
                                          "eval s", "precision", "code", "error"],
                         rows=run_rows))  # fmt: skip
     # 10. Environment
-    blocks.append(Block("h2", SECTIONS[10]))
+    blocks.append(Block("h2", SECTIONS[11]))
     env = next(
         ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size",
                                      "precision")}
