@@ -498,8 +498,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 SWEEP_SETS = ["--set", "train.epochs=6", "--set", "eval.at_end=false"]  # 24 steps a run
 
 
-def _sweep(out: Path) -> subprocess.Popen:
-    cmd = [*PY, "sweep", "--preset", "smoke", "--grid", "train.seed=0,1", *SWEEP_SETS,
+def _sweep(out: Path, *extra: str) -> subprocess.Popen:
+    cmd = [*PY, "sweep", "--preset", "smoke", "--grid", "train.seed=0,1", *SWEEP_SETS, *extra,
            "--out", str(out)]  # fmt: skip
     return subprocess.Popen(cmd, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)  # fmt: skip
@@ -549,7 +549,7 @@ def test_sigkill_at_several_moments_of_a_sweep(tmp_path):  # > 20 s: 4 sweeps, 6
 
 def test_a_second_sweep_on_the_same_folder_refuses(tmp_path):  # ~8 s: 2 sweep processes
     out = tmp_path / "sweep"
-    first = _sweep(out)
+    first = _sweep(out, "--set", "train.epochs=500")  # long enough to outlive the second
     try:
         lock = out / ".sweep.lock"
         _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60,
