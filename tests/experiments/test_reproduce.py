@@ -66,3 +66,13 @@ def test_sittings_restrict_grids_by_seed_and_batch():
 def test_reproduce_rejects_bad_sitting_flags(tmp_path, capsys):
     assert main(["reproduce", "--preset", "full", "--batches", "sixteen"]) == 2
     assert "--batches expects integers" in capsys.readouterr().err
+
+
+def test_a_study_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
+    from contrastlens import runfolder
+
+    monkeypatch.setattr(runfolder, "git_revision", lambda: {"revision": "x", "dirty": True})
+    assert main(["reproduce", "--preset", "quick", "--out", str(tmp_path / "q")]) == 2
+    err = capsys.readouterr().err
+    assert "uncommitted changes" in err and "--allow-dirty" in err
+    assert not (tmp_path / "q" / "quick").exists()  # nothing trained

@@ -20,6 +20,11 @@ def register(subparsers) -> None:
     p.add_argument("--only", help="comma-separated sweep names to run (default: all)")
     p.add_argument("--seeds", help="comma-separated seeds to run now (default: all)")
     p.add_argument("--batches", help="comma-separated batch sizes to run now (default: all)")
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run although tracked code has uncommitted changes (runs are flagged)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     only = args.only.split(",") if args.only else None
     seeds, batches = _ints(args.seeds, "--seeds"), _ints(args.batches, "--batches")
-    result = reproduce(args.preset, args.out, only=only, seeds=seeds, batches=batches)
+    result = reproduce(
+        args.preset, args.out, only=only, seeds=seeds, batches=batches, allow_dirty=args.allow_dirty
+    )
     report = result["report"]
     print(f"\n{headline_text(report)}\n")
     for line in finding_lines(report):

@@ -243,16 +243,25 @@ def reproduce(
     only: list[str] | None = None,
     seeds: list[int] | None = None,
     batches: list[int] | None = None,
+    allow_dirty: bool = False,
 ) -> dict:
     """Run the study `preset` into `out_dir` (resumable), then write its report.
 
     only: run just these sweeps (by name; the selection step still runs when they need it).
     seeds: restrict every grid to these seeds (e.g. [0] first, the others in later sittings).
     batches: restrict every grid to these batch sizes (sweeps without them are skipped).
+    allow_dirty: run although tracked code has uncommitted changes. Committed results must come
+    from committed code, so by default a study refuses a dirty checkout (the smoke preset, a
+    test of the pipeline, excepted); every run records its commit and `git.dirty` either way.
     """
     from contrastlens.report.build import build_report
 
     study = get_study(preset)
+    if preset != "smoke" and not allow_dirty and rf.git_revision()["dirty"]:
+        raise ValueError(
+            "the code has uncommitted changes (git status), so the study's runs could not be "
+            "traced to a commit; commit them first, or pass --allow-dirty (runs are flagged)"
+        )
     if only:
         unknown = set(only) - {s.name for s in study.sweeps}
         if unknown:
