@@ -135,3 +135,34 @@ def test_imagefolder_verify(tmp_path):
     assert image.shape == (3, 16, 16) and image.dtype == torch.uint8 and label == 1
     with pytest.raises(DataError, match="no train/"):
         sources.verify("imagefolder", tmp_path / "train")
+
+
+def test_imagefolder_batches_smoke(tmp_path):
+    # ImageFolderBatches: the two-view batcher over a streamed folder (DataLoader workers decode,
+    # augmentation runs batched afterwards), sharded like TwoViewBatches
+    from PIL import Image
+
+    from contrastlens.data.augment import recipe
+    from contrastlens.data.views import ImageFolderBatches
+
+    for cls in ("a", "b"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (24, 20), (i * 60, 30, 0)).save(tmp_path / "train" / cls / f"{i}.png")
+    ds = open_imagefolder(tmp_path, image_size=16)
+    common = dict(batch_size=4, augment=recipe("simclr"), mean=(0.5,) * 3, std=(0.25,) * 3,
+                  seed=0, workers=0)  # fmt: skip
+    batches = ImageFolderBatches(ds, **common)
+    assert len(batches) == 2
+    steps = list(batches.epoch(0))
+    assert len(steps) == 2
+    x1, x2, ids = steps[0]
+    assert x1.shape == x2.shape == (4, 3, 16, 16) and x1.dtype == torch.float32
+    assert not torch.equal(x1, x2)  # two independent augmentations
+    seen = torch.cat([s[2] for s in steps])
+    assert sorted(seen.tolist()) == list(range(8))  # one epoch visits every image once
+    rank1 = ImageFolderBatches(ds, rank=1, world_size=2, **common)
+    ids0 = next(iter(ImageFolderBatches(ds, rank=0, world_size=2, **common).epoch(0)))[2]
+    ids1 = next(iter(rank1.epoch(0)))[2]
+    assert torch.equal(torch.cat([ids0, ids1]), ids)  # the processes' shards make the batch
+    assert [int(i) for i in next(iter(batches.epoch(0, start_step=1)))[2]] == steps[1][2].tolist()
