@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml
 
 # Fashion-MNIST: already verified -> nothing; else apt (Debian package, when root with apt);
 # else contrastlens' own fetch (torchvision's downloader into the data root).
+# WordNet 3.0 (the text study's data): Debian's wordnet-base when root with apt; optional.
 data: $(STAMP)
 	@if $(BIN)/contrastlens data verify fashion-mnist >/dev/null 2>&1; then \
 		echo "fashion-mnist: present and verified"; \
@@ -37,6 +38,15 @@ data: $(STAMP)
 		&& $(BIN)/contrastlens data verify fashion-mnist; \
 	else \
 		$(BIN)/contrastlens data fetch fashion-mnist; \
+	fi
+	@if $(BIN)/contrastlens data verify wordnet >/dev/null 2>&1; then \
+		echo "wordnet: present and verified"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends wordnet-base) \
+		|| echo "wordnet-base could not be installed: the WordNet tests will skip"; \
+	else \
+		echo "wordnet: not installed (sudo apt-get install wordnet-base); its tests will skip"; \
 	fi
 
 lint:

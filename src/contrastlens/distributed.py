@@ -56,6 +56,7 @@ __all__ = [
     "resolve_device",
     "shutdown",
     "sum_over_processes",
+    "wait_for_rank0",
     "world_size",
     "wrap_ddp",
 ]
@@ -205,8 +206,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
+_PATIENT_GROUP = None  # a gloo group with a long timeout, for waiting on rank 0's evaluation
+
+
 def init_distributed(device: torch.device) -> None:
     """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU)."""
+    global _PATIENT_GROUP
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -214,11 +219,19 @@ def init_distributed(device: torch.device) -> None:
             "nccl" if device.type == "cuda" else "gloo",
             timeout=datetime.timedelta(seconds=TIMEOUT_S),
         )
+        _PATIENT_GROUP = dist.new_group(backend="gloo", timeout=datetime.timedelta(hours=12))
 
 
 def barrier() -> None:
     if _active():
         dist.barrier()
+
+
+def wait_for_rank0() -> None:
+    """Every process waits here while rank 0 alone evaluates (minutes): a barrier on a group
+    whose timeout is hours, not the `TIMEOUT_S` that catches dead peers in training."""
+    if _active():
+        dist.barrier(group=_PATIENT_GROUP)
 
 
 def shutdown() -> None:
@@ -268,7 +281,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         C = x.shape[1]
         n = stats_2C1[-1]
         mean_C = stats_2C1[:C] / n
-        var_C = stats_2C1[C : 2 * C] / n - mean_C * mean_C  # biased, as batch norm normalizes
+        var_C = (stats_2C1[C : 2 * C] / n - mean_C * mean_C).clamp(min=0)  # biased, as BN uses
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

@@ -294,14 +294,14 @@ def utc_now() -> str:
 
 def git_revision(where: str | os.PathLike | None = None) -> dict:
     """{"revision", "dirty"} of the checkout holding `where` (default: this package); dirty =
-    uncommitted changes to tracked files outside `results/`, `runs/` and `benchmarks/results/`
-    (the folders studies and benchmarks write into). None outside git."""
+    uncommitted changes or new files that are not ignored, outside `results/`, `runs/` and
+    `benchmarks/results/` (the folders studies and benchmarks write into). None outside git."""
     here = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10).stdout.strip() or None  # fmt: skip
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+            ["git", "status", "--porcelain", "--", ":(top)",
              ":(top,exclude)results", ":(top,exclude)runs",
              ":(top,exclude)benchmarks/results"],
             cwd=here, capture_output=True, text=True, timeout=10,

@@ -97,3 +97,18 @@ def test_vrn_lr_ref_scales_lambda_by_one_over_lr():
     assert vrn_weight(cfg) == pytest.approx(100.0)
     p, *_ = _setup()
     assert p.objective.vrn_weight == 3.0
+
+
+def test_one_directional_moco_without_regularizers():
+    # z2 does not enter MoCo v2's one-directional loss: its cached gradient is zero, not None
+    p, x1, x2, ids = _setup("moco", vrn=0.0)
+    p.moco.symmetric = False
+    state = copy.deepcopy(p.moco.state_dict())
+    terms, _, _ = forward_terms(p, x1, x2, ids, stats=False)
+    terms["loss"].backward()
+    plain = _grads(p)
+    p.optimizer.zero_grad(set_to_none=True)
+    p.moco.load_state_dict(state)
+    chunked_step(p, x1, x2, ids, micro_batch=4, stats=False)
+    for name, g in plain.items():
+        torch.testing.assert_close(_grads(p)[name], g, rtol=1e-9, atol=1e-12, msg=name)

@@ -17,7 +17,9 @@ exponential moving average:  theta_k <- m theta_k + (1 - m) theta_q  (floating b
 Shuffle-BN. Batch norm computes statistics over a batch; if a query and its positive key come
 from the same batch of samples, the model can find the key through those statistics, which is
 the leak MoCo's shuffle-BN blocks. Here the S samples of a step are cut into G BN groups
-(G = `bn_groups` per process times the number of processes): query group g holds the
+(G = `bn_groups` on one process; one group per process on several, since DDP allows one
+forward of the query encoder per step; `train.micro_batch` makes each chunk a group): query
+group g holds the
 consecutive samples [g S/G, (g + 1) S/G), both views; key group j holds the strided samples
 j, j + G, j + 2G, ... So the set of samples whose statistics a key is normalized with is never
 the set its query is normalized with (as MoCo's shuffle across GPUs, without its chance of a

@@ -80,7 +80,8 @@ def chunked_step(p, x1, x2, ids, *, micro_batch: int, stats: bool):
     if not torch.isfinite(terms["loss"]).item():
         raise FloatingPointError(float(terms["loss"].detach()))
     (terms["loss"] * p.world if p.world > 1 else terms["loss"]).backward()
-    g1_BP, g2_BP = z1_BP.grad, z2_BP.grad
+    # a view the loss does not use (one-directional MoCo without VRN/GOR) gets a zero gradient
+    g1_BP, g2_BP = (z.grad if z.grad is not None else torch.zeros_like(z) for z in (z1_BP, z2_BP))
 
     # 3. re-run each chunk with its RNG state and backpropagate the cached gradient
     for i, lo in enumerate(starts):

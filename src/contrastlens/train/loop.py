@@ -33,6 +33,7 @@ import torch
 from contrastlens import distributed
 from contrastlens.data.splits import load_split, probe_split, two_view_batches
 from contrastlens.data.views import normalization
+from contrastlens.errors import ConfigError
 from contrastlens.losses import build_objective
 from contrastlens.models import MoCo, build_encoder
 from contrastlens.optimum import negative_optimum
@@ -73,7 +74,8 @@ def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, 
     world = distributed.world_size()
     precision = resolve_precision(cfg.train, device, convolutional=True)
     encoder = build_encoder(cfg.model, channels)
-    if world > 1 and cfg.train.sync_bn and cfg.model.norm == "bn" and cfg.method.name != "moco":
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
+    if world > 1 and cfg.train.sync_bn and has_bn and cfg.method.name != "moco":
         encoder = distributed.convert_sync_batchnorm(encoder)
     encoder = encoder.to(device=device, dtype=dtype)
     if precision.channels_last:
@@ -151,8 +153,9 @@ def train_step(p: Parts, x1, x2, ids, *, lr: float, stats: bool, micro_batch: in
     if p.moco is not None:
         p.moco.enqueue(*keys)
     terms = {k: v.detach() for k, v in terms.items()}
-    if stats:  # alignment, uniformity, RankMe, GOR's moments of this process's batch
-        diag = embedding_diagnostics(z[0].detach(), z[1].detach())
+    if stats:  # alignment, uniformity, RankMe, GOR's moments of the global batch
+        z1, z2 = (distributed.all_gather_no_grad(v) for v in z)
+        diag = embedding_diagnostics(z1, z2)
         terms.update({k: torch.tensor(v) for k, v in diag.items()})
     return terms
 
@@ -174,6 +177,10 @@ def train(
     folder = RunFolder(run_dir if run_dir is not None else new_run_dir(cfg), is_main=rank == 0)
     if not resume:
         folder.check_new()
+    if cfg.train.micro_batch and (cfg.train.batch_size // world) % cfg.train.micro_batch:
+        raise ConfigError(f"train.micro_batch={cfg.train.micro_batch} must divide the "
+                          f"per-process batch {cfg.train.batch_size // world} "
+                          f"(train.batch_size / {world} processes)")  # fmt: skip
 
     # ---- data, parts, schedule
     seed_everything(cfg.train.seed)
@@ -265,11 +272,13 @@ def train(
         if epoch_done and ((epoch + 1) % cfg.train.checkpoint_every == 0 or stop
                            or epoch + 1 == cfg.train.epochs):  # fmt: skip
             checkpoint(epoch + 1, clock.train_s())
-        if (epoch + 1) in cfg.eval.curve_epochs and epoch_done and folder.is_main:
+        if (epoch + 1) in cfg.eval.curve_epochs and epoch_done:
             with clock.paused():  # probes are not training time
-                point = probe_data.curve_point(p)
-            folder.log_curve({**point, "epoch": epoch + 1, "step": step,
-                              "train_s": clock.train_s()})  # fmt: skip
+                if folder.is_main:
+                    point = probe_data.curve_point(p)
+                    folder.log_curve({**point, "epoch": epoch + 1, "step": step,
+                                      "train_s": clock.train_s()})  # fmt: skip
+                distributed.wait_for_rank0()
             p.encoder.train()
         if stop:
             break
@@ -290,7 +299,7 @@ def train(
         "img_per_s": (step - start_step) * cfg.train.batch_size / max(1e-9, train_s - time_offset),
         "last_loss": last_loss, "eval": eval_result,
     })  # fmt: skip
-    distributed.barrier()
+    distributed.wait_for_rank0()  # the other processes wait for rank 0's evaluation
     return final
 
 

@@ -38,8 +38,11 @@ def cpu_has_native_bf16() -> bool:
 
 
 def native_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # native only: older GPUs emulate bf16, slowly
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # a torch without the argument
+            return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         return cpu_has_native_bf16()
     return False
