@@ -333,8 +333,13 @@ def finding_lines(report: dict) -> list[str]:
         v0, v1 = variance.get(tuple(off[:4])), variance.get(tuple(r[:4]))
         cut = ""
         try:
-            cut = f"neg. variance {v0} -> {v1} ({float(v0) / float(v1):.1f}x lower); "
-        except (TypeError, ValueError, ZeroDivisionError):
+            a, b = float(v0), float(v1)
+            if a >= b:
+                change = f"{a / b:.1f}x lower" if b > 0 else "x lower: to zero"
+            else:
+                change = f"{b / a:.1f}x higher" if a > 0 else "x higher: from zero"
+            cut = f"neg. variance {v0} -> {v1} ({change}); "
+        except (TypeError, ValueError):
             pass
         out.append(f"{r[0]}, batch {r[1]}, VRN lambda {r[3]}: {cut}linear {r[6]}, kNN {r[8]} "
                    f"points vs VRN off ({r[4]} seed{'s' if r[4] != '1' else ''})")  # fmt: skip
