@@ -176,20 +176,24 @@ def _plt():
     return plt
 
 
-def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) -> Path | None:
-    groups = _groups(runs)
-    series: dict = defaultdict(list)  # (method, t, w) -> [(batch, mean, std)]
-    for (method, batch, t), by_w in groups.items():
+def _series_vs_batch(runs: list[Run], metric: str) -> dict:
+    """(method, t, VRN weight) -> [(batch, mean, std over seeds)] sorted by batch."""
+    series: dict = defaultdict(list)
+    for (method, batch, t), by_w in _groups(runs).items():
         for w, seeds in by_w.items():
             s = summarize(list(_by_seed(seeds, metric).values()))
             if s.n:
                 series[(method, t, w)].append((batch, s.mean, 0.0 if s.n < 2 else s.std))
+    return {k: sorted(v) for k, v in sorted(series.items())}
+
+
+def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) -> Path | None:
+    series = _series_vs_batch(runs, metric)
     if not series:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (method, t, w), pts in sorted(series.items()):
-        pts.sort()
+    for (method, t, w), pts in series.items():
         xs, ys, es = zip(*pts)
         label = f"{method} t={t:g}" + (f" +VRN λ={w:g}" if w else "")
         ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es], marker="o",
@@ -207,21 +211,14 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
 def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     """Second moment (variance + mean^2) of the negatives against batch size, per method and
     VRN weight, with the Welch floor (n, d) that no representation can go below."""
-    series: dict = defaultdict(list)
-    floors = set()
-    for (method, batch, t), by_w in _groups(runs).items():
-        for w, seeds in by_w.items():
-            s = summarize(list(_by_seed(seeds, NEG_M2).values()))
-            if s.n:
-                series[(method, t, w)].append((batch, s.mean))
-            floors |= {v for v in _by_seed(seeds, WELCH).values() if not math.isnan(v)}
+    series = _series_vs_batch(runs, NEG_M2)
+    floors = {v for r in runs if r.complete and not math.isnan(v := r.metric(WELCH))}
     if not series:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (method, t, w), pts in sorted(series.items()):
-        pts.sort()
-        xs, ys = zip(*pts)
+    for (method, t, w), pts in series.items():
+        xs, ys, _ = zip(*pts)
         ax.plot(xs, ys, marker="o", linestyle="--" if w else "-",
                 label=f"{method}, t={t:g}, VRN λ={w:g}")  # fmt: skip
     for floor in sorted(floors):
