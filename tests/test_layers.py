@@ -13,7 +13,7 @@ LAYERS = {
     "losses": 1, "similarity": 1, "theory": 1,
     "models": 2, "data": 2,
     "train": 3, "eval": 3,
-    "experiments": 4, "report": 4, "integrations": 4,
+    "experiments": 4, "report": 4, "integrations": 4, "text": 4,
     "cli": 5, "__init__": 6, "__main__": 6,
 }  # fmt: skip
 

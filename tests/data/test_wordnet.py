@@ -325,3 +325,46 @@ def test_real_split_is_fixed_disjoint_and_leak_free(real_synsets):
     train, validation, test = (_texts(p) for p in split)
     assert not (test & train) and not (test & validation) and not (validation & train)
     assert _digest(split_synsets(real_synsets, seed=1).test) != _digest(split.test)
+
+
+# ----------------------------------------------------------------------------- the text task
+def _syn(offset: int, definition: str, *examples: str) -> Synset:
+    return Synset(offset, "n", (f"w{offset}",), definition, tuple(examples))
+
+
+def test_training_pairs_are_a_fixed_seeded_subset():
+    synsets = [_syn(i, f"def {i}", f"ex {i} a", f"ex {i} b") for i in range(50)]
+    every = wordnet.training_pairs(synsets)
+    assert sorted(every) == sorted(wordnet.pairs(synsets)) and len(every) == 100
+    first = wordnet.training_pairs(synsets, 30, seed=0)
+    assert first == every[:30]  # a prefix of one fixed order
+    assert first == wordnet.training_pairs(list(reversed(synsets)), 30, seed=0)  # input order
+    assert first != wordnet.training_pairs(synsets, 30, seed=1)
+    with pytest.raises(ValueError, match="101 training pairs asked for, but the split has 100"):
+        wordnet.training_pairs(synsets, 101)
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        wordnet.training_pairs(synsets, -1)
+
+
+def test_retrieval_task_merges_shared_definitions():
+    synsets = [
+        _syn(1, "a dog", "the dog barked", "a dog ran"),
+        _syn(2, "a cat", "cats purr"),
+        _syn(3, "A  dog", "my dog"),
+    ]  # fmt: skip  (3 shares 1's definition)
+    task = wordnet.retrieval_task(synsets)
+    assert task.corpus == {"00000001-n": "a dog", "00000002-n": "a cat"}
+    assert task.queries == {"00000001-n#0": "the dog barked", "00000001-n#1": "a dog ran",
+                            "00000002-n#0": "cats purr", "00000003-n#0": "my dog"}  # fmt: skip
+    assert task.relevant["00000003-n#0"] == {"00000001-n"}
+    assert set(task.relevant) == set(task.queries)
+    examples, definitions = wordnet.lens_pairs(synsets)
+    assert (examples, definitions) == (["the dog barked", "cats purr"], ["a dog", "a cat"])
+
+
+def test_real_test_split_task(real_synsets):
+    test = split_synsets(real_synsets).test
+    task = wordnet.retrieval_task(test)
+    assert len(task.corpus) <= len(test) and len(task.queries) == sum(len(s.examples) for s in test)
+    assert all(len(docs) == 1 and next(iter(docs)) in task.corpus
+               for docs in task.relevant.values())  # fmt: skip

@@ -77,3 +77,29 @@ def test_a_study_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "uncommitted changes" in err and "--allow-dirty" in err
     assert not (tmp_path / "q" / "quick").exists()  # nothing trained
+
+
+@pytest.mark.parametrize("name", ["v2", "text-full", "text-quick", "full", "quick"])
+def test_every_run_of_a_study_is_a_valid_config(name):
+    """Each run of the preset (placeholders replaced by a value of their selection's grid)
+    builds a valid config, so a sitting cannot fail hours in on a typo."""
+    from contrastlens.experiments import presets
+    from contrastlens.experiments.study import _substitute, get_study
+    from contrastlens.experiments.sweep import expand, set_strings
+    from contrastlens.text import config as text_config
+    from contrastlens.train.config import apply_overrides, validate
+
+    study = get_study(name)
+    chosen = {sel.placeholder: sel.sweep.grid[sel.key][-1] for sel in study.selections}
+    sweeps = [_substitute(s, chosen) for s in [*(x.sweep for x in study.selections),
+                                               *study.sweeps]]  # fmt: skip
+    ids = []
+    for sweep in sweeps:
+        for spec in expand(sweep):
+            ids.append((sweep.name, spec.run_id))
+            if sweep.command == "train-text":
+                text_config.apply_overrides(text_config.get(sweep.preset),
+                                            set_strings(spec.overrides))  # fmt: skip
+            else:
+                validate(apply_overrides(presets.get(sweep.preset), set_strings(spec.overrides)))
+    assert len(ids) == len(set(ids)) and ids  # run ids are unique within their sweep

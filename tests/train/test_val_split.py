@@ -33,3 +33,23 @@ def test_val_split_is_disjoint_fixed_and_used_by_probes():
     assert probe_split(apply_overrides(cfg, ["data.val_size=0"]).data) == "test"
     with pytest.raises(ValueError, match="val_size"):
         load_split(apply_overrides(cfg, ["data.val_size=0"]).data, "val")
+
+
+def test_final_split_test_scores_test_once_while_curves_score_validation(monkeypatch):
+    from contrastlens.train import loop
+
+    cfg = apply_overrides(presets.get("smoke"), ["data.val_size=8", "eval.final_split=test"])
+    asked = []
+    monkeypatch.setattr(loop, "load_split", lambda data, name: asked.append(name) or (name,))
+    probes = loop.ProbeData(cfg, ("train",))
+    assert probes.splits()[1] == ("val",)  # curve points: validation
+    assert probes.splits(final=True)[1] == ("test",)  # the end of the run: test
+    probes.splits()
+    assert asked == ["val", "test"]  # each loaded once
+    auto = apply_overrides(cfg, ["eval.final_split=auto"])
+    assert loop.ProbeData(auto, ("train",)).splits(final=True)[1] == ("val",)
+    assert probe_split(cfg.data, "test") == "test" and probe_split(cfg.data) == "val"
+    from contrastlens.train.config import validate
+
+    with pytest.raises(Exception, match="eval.final_split='val'; choose one of auto, test"):
+        validate(apply_overrides(cfg, ["eval.final_split=val"]))

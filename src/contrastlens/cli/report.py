@@ -18,10 +18,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from contrastlens import runfolder as rf
     from contrastlens.experiments.study import headline_text
     from contrastlens.report.build import build_report
+    from contrastlens.report.text import build_text_report, find_text_runs
 
-    report = build_report(args.directory, args.out)
+    kind = (rf.try_read_json(Path(args.directory) / rf.STUDY).get("study") or {}).get("kind")
+    text = kind == "text" or (kind is None and bool(find_text_runs(args.directory)))
+    report = (build_text_report if text else build_report)(args.directory, args.out)
     print(headline_text(report))
+    for line in report.get("findings", []):
+        print(line)
     print(f"\nruns: {report['runs']}\nreport: {report['md']}\n        {report['html']}")
     return 0

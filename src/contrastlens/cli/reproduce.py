@@ -1,4 +1,4 @@
-"""`contrastlens reproduce --preset {smoke,quick,full}`: the study end to end, then its report."""
+"""`contrastlens reproduce --preset NAME`: a study end to end, then its report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ def register(subparsers) -> None:
         help="run a study preset (sweeps + simulator) and write its report",
         description="smoke: seconds, synthetic data. quick: about 6 minutes on 2 CPU cores, "
         "Fashion-MNIST, SimCLR and MoCo with and without VRN at batch 32 and 256 (the README's "
-        "main job). full: the small-batch study (hours; resumable: rerun to continue).",
+        "main job). full: the small-batch study (hours; resumable: rerun to continue). "
+        "v2: the head-to-head image study (issue 17). text-smoke, text-quick (<= 10 min), "
+        "text-full: all-MiniLM-L6-v2 fine-tuned on WordNet (issue 16; needs the "
+        "sentence-transformers extra).",
     )
     from contrastlens.experiments.study import STUDIES  # light: no torch
 
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = result["report"]
     print(f"\n{headline_text(report)}\n")
-    for line in finding_lines(report):
+    for line in report["findings"] if "findings" in report else finding_lines(report):
         print(line)
     print(f"runs: {report['runs']}  ({result['minutes']:.1f} min)")
     print(f"report: {report['md']}\n        {report['html']}")

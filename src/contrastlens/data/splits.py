@@ -27,8 +27,13 @@ from contrastlens.data.views import (
 DATASETS = (*FILE_DATASETS, "synthetic")
 
 
-def probe_split(data) -> str:
-    """The split the probes score: the held-out validation split when data.val_size > 0."""
+def probe_split(data, final_split: str = "auto") -> str:
+    """The split the probes score: the held-out validation split when data.val_size > 0, else
+    the test split. final_split (`eval.final_split`, for the end-of-run evaluation): "auto" is
+    that rule; "test" scores the test split even when a validation split is held out (the
+    curve probes choose on validation, the test split is scored once, at the end)."""
+    if final_split == "test":
+        return data.test_split
     return "val" if data.val_size else data.test_split
 
 

@@ -436,3 +436,67 @@ def split_synsets(
     return WordNetSplit(
         *(tuple(sorted(parts[n], key=lambda s: s.key)) for n in ("train", "validation", "test"))
     )
+
+
+# ----------------------------------------------------------------------------- the text task
+def training_pairs(synsets: list[Synset] | tuple[Synset, ...], n: int = 0, seed: int = 0
+                   ) -> list[tuple[str, str]]:  # fmt: skip
+    """A fixed subset of `pairs(synsets)`: all of them in a seeded random order, cut to the first
+    `n` (0 = all). The order depends on `seed` and the texts only (sha256), not on Python's
+    hash seed, so every arm and every seed of a study trains on the same pairs."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (0 = all pairs), got {n}")
+    everything = pairs(synsets)
+    if n > len(everything):
+        raise ValueError(f"n = {n} training pairs asked for, but the split has {len(everything)}")
+
+    def rank(pair: tuple[str, str]) -> str:
+        return hashlib.sha256(f"{seed}:{pair[0]}\t{pair[1]}".encode()).hexdigest()
+
+    ordered = sorted(everything, key=rank)
+    return ordered[:n] if n else ordered
+
+
+@dataclass(frozen=True)
+class RetrievalTask:
+    """Retrieve a synset's definition from one of its example sentences.
+
+    queries: query id -> example sentence (one per example of every synset).
+    corpus: document id -> definition (one per distinct definition: synsets sharing a definition
+    share a document, so no query has an identical but 'wrong' twin).
+    relevant: query id -> {the id of its synset's definition}.
+    Ids are synset keys (`00001740-r`, with `#k` for the k-th example of a query).
+    """
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+
+
+def retrieval_task(synsets: list[Synset] | tuple[Synset, ...]) -> RetrievalTask:
+    """The evaluation task of a split (see `RetrievalTask`)."""
+    doc_of: dict[str, str] = {}  # normalized definition -> document id
+    corpus: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    for s in synsets:
+        doc = doc_of.setdefault(_norm(s.definition), s.key)
+        corpus.setdefault(doc, s.definition)
+        for k, example in enumerate(s.examples):
+            queries[f"{s.key}#{k}"] = example
+            relevant[f"{s.key}#{k}"] = {doc}
+    return RetrievalTask(queries, corpus, relevant)
+
+
+def lens_pairs(synsets: list[Synset] | tuple[Synset, ...]) -> tuple[list[str], list[str]]:
+    """(examples, definitions): the first example and the definition of each synset with a
+    distinct definition, row i a positive pair; every other row's definition is a true
+    negative (no two rows share a definition)."""
+    seen: set[str] = set()
+    examples, definitions = [], []
+    for s in synsets:
+        if _norm(s.definition) not in seen:
+            seen.add(_norm(s.definition))
+            examples.append(s.examples[0])
+            definitions.append(s.definition)
+    return examples, definitions

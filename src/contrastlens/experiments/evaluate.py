@@ -37,7 +37,7 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     train = load_split(cfg.data, cfg.data.train_split)
     if train is None:
         raise ValueError("evaluation of imagefolder runs is not supported yet (streamed data)")
-    test = load_split(cfg.data, probe_split(cfg.data))
+    test = load_split(cfg.data, probe_split(cfg.data, cfg.eval.final_split))
     encoder = build_encoder(cfg.model, train[0].shape[1])
     ckpt = load_checkpoint(folder / rf.CHECKPOINT, map_location=dev)
     encoder.load_state_dict(ckpt["encoder"])
@@ -49,7 +49,9 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
                               norm=normalization(cfg.data.dataset, train[0].shape[1]),
                               seed=cfg.train.seed, device=dev, dtype=dtype,
                               precision=precision)  # fmt: skip
-    result.update(probe_split=probe_split(cfg.data), checkpoint_step=ckpt["step"])
+    result.update(
+        probe_split=probe_split(cfg.data, cfg.eval.final_split), checkpoint_step=ckpt["step"]
+    )
     rf.write_json(result, folder / rf.EVAL)
     if (folder / rf.FINAL).is_file():
         final = rf.read_json(folder / rf.FINAL)

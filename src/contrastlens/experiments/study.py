@@ -12,6 +12,11 @@ Presets (functions returning a `Study`):
 - `full`: the study of the README (hours): lambda chosen on a validation split for SimCLR at
   batch 64; then (1) SimCLR and MoCo at batch 16, 64, 256, VRN off/on, 3 seeds; (2) DCL and DHEL
   at batch 32, 3 seeds; (3) SimCLR and MoCo at batch 32 and 128, 3 seeds.
+- `precision-parity`: bf16 + channels-last against float32 at equal steps (issue 14).
+- `v2`: the head-to-head image study (issue 17): VRN, GOR, the cached large batch, DCL, DHEL
+  and MoCo at physical batch 32 and 128; choices on validation, test scored once per run.
+- `text-smoke`, `text-quick`, `text-full`: the text study (issue 16), `train-text` runs of
+  all-MiniLM-L6-v2 on WordNet (contrastlens.text), reported by `report.text`.
 """
 
 from __future__ import annotations
@@ -31,11 +36,15 @@ SELECTED = "selected"  # grid placeholder: the VRN weight chosen by the selectio
 
 @dataclass
 class Selection:
-    """Choose `key` among `sweep`'s values by the mean validation linear top-1 over seeds."""
+    """Choose `key` among `sweep`'s values by the mean validation `metric` over seeds (in the
+    runs' eval dict; greater is better). Later sweeps and selections name the choice by
+    `placeholder` in their grids and overrides; its runs go to `<study>/<folder>/`."""
 
     sweep: Sweep
     key: str = "vrn.weight"
     metric: str = "linear_top1"
+    placeholder: str = SELECTED
+    folder: str = "selection"
 
 
 @dataclass
@@ -44,9 +53,10 @@ class Study:
     title: str
     description: str
     sweeps: list[Sweep]
-    selection: Selection | None = None
+    selections: list[Selection] = field(default_factory=list)  # made in order
     simulate: dict[str, Any] = field(default_factory=dict)  # run_simulation_study kwargs
     floor: bool = True  # measure the raw-pixel floor with the first sweep's probes (floor.json)
+    kind: str = "image"  # "text": runs of `train-text`, reported by report.text
 
 
 def _smoke() -> Study:
@@ -128,7 +138,7 @@ def _full() -> Study:
         "at every batch size, lr = 0.3 x batch / 256. Lambda chosen on a 10,000-image "
         "validation split held out from the training set (SimCLR, batch 64); probes of the "
         "study runs score the test set. Sweeps run in priority order.",
-        selection=Selection(sel),
+        selections=[Selection(sel)],
         sweeps=[
             sweep("p1-simclr-moco", ["simclr", "moco"], [16, 64, 256]),
             sweep("p2-dcl-dhel", ["dcl", "dhel"], [32]),
@@ -160,11 +170,183 @@ def _precision_parity() -> Study:
     )
 
 
+# Study v2 (issue 17): the recipe's encoder on Fashion-MNIST, 50,000 training images (10,000
+# held out for every choice and for the curves), the same epochs for every arm, the test split
+# scored once per run at its end.
+V2_EPOCHS = 8
+V2 = {"data.subset": 0, "data.val_size": 10000, "eval.final_split": "test",
+      "train.time_schedule": False, "train.max_minutes": 0.0, "train.epochs": V2_EPOCHS,
+      "eval.curve_epochs": "2,4,6", "vrn.lr_ref": 0.075}  # fmt: skip
+V2_GOR = "selected:gor.weight"
+
+
+def _v2() -> Study:
+    seeds = [0, 1, 2]
+    val = {**V2, "eval.final_split": "auto", "train.batch_size": 32, "train.seed": 0}
+    selections = [
+        Selection(Sweep("select-vrn", "fmnist-simclr", {"vrn.weight": [30.0, 100.0, 300.0]},
+                        overrides=val), folder="select-vrn"),
+        Selection(Sweep("select-gor", "fmnist-simclr", {"gor.weight": [0.1, 1.0, 10.0]},
+                        overrides=val), key="gor.weight", placeholder=V2_GOR,
+                  folder="select-gor"),
+    ]  # fmt: skip
+
+    def arms(name: str, batch: int, priority: str) -> list[Sweep]:
+        grid = {"train.batch_size": [batch], "train.seed": seeds}
+        if priority == "p1":
+            return [
+                Sweep(f"{name}-simclr", "fmnist-simclr",
+                      {**grid, "vrn.weight": [0.0, SELECTED]}, overrides=dict(V2)),
+                Sweep(f"{name}-gor", "fmnist-simclr", dict(grid),
+                      overrides={**V2, "gor.weight": V2_GOR}),
+                Sweep(f"{name}-cached", "fmnist-simclr",
+                      {"train.batch_size": [512, 2048], "train.seed": seeds},
+                      overrides={**V2, "train.micro_batch": batch}),
+            ]  # fmt: skip
+        return [
+            Sweep(f"{name}-dcl-dhel", "fmnist-simclr", {"method.name": ["dcl", "dhel"], **grid},
+                  overrides=dict(V2)),
+            Sweep(f"{name}-moco", "fmnist-simclr", {"method.name": ["moco"], **grid,
+                                                     "vrn.weight": [0.0, SELECTED]},
+                  overrides=dict(V2)),
+        ]  # fmt: skip
+
+    return Study(
+        name="v2",
+        title="contrastlens study v2: what should a memory-limited user do? (Fashion-MNIST)",
+        description=f"The fmnist-simclr encoder on 50,000 training images, {V2_EPOCHS} epochs "
+        "for every arm (step-based cosine), bf16 + channels-last on this CPU; 10,000 training "
+        "images held out for every choice (VRN's lambda and GOR's weight, at batch 32, seed "
+        "0) and for the accuracy curves; the test split scored once per run, at its end. "
+        "Arms at physical batch 32 and 128: SimCLR, SimCLR + VRN (lambda x 0.075 / lr), "
+        "SimCLR + GOR, the cached large batch (train.micro_batch = the physical batch, "
+        "effective batch 512 and 2048), DCL, DHEL, MoCo v2 with shuffle-BN with and without "
+        "VRN; 3 seeds. Sweeps run in priority order: VRN, GOR and cached first.",
+        selections=selections,
+        sweeps=[*arms("b32", 32, "p1"), *arms("b128", 128, "p1")[:2], *arms("b32", 32, "p2"),
+                *arms("b128", 128, "p2"), arms("b128", 128, "p1")[2]],  # the costliest last
+    )  # fmt: skip
+
+
+def _text(name: str, preset: str, grid: dict, overrides: dict | None = None) -> Sweep:
+    return Sweep(name, preset, grid, overrides=dict(overrides or {}), command="train-text")
+
+
+# The text study's hyperparameters chosen on validation (text-full's selection steps; the
+# quick preset reuses them): see results/wordnet-study/.
+TEXT_LR = "selected:lr"
+TEXT_VRN = "selected:vrn_weight"
+TEXT_GOR = "selected:gor_weight"
+
+
+def _text_smoke() -> Study:
+    return Study(
+        name="text-smoke",
+        title="contrastlens text smoke study (WordNet, a few steps)",
+        description="Seconds per run: 64 training pairs, scored on 64 test synsets. A test of the "
+        "pipeline (train-text runs, the sweep, the report); its scores mean nothing.",
+        sweeps=[
+            _text(
+                "smoke",
+                "wordnet-smoke",
+                {"arm": ["zero-shot", "mnrl", "mnrl-vrn"], "seed": [0]},
+                {"vrn_weight": 10.0},
+            ),
+            _text(
+                "smoke-cached",
+                "wordnet-smoke",
+                {"arm": ["cached-mnrl"], "seed": [0]},
+                {"batch_size": 32, "mini_batch_size": 16},
+            ),
+        ],  # fmt: skip
+        floor=False,
+        kind="text",
+    )
+
+
+TEXT_QUICK_PAIRS = 4000
+
+
+def _text_quick() -> Study:
+    fixed = {"train_pairs": TEXT_QUICK_PAIRS, "lr": 1e-4, "vrn_weight": 10.0}
+    return Study(
+        name="text-quick",
+        title="contrastlens text quick study: all-MiniLM-L6-v2 on WordNet, MNRL vs MNRL + VRN",
+        description=f"One seed, batch 16, one pass over {TEXT_QUICK_PAIRS:,} training pairs, "
+        "scored on the 4,000 test synsets; the zero-shot model for reference. lr and lambda "
+        "are text-full's validated values. A demonstration in minutes; see --preset text-full "
+        "for seeds, batch 64, GOR and the cached large batch.",
+        sweeps=[
+            _text(
+                "quick",
+                "wordnet",
+                {"arm": ["zero-shot", "mnrl", "mnrl-vrn"], "batch_size": [16], "seed": [0]},
+                fixed,
+            )
+        ],
+        floor=False,
+        kind="text",
+    )
+
+
+def _text_full() -> Study:
+    seeds = [0, 1, 2]
+    val = {"eval_split": "validation", "batch_size": 16, "seed": 0}
+    selections = [
+        Selection(_text("select-lr", "wordnet", {"arm": ["mnrl"], "lr": [2e-5, 5e-5, 1e-4,
+                                                                          2e-4]}, val),
+                  key="lr", metric="mrr@10", placeholder=TEXT_LR, folder="select-lr"),
+        Selection(_text("select-vrn", "wordnet", {"arm": ["mnrl-vrn"],
+                                                  "vrn_weight": [1.0, 10.0, 100.0]},
+                        {**val, "lr": TEXT_LR}),
+                  key="vrn_weight", metric="mrr@10", placeholder=TEXT_VRN,
+                  folder="select-vrn"),
+        Selection(_text("select-gor", "wordnet", {"arm": ["mnrl-gor"],
+                                                  "gor_weight": [0.1, 1.0, 10.0]},
+                        {**val, "lr": TEXT_LR}),
+                  key="gor_weight", metric="mrr@10", placeholder=TEXT_GOR,
+                  folder="select-gor"),
+    ]  # fmt: skip
+    tuned = {"lr": TEXT_LR, "vrn_weight": TEXT_VRN, "gor_weight": TEXT_GOR}
+
+    def sweep(name: str, batch: int) -> list[Sweep]:
+        arms = {"arm": ["mnrl", "mnrl-vrn", "mnrl-gor"], "batch_size": [batch], "seed": seeds}
+        cached = {"arm": ["cached-mnrl"], "batch_size": [256], "seed": seeds}
+        return [
+            _text(name, "wordnet", arms, tuned),
+            _text(f"{name}-cached", "wordnet", cached, {**tuned, "mini_batch_size": batch}),
+        ]
+
+    return Study(
+        name="text-full",
+        title="contrastlens text study: all-MiniLM-L6-v2 on WordNet at small batch",
+        description="Fine-tuning all-MiniLM-L6-v2 with sentence-transformers' trainer to retrieve "
+        "a WordNet definition from an example sentence: one pass over the same 8,000 training "
+        "pairs for every arm (bf16 autocast on this CPU), 3 seeds, scored once on the 4,000 "
+        "test synsets. lr (for MNRL), then lambda (VRN) and the GOR weight at that lr, were "
+        "chosen on the 2,000 validation synsets (batch 16, seed 0); MNRL's scale is the "
+        "library's 20, not tuned. The cached arm trains batch 256 with the memory of the "
+        "physical batch (GradCache).",
+        selections=selections,
+        sweeps=[
+            _text("zero-shot", "wordnet", {"arm": ["zero-shot"]}),
+            *sweep("b16", 16),
+            *sweep("b64", 64),
+        ],
+        floor=False,
+        kind="text",
+    )
+
+
 STUDIES: dict[str, Callable[[], Study]] = {
     "smoke": _smoke,
     "quick": _quick,
     "full": _full,
     "precision-parity": _precision_parity,
+    "v2": _v2,
+    "text-smoke": _text_smoke,
+    "text-quick": _text_quick,
+    "text-full": _text_full,
 }
 
 
@@ -174,9 +356,18 @@ def get_study(name: str) -> Study:
     return STUDIES[name]()
 
 
-def _select(study: Study, out: Path, log: Callable[[str], None]) -> tuple[Any, str]:
-    sel = study.selection
-    folder = out / "selection"
+def _substitute(sweep: Sweep, chosen: dict[str, Any]) -> Sweep:
+    """`sweep` with the placeholders of the selections made so far replaced by their values."""
+
+    def sub(v: Any) -> Any:
+        return chosen.get(v, v) if isinstance(v, str) else v
+
+    return replace(sweep, grid={k: [sub(v) for v in vals] for k, vals in sweep.grid.items()},
+                   overrides={k: sub(v) for k, v in sweep.overrides.items()})  # fmt: skip
+
+
+def _select(sel: Selection, out: Path, log: Callable[[str], None]) -> tuple[Any, str]:
+    folder = out / sel.folder
     run_sweep(sel.sweep, folder, log=log)
     scores: dict[Any, list[float]] = {}
     for spec in expand(sel.sweep):
@@ -255,9 +446,10 @@ def reproduce(
     test of the pipeline, excepted); every run records its commit and `git.dirty` either way.
     """
     from contrastlens.report.build import build_report
+    from contrastlens.report.text import build_text_report
 
     study = get_study(preset)
-    if preset != "smoke" and not allow_dirty and rf.git_revision()["dirty"]:
+    if preset not in ("smoke", "text-smoke") and not allow_dirty and rf.git_revision()["dirty"]:
         raise ValueError(
             "the code has uncommitted changes (git status), so the study's runs could not be "
             "traced to a commit; commit them first, or pass --allow-dirty (runs are flagged)"
@@ -268,8 +460,9 @@ def reproduce(
             names = ", ".join(s.name for s in study.sweeps)
             raise ValueError(f"--only: unknown sweep {sorted(unknown)[0]!r}; choose from {names}")
         study.sweeps = [s for s in study.sweeps if s.name in only]
-    for key, flag, keep in (("train.seed", "--seeds", seeds), ("train.batch_size", "--batches",
-                                                                 batches)):  # fmt: skip
+    prefix = "" if study.kind == "text" else "train."  # text configs have flat keys
+    for key, flag, keep in ((f"{prefix}seed", "--seeds", seeds),
+                            (f"{prefix}batch_size", "--batches", batches)):  # fmt: skip
         if keep is not None:
             _restrict(study, key, keep, flag)
     out = Path(out_dir or f"runs/reproduce-{preset}")
@@ -288,17 +481,18 @@ def reproduce(
     commands.append(shlex.join(args))
     meta = {"title": study.title, "description": study.description, "commands": commands,
             "study": asdict(study)}  # fmt: skip
-    sweeps = study.sweeps
-    if study.selection is not None:
-        best, text = _select(study, out, log)
-        meta["selection"] = text
-        meta["selected"] = best
+    chosen: dict[str, Any] = {}  # placeholder -> the value selected on validation
+    texts = []
+    for sel in study.selections:
+        sel = replace(sel, sweep=_substitute(sel.sweep, chosen))
+        best, text = _select(sel, out, log)
+        chosen[sel.placeholder] = best
+        texts.append(text)
         log(text)
-        sweeps = [
-            replace(s, grid={k: [best if v == SELECTED else v for v in vals]
-                             for k, vals in s.grid.items()})
-            for s in sweeps
-        ]  # fmt: skip
+    if texts:
+        meta["selection"] = " ".join(texts)
+        meta["selected"] = chosen  # {placeholder: value}
+    sweeps = [_substitute(s, chosen) for s in study.sweeps]
     rf.write_json(meta, out / rf.STUDY)
     if study.floor and sweeps:
         measure_floor(sweeps[0], out / "floor.json", log)
@@ -314,7 +508,7 @@ def reproduce(
     minutes = (time.time() - start) / 60
     meta["wall_minutes_last_invocation"] = round(minutes, 2)
     rf.write_json(meta, out / rf.STUDY)
-    report = build_report(out)
+    report = build_text_report(out) if study.kind == "text" else build_report(out)
     return {"out": out, "report": report, "results": results, "minutes": minutes}
 
 

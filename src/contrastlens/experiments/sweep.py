@@ -2,9 +2,9 @@
 
 A `Sweep` is a base preset, fixed overrides and a grid of dotted config keys to lists of values.
 `expand` turns it into `RunSpec`s (the Cartesian product, in grid order); `run_sweep` trains each
-in its own subprocess (`python -m contrastlens train`) so that a crash, an out-of-memory kill or
-a NaN in one run cannot take the others down, and so that each run is exactly what a user gets
-from the CLI.
+in its own subprocess (`python -m contrastlens train`, or `train-text`) so that a crash, an
+out-of-memory kill or a NaN in one run cannot take the others down, and so that each run is
+exactly what a user gets from the CLI.
 
 Sweep folder layout (read by `contrastlens report`):
 
@@ -45,12 +45,20 @@ SHORT = {
     "vrn.weight": "vrn",
     "method.temperature": "t",
     "train.seed": "seed",
+    # text runs (contrastlens.text.config: flat keys)
+    "arm": "",
+    "batch_size": "bs",
+    "vrn_weight": "vrn",
+    "gor_weight": "gor",
+    "seed": "seed",
 }
 
 
 @dataclass
 class Sweep:
-    """A grid of runs: `grid` maps dotted config keys to the values to try."""
+    """A grid of runs: `grid` maps config keys to the values to try. `command` is the CLI
+    subcommand that trains one run: `train` (images; dotted keys of `train.config.Config`) or
+    `train-text` (flat keys of `text.config.TextConfig`); `preset` is one of its presets."""
 
     name: str
     preset: str
@@ -59,6 +67,7 @@ class Sweep:
     # Grid points to leave out, each a dict of key -> value that must all match (e.g. the
     # full study's priority groups are separate sweeps; this prunes inside one).
     exclude: list[dict[str, Any]] = field(default_factory=list)
+    command: str = "train"
 
 
 @dataclass
@@ -100,8 +109,9 @@ def set_strings(overrides: dict[str, Any]) -> list[str]:
 
 
 def train_command(sweep: Sweep, spec: RunSpec, run_dir: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "contrastlens", "train", "--preset", sweep.preset]
-    cmd += ["--set", "train.progress=false"]  # the log is a file: no progress bar redraws
+    cmd = [sys.executable, "-m", "contrastlens", sweep.command, "--preset", sweep.preset]
+    if sweep.command == "train":
+        cmd += ["--set", "train.progress=false"]  # the log is a file: no progress bar redraws
     for item in set_strings(spec.overrides):
         cmd += ["--set", item]
     return cmd + ["--set", f"out_dir={run_dir.parent}", "--set", f"name={run_dir.name}"]

@@ -397,7 +397,8 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     out.mkdir(parents=True, exist_ok=True)
     # Runs scored on a validation split (the selection step) are reported in their section
     # only: their accuracies are not test accuracies.
-    selection = [r for r in runs if dig(r.config, "data.val_size", 0)]
+    selection = [r for r in runs if dig(r.config, "data.val_size", 0)
+                 and dig(r.config, "eval.final_split", "auto") != "test"]  # fmt: skip
     runs = [r for r in runs if r not in selection]
     done = [r for r in runs if r.complete]
     failed = [r for r in runs if r.failed]

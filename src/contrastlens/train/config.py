@@ -22,7 +22,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              log_every, checkpoint_every, max_steps, max_minutes, time_schedule, progress,
              tensorboard, sync_bn
     eval     at_end, linear_epochs, knn_k, knn_temperature, table1_pairs, curve_epochs,
-             curve_linear_epochs
+             curve_linear_epochs, final_split
     out_dir, name, preset
 """
 
@@ -149,6 +149,9 @@ class EvalConfig:
     table1_pairs: int = 5000  # augmented training pairs for the Table 1 variance
     curve_epochs: tuple[int, ...] = ()  # also probe at these epochs (curve.jsonl)
     curve_linear_epochs: int = 30
+    # The end-of-run probes' split: "auto" = validation when data.val_size > 0, else test;
+    # "test" = the test split always (curves still score the validation split).
+    final_split: str = "auto"
 
 
 @dataclass
@@ -358,6 +361,7 @@ def validate(cfg: Config) -> None:
     choice("train.channels_last", t.channels_last, ("auto", "on", "off"))
     choice("train.dtype", t.dtype, ("float32", "float64"))
     choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
+    choice("eval.final_split", e.final_split, ("auto", "test"))
     choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
     from contrastlens.data.datasets import SPLITS
 

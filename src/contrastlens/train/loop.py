@@ -351,19 +351,21 @@ class Clock:
 
 class ProbeData:
     """The probe's splits, loaded once and shared by the curve points and the final
-    evaluation: the training split the loop already holds, and the probe split (test, or the
-    validation split when data.val_size > 0), loaded on first use."""
+    evaluation: the training split the loop already holds, and the scored split (test, or the
+    validation split when data.val_size > 0; `eval.final_split` = "test" scores the end of the
+    run on test), each loaded on first use."""
 
     def __init__(self, cfg: Config, train_split) -> None:
         self.cfg, self.train = cfg, train_split
-        self._test = None
+        self._scored: dict[str, tuple] = {}
 
-    def splits(self):
+    def splits(self, final: bool = False):
         if self.train is None:
             raise ValueError("evaluation of imagefolder runs is not supported yet (streamed)")
-        if self._test is None:
-            self._test = load_split(self.cfg.data, probe_split(self.cfg.data))
-        return self.train, self._test
+        name = probe_split(self.cfg.data, self.cfg.eval.final_split if final else "auto")
+        if name not in self._scored:
+            self._scored[name] = load_split(self.cfg.data, name)
+        return self.train, self._scored[name]
 
     def norm(self):
         return normalization(self.cfg.data.dataset, self.train[0].shape[1])
@@ -379,8 +381,8 @@ class ProbeData:
     def evaluate(self, p: Parts, cfg: Config) -> dict:
         from contrastlens.eval.evaluate import evaluate_encoder
 
-        train, test = self.splits()
+        train, test = self.splits(final=True)
         result = evaluate_encoder(p.encoder, train, test, cfg.eval, augment=cfg.data.augment,
                                   norm=self.norm(), seed=cfg.train.seed, device=p.device,
                                   dtype=p.dtype, precision=p.precision)  # fmt: skip
-        return {**result, "probe_split": probe_split(cfg.data)}
+        return {**result, "probe_split": probe_split(cfg.data, cfg.eval.final_split)}

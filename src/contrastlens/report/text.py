@@ -1,0 +1,283 @@
+"""The text study's report: report.md, report.html and report.json from `train-text` run folders.
+
+Sections: setup; per physical batch size, retrieval (MRR@10, Recall@1, Recall@10 on the test
+split, mean +/- std over seeds) with the paired difference to MNRL at that batch (same seeds,
+95% Student-t interval), then the cost (training seconds, pairs/s, peak memory) and the
+similarity lens (negative mean and variance, their second moment against the Welch floor,
+alignment, uniformity, RankMe) per arm; the hyperparameter selection (runs scored on the
+validation split appear there only); every run; environment and commands.
+
+The cached arm is listed under its mini-batch size, the batch that sets its memory: a table
+for physical batch 16 compares what fits in the memory of 16 rows. The zero-shot model is
+listed under every batch size. Every number comes from a run folder's JSON (config.json,
+meta.json, final.json); nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrastlens import runfolder as rf
+from contrastlens.report.build import Block, _code, _html, _md
+from contrastlens.report.stats import paired_difference, summarize
+
+RETRIEVAL = (("mrr@10", "MRR@10"), ("recall@1", "R@1"), ("recall@10", "R@10"))
+LENS = (("neg_mean", "neg. mean", 4), ("neg_var", "neg. variance", 5),
+        ("neg_second_moment", "2nd moment", 5), ("welch_floor", "Welch floor", 5),
+        ("alignment", "alignment", 3), ("uniformity", "uniformity", 3),
+        ("rankme", "RankMe", 1))  # fmt: skip
+ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl")
+BASE = "mnrl"
+
+
+@dataclass
+class TextRun:
+    path: Path
+    status: str
+    config: dict
+    meta: dict
+    final: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def arm(self) -> str:
+        return self.config.get("arm", "?")
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def memory_batch(self) -> int:
+        """The rows held with a graph at once: the mini-batch of the cached arm, else the batch."""
+        c = self.config
+        return int(c.get("mini_batch_size") or c.get("batch_size", 0))
+
+    @property
+    def validation(self) -> bool:
+        return self.config.get("eval_split") == "validation"
+
+    @property
+    def complete(self) -> bool:
+        return self.status in rf.COMPLETE
+
+    def value(self, key: str) -> float:
+        ev = self.final.get("eval") or {}
+        v = ev.get(key, (ev.get("lens") or {}).get(key))
+        if v is None:
+            v = self.final.get(key)
+        return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+def find_text_runs(directory: str | Path) -> list[TextRun]:
+    """Every text run folder (a config.json with an "arm") under `directory`."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder of runs")
+    runs = []
+    for cfg_path in sorted(root.rglob(rf.CONFIG)):
+        config = rf.try_read_json(cfg_path)
+        if "arm" not in config:
+            continue
+        folder = cfg_path.parent
+        runs.append(TextRun(folder, rf.run_status(folder), config,
+                            rf.try_read_json(folder / rf.META),
+                            rf.try_read_json(folder / rf.FINAL)))  # fmt: skip
+    return runs
+
+
+def _arm_label(r: TextRun) -> str:
+    if r.arm == "cached-mnrl":
+        return f"cached-mnrl (batch {r.config.get('batch_size')})"
+    if r.arm == "mnrl-vrn":
+        return f"mnrl-vrn (λ {r.config.get('vrn_weight'):g})"
+    if r.arm == "mnrl-gor":
+        return f"mnrl-gor (w {r.config.get('gor_weight'):g})"
+    return r.arm
+
+
+def _tables(runs: list[TextRun]) -> dict[int, dict[str, dict[int, TextRun]]]:
+    """memory batch -> arm label -> seed -> run (complete test runs; zero-shot in every batch)."""
+    out: dict = defaultdict(lambda: defaultdict(dict))
+    zero = [r for r in runs if r.arm == "zero-shot"]
+    for r in runs:
+        if r.arm != "zero-shot":
+            out[r.memory_batch][_arm_label(r)][r.seed] = r
+    for batch in out:
+        for r in zero:
+            out[batch][r.arm][r.seed] = r
+    return out
+
+
+def _order(label: str) -> tuple:
+    arm = label.split(" ")[0]
+    return (ARM_ORDER.index(arm) if arm in ARM_ORDER else len(ARM_ORDER), label)
+
+
+def _fmt(s, scale=100.0, digits=2) -> str:
+    return s.fmt(scale, digits)
+
+
+def retrieval_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list[list[str]]]:
+    header = ["arm", "seeds"] + [f"{h} %" for _, h in RETRIEVAL]
+    header += [f"Δ {h} vs MNRL (95% CI)" for _, h in RETRIEVAL[:2]]
+    base = arms.get(BASE, {})
+    rows = []
+    for label in sorted(arms, key=_order):
+        by_seed = arms[label]
+        row = [label, str(len(by_seed))]
+        row += [_fmt(summarize([r.value(k) for r in by_seed.values()])) for k, _ in RETRIEVAL]
+        for key, _ in RETRIEVAL[:2]:
+            if label == BASE or not base:
+                row.append("–")
+                continue
+            mine = {s: r.value(key) for s, r in by_seed.items()}
+            if list(by_seed.values())[0].arm == "zero-shot":  # one deterministic model
+                mine = {s: next(iter(mine.values())) for s in base}
+            row.append(paired_difference({s: r.value(key) for s, r in base.items()}, mine)
+                       .fmt(100.0))  # fmt: skip
+        rows.append(row)
+    return header, rows
+
+
+def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list[list[str]]]:
+    header = ["arm", "train s", "pairs/s", "peak RSS MiB", "RSS before MiB"]
+    header += [h for _, h, _ in LENS]
+
+    def mean(runs: list[TextRun], key: str, digits: int) -> str:
+        s = summarize([r.value(key) for r in runs])
+        return "–" if s.n == 0 else f"{s.mean:.{digits}f}"
+
+    rows = []
+    for label in sorted(arms, key=_order):
+        runs = list(arms[label].values())
+        rows.append([label, mean(runs, "train_time_s", 0), mean(runs, "pairs_per_s", 1),
+                     mean(runs, "peak_rss_train_mb", 0), mean(runs, "rss_before_train_mb", 0)]
+                    + [mean(runs, k, d) for k, _, d in LENS])  # fmt: skip
+    return header, rows
+
+
+def findings(tables) -> list[str]:
+    """One line per (batch, arm other than MNRL): the MRR@10 and R@1 differences with their
+    intervals and seed counts, and the negative variance against MNRL's."""
+    out = []
+    for batch in sorted(tables):
+        arms = tables[batch]
+        base = arms.get(BASE)
+        if not base:
+            continue
+        _, rows = retrieval_rows(arms)
+        var0 = summarize([r.value("neg_var") for r in base.values()]).mean
+        for row in rows:
+            label = row[0]
+            if label == BASE:
+                continue
+            var = summarize([r.value("neg_var") for r in arms[label].values()]).mean
+            out.append(f"batch {batch}, {label}: MRR@10 {row[-2]}, R@1 {row[-1]} points vs MNRL "
+                       f"({len(base)} MNRL seed{'s' * (len(base) != 1)}); neg. variance "
+                       f"{var0:.5f} -> {var:.5f}")  # fmt: skip
+    return out
+
+
+def _selection_rows(runs: list[TextRun]) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "status", "arm", "batch", "lr", "VRN λ", "GOR w", "validation MRR@10 %",
+              "R@1 %", "neg. variance"]  # fmt: skip
+    rows = []
+    for r in sorted(runs, key=lambda r: str(r.path)):
+        c = r.config
+        rows.append([r.name, r.status, r.arm, str(c.get("batch_size")), f"{c.get('lr'):g}",
+                     f"{c.get('vrn_weight'):g}" if r.arm == "mnrl-vrn" else "–",
+                     f"{c.get('gor_weight'):g}" if r.arm == "mnrl-gor" else "–",
+                     _pct(r.value("mrr@10")), _pct(r.value("recall@1")),
+                     f"{r.value('neg_var'):.5f}"])  # fmt: skip
+    return header, rows
+
+
+def _pct(x: float) -> str:
+    return "–" if math.isnan(x) else f"{100 * x:.2f}"
+
+
+def build_text_report(directory: str | Path, out_dir: str | Path | None = None) -> dict:
+    """Write report.md, report.html and report.json for the text runs under `directory`.
+
+    Returns {"md", "html", "headline": (header, rows) of the smallest batch's retrieval table,
+    "findings": [lines], "runs": counts}."""
+    root = Path(directory)
+    out = Path(out_dir) if out_dir else root
+    every = find_text_runs(root)
+    out.mkdir(parents=True, exist_ok=True)
+    selection = [r for r in every if r.validation]
+    runs = [r for r in every if not r.validation]
+    done = [r for r in runs if r.complete]
+    failed = [r for r in runs if r.status == "failed"]
+    meta = rf.try_read_json(root / rf.STUDY)
+    blocks = [Block("h1", meta.get("title", f"contrastlens text report: {root.name}")),
+              Block("h2", "Setup"),
+              Block("p", f"{len(runs)} test-split runs under {root}: {len(done)} complete, "
+                         f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
+                         "unfinished. Retrieval: the definition of a test synset from one of "
+                         "its example sentences, among all test definitions (cosine). Numbers "
+                         "are mean ± sample std over seeds, in %; Δ is the paired difference "
+                         "to MNRL at the same physical batch (same seeds) with a 95% "
+                         "Student-t interval. The cached arm is listed under its mini-batch "
+                         "size (the memory it needs).")]  # fmt: skip
+    if meta.get("description"):
+        blocks.append(Block("p", meta["description"]))
+    tables = _tables(done)
+    report_tables = {}
+    headline = (["arm"], [])
+    for batch in sorted(tables):
+        rh, rr = retrieval_rows(tables[batch])
+        ch, cr = cost_lens_rows(tables[batch])
+        if headline == (["arm"], []):
+            headline = (rh, rr)
+        report_tables[str(batch)] = {"retrieval": {"header": rh, "rows": rr},
+                                     "cost_lens": {"header": ch, "rows": cr}}  # fmt: skip
+        blocks += [Block("h2", f"Physical batch {batch}"),
+                   Block("table", header=rh, rows=rr),
+                   Block("p", "Cost (means over seeds; peak RSS is the process's peak "
+                              "resident memory up to the end of training, model and data "
+                              "included) and the similarity lens of the test pairs "
+                              "(one pair per distinct definition):"),
+                   Block("table", header=ch, rows=cr)]  # fmt: skip
+    if not tables:
+        blocks.append(Block("p", "No finished test-split runs."))
+    lines = findings(tables)
+    if lines:
+        blocks += [Block("h2", "Findings"), Block("pre", "\n".join(lines))]
+    blocks.append(Block("h2", "Hyperparameter selection"))
+    blocks.append(Block("p", meta.get("selection", "No selection was recorded: every setting "
+                                      "was fixed in advance.")))  # fmt: skip
+    if selection:
+        sh, sr = _selection_rows(selection)
+        blocks.append(Block("table", header=sh, rows=sr))
+    blocks.append(Block("h2", "Runs"))
+    run_rows = []
+    for r in sorted(runs, key=lambda r: str(r.path)):
+        precision = (r.meta.get("precision") or {}).get("amp", "–")
+        run_rows.append([r.name, r.status, _pct(r.value("mrr@10")),
+                         f"{r.value('train_time_s'):.0f}", f"{r.value('eval_time_s'):.0f}",
+                         "bf16" if precision == "bf16" else "fp32", _code(r.meta)])  # fmt: skip
+    blocks.append(Block("table", header=["run", "status", "MRR@10 %", "train s", "eval s",
+                                         "precision", "code"], rows=run_rows))  # fmt: skip
+    blocks.append(Block("h2", "Environment and commands"))
+    env = next(({k: r.meta.get(k) for k in ("versions", "git", "hostname", "threads")}
+                for r in done if r.meta), None)  # fmt: skip
+    blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
+    commands = (meta.get("commands") or []) + [f"contrastlens report {root}"]
+    blocks.append(Block("pre", "\n".join(commands)))
+
+    md_path, html_path = out / "report.md", out / "report.html"
+    rf.write_text(_md(blocks), md_path)
+    rf.write_text(_html(blocks, blocks[0].text), html_path)
+    rf.write_text(json.dumps({"batches": report_tables, "findings": lines}, indent=1) + "\n",
+                  out / "report.json")  # fmt: skip
+    return {"md": md_path, "html": html_path, "headline": headline, "findings": lines,
+            "runs": {"total": len(runs), "done": len(done), "failed": len(failed)}}  # fmt: skip

@@ -1,0 +1,53 @@
+"""What a text run is scored on: retrieval of definitions and the similarity lens.
+
+    scores = evaluate_model(model, synsets, n_train=8000)
+
+Retrieval (`wordnet.retrieval_task`): every example sentence of the split's synsets is a query
+and every distinct definition of the split a document; sentence-transformers'
+`InformationRetrievalEvaluator` (cosine) gives MRR@10, Recall@1 and Recall@10 (one relevant
+document per query, so Recall@k is the hit rate at k). The lens
+(`SimilarityLensEvaluator`): one (example, definition) pair per distinct definition, the
+cross pairs as negatives, with n = the training-set size for the Welch floor and VRN's delta.
+Embeddings are computed in float32 whatever the training precision (the zero-shot baseline and
+every arm are measured the same way).
+"""
+
+from __future__ import annotations
+
+import time
+
+from contrastlens.data import wordnet
+from contrastlens.integrations.sentence_transformers import SimilarityLensEvaluator
+
+RETRIEVAL = {"mrr@10": "cosine_mrr@10", "recall@1": "cosine_recall@1",
+             "recall@10": "cosine_recall@10"}  # fmt: skip
+LENS = ("pos_mean", "neg_mean", "neg_var", "neg_second_moment", "welch_floor", "vrn",
+        "alignment", "uniformity", "rankme")  # fmt: skip
+
+
+def evaluate_model(model, synsets, *, n_train: int, batch_size: int = 64) -> dict:
+    """{"mrr@10", "recall@1", "recall@10", "queries", "documents", "lens": {...},
+    "eval_time_s"} of `model` on `synsets` (fractions in [0, 1])."""
+    from sentence_transformers.sentence_transformer.evaluation import (
+        InformationRetrievalEvaluator,
+    )
+
+    t0 = time.perf_counter()
+    task = wordnet.retrieval_task(synsets)
+    ir = InformationRetrievalEvaluator(
+        task.queries, task.corpus, task.relevant, mrr_at_k=[10], ndcg_at_k=[10],
+        accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
+        batch_size=batch_size, write_csv=False,
+    )  # fmt: skip
+    found = ir(model)
+    out = {name: float(found[key]) for name, key in RETRIEVAL.items()}
+    examples, definitions = wordnet.lens_pairs(synsets)
+    lens = SimilarityLensEvaluator(examples, definitions, n=n_train, batch_size=batch_size,
+                                   write_csv=False)  # fmt: skip
+    anchors = lens.embed_inputs(model, examples).double().cpu()
+    positives = lens.embed_inputs(model, definitions).double().cpu()
+    metrics = lens.compute_metrics(anchors, positives)
+    out["lens"] = {k: float(metrics[k]) for k in LENS if k in metrics}
+    out.update(queries=len(task.queries), documents=len(task.corpus),
+               lens_pairs=len(examples), eval_time_s=time.perf_counter() - t0)  # fmt: skip
+    return out

@@ -1,0 +1,60 @@
+"""The text study's report from run folders: tables per memory batch, paired differences to
+MNRL, the zero-shot row, the selection section, the findings."""
+
+import json
+
+import pytest
+
+from contrastlens import runfolder as rf
+from contrastlens.report.text import build_text_report
+
+
+def _run(root, name, *, arm, seed, mrr, r1, batch=16, mini=0, split="test", neg_var=0.01,
+         train_s=100.0, status="finished"):  # fmt: skip
+    folder = root / "runs" / name
+    folder.mkdir(parents=True)
+    cfg = {"arm": arm, "batch_size": batch, "mini_batch_size": mini, "seed": seed, "lr": 1e-4,
+           "vrn_weight": 10.0, "gor_weight": 1.0, "eval_split": split}  # fmt: skip
+    rf.write_json(cfg, folder / rf.CONFIG)
+    rf.write_json({"git": {"revision": "abc", "dirty": False}, "precision": {"amp": "bf16"}},
+                  folder / rf.META)  # fmt: skip
+    ev = {"mrr@10": mrr, "recall@1": r1, "recall@10": 0.9, "eval_time_s": 5.0, "split": split,
+          "lens": {"neg_mean": 0.1, "neg_var": neg_var, "rankme": 300.0}}  # fmt: skip
+    rf.write_json({"status": status, "train_time_s": train_s, "pairs_per_s": 20.0,
+                   "peak_rss_train_mb": 900.0, "rss_before_train_mb": 700.0, "eval": ev},
+                  folder / rf.FINAL)  # fmt: skip
+
+
+def test_tables_paired_differences_and_findings(tmp_path):
+    for seed, (base, vrn) in enumerate([(0.50, 0.52), (0.40, 0.43), (0.45, 0.46)]):
+        _run(tmp_path, f"mnrl_{seed}", arm="mnrl", seed=seed, mrr=base, r1=base - 0.1)
+        _run(
+            tmp_path, f"vrn_{seed}", arm="mnrl-vrn", seed=seed, mrr=vrn, r1=vrn - 0.1, neg_var=0.004
+        )
+        _run(tmp_path, f"cached_{seed}", arm="cached-mnrl", seed=seed, mrr=base + 0.01,
+             r1=base, batch=256, mini=16, train_s=150.0)  # fmt: skip
+    _run(tmp_path, "zero", arm="zero-shot", seed=0, mrr=0.30, r1=0.2, train_s=0.0)
+    _run(tmp_path, "sel", arm="mnrl", seed=0, mrr=0.99, r1=0.99, split="validation")
+    _run(tmp_path, "broken", arm="mnrl", seed=5, mrr=0.0, r1=0.0, status="partial")
+    report = build_text_report(tmp_path)
+    header, rows = report["headline"]
+    by_arm = {r[0]: r for r in rows}
+    assert set(by_arm) == {"zero-shot", "mnrl", "mnrl-vrn (λ 10)", "cached-mnrl (batch 256)"}
+    assert by_arm["mnrl"][2] == "45.00 ± 5.00"  # mean ± sample std in %
+    # VRN - MNRL per seed: +2, +3, +1 points: mean +2, 95% t interval 2 ± 4.303 * 1 / sqrt(3)
+    assert by_arm["mnrl-vrn (λ 10)"][5] == "+2.00 [-0.48, +4.48]"
+    assert by_arm["zero-shot"][1] == "1" and by_arm["zero-shot"][5].startswith("-15.00 [")
+    md = report["md"].read_text()
+    assert "Physical batch 16" in md and "Physical batch 256" not in md  # cached: its memory
+    assert "| sel | finished | mnrl |" in md  # the validation run: the selection section only
+    assert "99.00" not in md.split("## Hyperparameter selection")[0]
+    assert report["runs"] == {"total": 11, "done": 10, "failed": 0}
+    line = next(ln for ln in report["findings"] if "mnrl-vrn" in ln)
+    assert "MRR@10 +2.00 [-0.48, +4.48]" in line and "0.01000 -> 0.00400" in line
+    tables = json.loads((tmp_path / "report.json").read_text())["batches"]["16"]
+    assert tables["cost_lens"]["rows"][0][0] == "zero-shot"
+
+
+def test_not_a_folder_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="not a folder"):
+        build_text_report(tmp_path / "nope")

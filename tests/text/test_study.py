@@ -1,0 +1,75 @@
+"""The text study end to end on real data (WordNet, all-MiniLM-L6-v2): `reproduce --preset
+text-smoke` (train-text runs in subprocesses, the sweep, the report), and the retrieval scores
+against a direct computation."""
+
+import json
+import os
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported: never reach the hub
+pytest.importorskip("sentence_transformers")
+
+from contrastlens import runfolder as rf  # noqa: E402
+from contrastlens.cli import main  # noqa: E402
+from contrastlens.data import wordnet  # noqa: E402
+from contrastlens.errors import DataError  # noqa: E402
+
+try:
+    from contrastlens.integrations.sentence_transformers import minilm_path
+
+    wordnet.locate()
+    MODEL = minilm_path()
+except DataError as error:
+    pytest.skip(f"text study data missing: {error}", allow_module_level=True)
+
+
+def test_text_smoke_study_end_to_end(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["reproduce", "--preset", "text-smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    finals = {p.parent.name: json.loads(p.read_text()) for p in out.rglob(rf.FINAL)}
+    assert set(finals) == {"zero-shot_seed0", "mnrl_seed0", "mnrl-vrn_seed0", "cached-mnrl_seed0"}
+    steps = {name: f["steps"] for name, f in finals.items()}
+    # 64 pairs: 4 steps of 16, 2 of the cached arm's 32; the zero-shot model is not trained
+    assert steps == {"zero-shot_seed0": 0, "mnrl_seed0": 4, "mnrl-vrn_seed0": 4,
+                     "cached-mnrl_seed0": 2}  # fmt: skip
+    for f in finals.values():
+        ev = f["eval"]
+        assert ev["split"] == "test" and ev["documents"] == 64 and ev["lens_pairs"] == 64
+        assert 0 < ev["recall@1"] <= ev["recall@10"] <= 1 and 0 < ev["mrr@10"] <= 1
+        assert ev["lens"]["neg_var"] > 0
+        assert ev["lens"]["welch_floor"] == 0  # n = 64 pairs <= d = 384: orthogonal is possible
+    vrn_lines = rf.read_jsonl(out / "smoke" / "runs" / "mnrl-vrn_seed0" / rf.METRICS)
+    assert any("vrn" in row and "mnrl" in row for row in vrn_lines)  # both terms were logged
+    meta = json.loads((out / "smoke" / "runs" / "mnrl_seed0" / rf.META).read_text())
+    assert meta["train_size"] == 64 and meta["git"]["revision"]
+    md = (out / "report.md").read_text()
+    assert "## Physical batch 16" in md and "cached-mnrl (batch 32)" in md
+    assert any(ln.startswith("batch 16, mnrl-vrn (λ 10): MRR@10") for ln in printed.splitlines())
+
+
+def test_retrieval_scores_match_a_direct_computation():
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from contrastlens.text.evaluate import evaluate_model
+
+    synsets = wordnet.split_synsets(wordnet.load_synsets()).validation[:40]
+    model = SentenceTransformer(str(MODEL), local_files_only=True, device="cpu")
+    scores = evaluate_model(model, synsets, n_train=1000)
+    task = wordnet.retrieval_task(synsets)
+    docs = list(task.corpus)
+    q = model.encode(list(task.queries.values()), convert_to_tensor=True, normalize_embeddings=True)
+    d = model.encode([task.corpus[k] for k in docs], convert_to_tensor=True,
+                     normalize_embeddings=True)  # fmt: skip
+    order = (q @ d.T).argsort(dim=1, descending=True)
+    ranks = []
+    for i, qid in enumerate(task.queries):
+        target = docs.index(next(iter(task.relevant[qid])))
+        ranks.append(int((order[i] == target).nonzero()) + 1)
+    ranks = torch.tensor(ranks, dtype=torch.float64)
+    assert scores["recall@1"] == pytest.approx(float((ranks == 1).double().mean()))
+    assert scores["recall@10"] == pytest.approx(float((ranks <= 10).double().mean()))
+    mrr = torch.where(ranks <= 10, 1 / ranks, torch.zeros_like(ranks)).mean()
+    assert scores["mrr@10"] == pytest.approx(float(mrr))
