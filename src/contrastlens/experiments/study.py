@@ -302,7 +302,7 @@ def _text_full() -> Study:
                   key="vrn_weight", metric="mrr@10", placeholder=TEXT_VRN,
                   folder="select-vrn"),
         Selection(_text("select-gor", "wordnet", {"arm": ["mnrl-gor"],
-                                                  "gor_weight": [0.1, 1.0, 10.0]},
+                                                  "gor_weight": [1.0, 10.0, 100.0]},
                         {**val, "lr": TEXT_LR}),
                   key="gor_weight", metric="mrr@10", placeholder=TEXT_GOR,
                   folder="select-gor"),
