@@ -39,7 +39,7 @@ from contrastlens.cli import main
 from contrastlens.experiments import presets
 from contrastlens.train.config import Config, config_to_dict
 
-# Generated cases per test in the default profile: 1,044 in all, about 10 s on 2 CPU cores.
+# Generated cases per test in the default profile: 1,124 in all, about 10 s on 2 CPU cores.
 # (report has 4 distinct cases, all generated; hypothesis stops there.)
 CASES = {
     "set": 400,
@@ -52,6 +52,7 @@ CASES = {
     "theory": 80,
     "data": 40,
     "reproduce": 40,
+    "train_text": 80,
 }
 
 # --------------------------------------------------------------------------- the schema
@@ -170,6 +171,7 @@ def sandbox(tmp_path_factory):
     import contrastlens.experiments.evaluate as evaluate
     import contrastlens.experiments.study as study
     import contrastlens.experiments.sweep as sweep
+    import contrastlens.text.run as text_run
     import contrastlens.theory.study as theory_study
     import contrastlens.train.loop as loop
     from contrastlens.data import sources
@@ -178,6 +180,7 @@ def sandbox(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setattr(loop, "train", _guard("training"))
+        mp.setattr(text_run, "train_text", _guard("text training"))
         mp.setattr(sweep, "run_sweep", _guard("a sweep"))
         mp.setattr(study, "run_sweep", _guard("a study sweep"))
         mp.setattr(study, "measure_floor", _guard("the floor measurement"))
@@ -679,12 +682,76 @@ def test_reproduce_is_rejected(data, paths):
         assert_rejected(["reproduce", "--preset", data.draw(WORDS)])
 
 
+# --------------------------------------------------------------------------- train-text
+
+# TextConfig's numbers: (lowest valid, highest valid); bounds from text/config.py's validate
+TEXT_RANGES = {
+    "batch_size": (2, 2**16), "mini_batch_size": (0, 16), "train_pairs": (16, None),
+    "epochs": (0.0, 1000.0), "lr": (0.0, None), "warmup_ratio": (0.0, 1.0),
+    "weight_decay": (0.0, None), "scale": (0.0, None), "vrn_weight": (0.0, None),
+    "gor_weight": (0.0, None), "eval_synsets": (2, None), "max_seq_length": (8, 512),
+    "log_every": (1, None), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
+}  # fmt: skip
+TEXT_CHOICES = {"arm", "eval_split", "amp"}
+
+
+@st.composite
+def bad_text_setting(draw) -> tuple[str, str]:
+    from contrastlens.text.config import TextConfig
+
+    key = draw(st.sampled_from(sorted(TEXT_RANGES) + sorted(TEXT_CHOICES)))
+    if key in TEXT_CHOICES:
+        return key, draw(WORDS.filter(lambda w: w not in {"mnrl", "test", "auto", "bf16", "off",
+                                                          "validation"}))  # fmt: skip
+    is_int = isinstance(getattr(TextConfig(), key), int)
+    lo, hi = TEXT_RANGES[key]
+    kinds = ["type", "low"] + (["high"] if hi is not None else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "type":
+        return key, draw(st.one_of(WORDS, FRACTIONS.map(repr)) if is_int else
+                         st.one_of(WORDS, NONFINITE))  # fmt: skip
+    if kind == "low":
+        if is_int:  # 0 means "all" for these two
+            zero_ok = key in ("train_pairs", "eval_synsets")
+            return key, str(draw(st.integers(-(10**6), lo - 1).filter(lambda v: v or not zero_ok)))
+        if key in ("epochs", "lr", "scale"):  # > 0
+            return key, repr(draw(st.floats(-1e6, 0.0, allow_nan=False)))
+        return key, repr(draw(st.floats(-1e6, lo, exclude_max=True, allow_nan=False)))
+    if is_int:
+        return key, str(draw(st.integers(hi + 1, 10**30)))
+    exclusive = key != "warmup_ratio"  # [0, 1): 1 itself is too high
+    return key, repr(draw(st.floats(hi, 1e30, exclude_min=exclusive, allow_nan=False)))
+
+
+@given_settings(CASES["train_text"])
+@hyp_given(data=st.data())
+def test_train_text_is_rejected(data, paths):
+    kind = data.draw(st.sampled_from(["value", "value", "value", "unknown", "config", "preset"]))
+    base = ["train-text", "--preset", "wordnet"]
+    if kind == "value":
+        key, text = data.draw(bad_text_setting())
+        extra = ["--set", "arm=cached-mnrl"] if key == "mini_batch_size" else []
+        assert_rejected([*base, *extra, "--set", f"{key}={text}"], key)
+    elif kind == "unknown":
+        known = {*TEXT_RANGES, *TEXT_CHOICES, "name", "out_dir", "preset"}
+        key = data.draw(WORDS.filter(lambda w: not w.startswith("-") and w not in known))
+        assert_rejected([*base, "--set", f"{key}=1"], "unknown text setting")
+    elif kind == "config":
+        content = data.draw(st.sampled_from([b"\x00\xff", b"{", b"[1]", b'{"lr": "fast"}',
+                                             b'{"seed": 1.5}', b'{"arm": 3}', b'{"lr": NaN}',
+                                             b'{"nope": 1}']))  # fmt: skip
+        assert_rejected([*base, "--config", write_file(paths["root"], content)])
+    else:
+        assert_rejected(["train-text", "--preset", data.draw(WORDS)])
+
+
 def test_every_subcommand_is_fuzzed():
     """A new subcommand needs its generated cases here."""
     from contrastlens.cli import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "command"]
-    fuzzed = {"data", "eval", "report", "reproduce", "simulate", "sweep", "theory", "train"}
+    fuzzed = {"data", "eval", "report", "reproduce", "simulate", "sweep", "theory", "train",
+              "train-text"}  # fmt: skip
     assert set(sub.choices) == fuzzed
     assert sum(CASES.values()) >= 500

@@ -24,6 +24,9 @@ from contrastlens.errors import ConfigError
 ARMS = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl")
 EVAL_SPLITS = ("validation", "test")
 AMP = ("auto", "bf16", "off")
+MAX_SEQ_LENGTH = 512  # the model's position embeddings
+MAX_BATCH = 2**16
+MAX_EPOCHS = 1000
 
 
 @dataclass
@@ -114,6 +117,7 @@ def validate(cfg: TextConfig) -> TextConfig:
     need(cfg.eval_split in EVAL_SPLITS, f"eval_split must be validation or test, got "
                                         f"{cfg.eval_split!r}")  # fmt: skip
     need(cfg.amp in AMP, f"amp must be one of {', '.join(AMP)}, got {cfg.amp!r}")
+    need(cfg.batch_size <= MAX_BATCH, f"batch_size must be <= {MAX_BATCH}, got {cfg.batch_size}")
     need(cfg.batch_size >= 2, f"batch_size must be >= 2 (in-batch negatives), got "
                               f"{cfg.batch_size}")  # fmt: skip
     need(0 <= cfg.mini_batch_size <= cfg.batch_size,
@@ -125,7 +129,7 @@ def validate(cfg: TextConfig) -> TextConfig:
     )
     need(
         cfg.train_pairs == 0 or cfg.train_pairs >= cfg.batch_size,
-        f"train_pairs = {cfg.train_pairs} is less than one batch of {cfg.batch_size}",
+        f"train_pairs = {cfg.train_pairs} is less than one batch (batch_size = {cfg.batch_size})",
     )
     need(cfg.train_pairs >= 0, f"train_pairs must be >= 0 (0 = all), got {cfg.train_pairs}")
     need(cfg.epochs > 0, f"epochs must be > 0, got {cfg.epochs}")
@@ -139,9 +143,14 @@ def validate(cfg: TextConfig) -> TextConfig:
         cfg.eval_synsets == 0 or cfg.eval_synsets >= 2,
         f"eval_synsets must be 0 (all) or >= 2, got {cfg.eval_synsets}",
     )
-    need(cfg.max_seq_length >= 8, f"max_seq_length must be >= 8, got {cfg.max_seq_length}")
+    need(8 <= cfg.max_seq_length <= MAX_SEQ_LENGTH,
+         f"max_seq_length must be in [8, {MAX_SEQ_LENGTH}] (all-MiniLM-L6-v2's positions), "
+         f"got {cfg.max_seq_length}")  # fmt: skip
     need(cfg.log_every >= 1, f"log_every must be >= 1, got {cfg.log_every}")
-    need(cfg.seed >= 0 and cfg.subset_seed >= 0, "seed and subset_seed must be >= 0")
+    need(cfg.epochs <= MAX_EPOCHS, f"epochs must be <= {MAX_EPOCHS}, got {cfg.epochs}")
+    for key in ("seed", "subset_seed"):
+        value = getattr(cfg, key)
+        need(0 <= value < 2**32, f"{key} must be in [0, 2**32) (numpy's seeds), got {value}")
     need(
         "/" not in cfg.run_name() and cfg.run_name() not in ("", ".", ".."),
         f"name must be a plain folder name, got {cfg.run_name()!r}",
