@@ -6,8 +6,10 @@
 Run folder (`contrastlens.runfolder`'s file names): config.json (the TextConfig), meta.json
 (seed, command, start time, host, git revision and dirty flag, versions, precision, the sizes of
 the data), metrics.jsonl (the trainer's logged lines: loss, its terms, lr, every `log_every`
-steps), eval.json and final.json {"status": "finished", "train_time_s", "pairs_per_s", "steps",
-"rss_before_train_mb", "peak_rss_train_mb", "eval"}. Peak memory is the process's peak resident
+steps), eval.json and final.json {"status", "train_time_s", "pairs_per_s", "steps",
+"rss_before_train_mb", "peak_rss_train_mb", "eval"}. The status is "finished", or "diverged"
+when a logged loss was NaN or Inf (sentence-transformers' trainer goes on, so such a run is
+scored but flagged, and sweeps do not retry it). Peak memory is the process's peak resident
 set (getrusage) read right after training, before the evaluation embeds anything; with the
 resident set before training it bounds what training itself added. A run that was interrupted
 starts over (it has no checkpoint: runs are minutes long). The trained weights are not kept.
@@ -21,6 +23,7 @@ definition appears once per batch, so no in-batch negative is a copy of the posi
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import resource
 import shutil
@@ -173,8 +176,12 @@ def train_text(cfg: TextConfig) -> dict:
     scores = evaluate_model(model, _eval_synsets(cfg, split), n_train=len(pairs))
     scores["split"] = cfg.eval_split
     rf.write_json(scores, folder / rf.EVAL)
+    losses = [row["loss"] for row in rf.read_jsonl(folder / rf.METRICS) if "loss" in row]
+    diverged = any(not math.isfinite(float(x)) for x in losses)  # the trainer does not stop
     final = {
-        "status": "finished", "message": "", "steps": steps, "train_time_s": train_s,
+        "status": "diverged" if diverged else "finished",
+        "message": "the loss became NaN or Inf (metrics.jsonl)" if diverged else "",
+        "steps": steps, "train_time_s": train_s,
         "pairs_per_s": pairs_per_s,
         "rss_before_train_mb": rss_before, "peak_rss_train_mb": peak_train, "eval": scores,
     }  # fmt: skip
