@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrastlens import runfolder as rf
-from contrastlens.report.build import Block, _code, _html, _md
+from contrastlens.report.build import Block, _code, _html, _md, _pct
 from contrastlens.report.stats import paired_difference, summarize
 
 RETRIEVAL = (("mrr@10", "MRR@10"), ("recall@1", "R@1"), ("recall@10", "R@10"))
@@ -198,10 +198,6 @@ def _selection_rows(runs: list[TextRun]) -> tuple[list[str], list[list[str]]]:
                      _pct(r.value("mrr@10")), _pct(r.value("recall@1")),
                      f"{r.value('neg_var'):.5f}"])  # fmt: skip
     return header, rows
-
-
-def _pct(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.2f}"
 
 
 def build_text_report(directory: str | Path, out_dir: str | Path | None = None) -> dict:
