@@ -92,7 +92,8 @@ NO_HUGE_LIMIT = {"vrn.n"}  # a dataset size in a formula: any size is fine
 INF = float("inf")
 FLOAT_RANGE = {
     "method.temperature": (0, INF, False, False), "optim.base_lr": (0, INF, False, False),
-    "eval.knn_temperature": (0, INF, False, False), "vrn.weight": (0, INF, True, False),
+    "eval.knn_temperature": (0, INF, False, False), "eval.linear_lr": (0, INF, False, False),
+    "vrn.weight": (0, INF, True, False),
     "gor.weight": (0, INF, True, False), "optim.weight_decay": (0, INF, True, False),
     "optim.warmup_epochs": (0, INF, True, False), "train.max_minutes": (0, INF, True, False),
     "optim.momentum": (0, 1, True, False), "optim.min_lr_ratio": (0, 1, True, True),

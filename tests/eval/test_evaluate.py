@@ -2,15 +2,25 @@ from train.helpers import tiny_config
 
 from contrastlens import runfolder as rf
 from contrastlens.cli import main
+from contrastlens.eval import evaluate
 from contrastlens.train.loop import train
 
 
-def test_eval_cli_writes_into_run_folder(tmp_path, capsys):
+def test_eval_cli_writes_into_run_folder(tmp_path, capsys, monkeypatch):
     train(tiny_config(epochs=1), tmp_path / "r")
-    assert main(["eval", str(tmp_path / "r"), "--set", "eval.linear_epochs=2"]) == 0
+    args = ["eval", str(tmp_path / "r"), "--set", "eval.linear_epochs=2"]
+    seen = []  # the lr of every linear probe the evaluation fits
+    real_fit = evaluate.LinearProbe.fit
+    monkeypatch.setattr(
+        evaluate.LinearProbe, "fit", lambda p, *a: seen.append(p.lr) or real_fit(p, *a)
+    )
+    assert main([*args, "--set", "eval.linear_lr=0.7"]) == 0
+    assert seen == [0.7] and rf.read_json(tmp_path / "r" / rf.EVAL)["linear_lr"] == 0.7
+    assert main(args) == 0
     ev = rf.read_json(tmp_path / "r" / rf.EVAL)
     final = rf.read_json(tmp_path / "r" / rf.FINAL)
     assert final["eval"] == ev and ev["linear_epochs"] == 2 and ev["checkpoint_step"] == 4
+    assert ev["linear_lr"] == seen[-1] == 0.1  # the paper's protocol by default
     assert {"linear_top1", "linear_top5", "knn_top1", "table1", "full"} <= set(ev)
     assert ev["full"]["n"] == 64 and ev["table1"]["neg_var"] >= 0
     t1 = ev["table1"]  # second moment >= the Welch floor of n = 64 unit vectors in R^8

@@ -113,10 +113,11 @@ def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
     (xtr, ytr), (xte, yte) = train, test
     ftr, fte = (to_float(x).flatten(1) for x in (xtr, xte))
     knn_at = _knn_top1(ev, ftr, ytr, fte, yte)
-    lin = LinearProbe(epochs=ev.linear_epochs, seed=seed).fit(ftr, ytr)
+    lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed).fit(ftr, ytr)
     return {
         "linear_top1": lin.scores(fte, yte)["top1"], "knn_top1": knn_at[ev.knn_k],
         f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K], "linear_epochs": ev.linear_epochs,
+        "linear_lr": ev.linear_lr,
         "knn_k": ev.knn_k, "knn_temperature": ev.knn_temperature,
         "feature_dim": int(ftr.shape[1]), "n_train": int(ftr.shape[0]),
         "time_s": time.perf_counter() - t0,
@@ -136,9 +137,13 @@ def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, d
     """Quick probes for the accuracy-vs-time curve (kNN + a short linear probe)."""
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
     knn = _knn_top1(ev, ftr, train[1], fte, test[1], precision)[ev.knn_k]
-    lin = LinearProbe(epochs=ev.curve_linear_epochs).fit(ftr, train[1]).scores(fte, test[1])
+    lin = (
+        LinearProbe(epochs=ev.curve_linear_epochs, lr=ev.linear_lr)
+        .fit(ftr, train[1])
+        .scores(fte, test[1])
+    )
     return {"knn_top1": knn, "linear_top1": lin["top1"], "linear_top5": lin["top5"],
-            "linear_epochs": ev.curve_linear_epochs}  # fmt: skip
+            "linear_epochs": ev.curve_linear_epochs, "linear_lr": ev.linear_lr}  # fmt: skip
 
 
 def evaluate_encoder(
@@ -174,7 +179,7 @@ def evaluate_encoder(
     mean, std = norm
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
     knn_at = _knn_top1(ev, ftr, ytr, fte, yte, precision)
-    lin = LinearProbe(epochs=ev.linear_epochs, seed=seed)
+    lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
 
     # Table 1: `table1_pairs` augmented training pairs (a fixed random subset).
@@ -201,7 +206,7 @@ def evaluate_encoder(
     return {
         "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
         "knn_top1": knn_at[ev.knn_k], f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],
-        "linear_epochs": ev.linear_epochs, "knn_k": ev.knn_k,
+        "linear_epochs": ev.linear_epochs, "linear_lr": ev.linear_lr, "knn_k": ev.knn_k,
         "knn_temperature": ev.knn_temperature, "feature_dim": int(ftr.shape[1]),
         "table1": table1, "full": full, "eval_time_s": time.perf_counter() - t0,
         "precision": getattr(precision, "as_dict", lambda: {"amp": "off"})(),

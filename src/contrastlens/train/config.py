@@ -21,8 +21,8 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
     train    epochs, batch_size (global), seed, device, amp, channels_last, dtype, micro_batch,
              log_every, checkpoint_every, max_steps, max_minutes, time_schedule, progress,
              tensorboard, sync_bn
-    eval     at_end, linear_epochs, knn_k, knn_temperature, table1_pairs, curve_epochs,
-             curve_linear_epochs, final_split
+    eval     at_end, linear_epochs, linear_lr, knn_k, knn_temperature, table1_pairs,
+             curve_epochs, curve_linear_epochs, final_split
     out_dir, name, preset
 """
 
@@ -144,6 +144,9 @@ class TrainConfig:
 class EvalConfig:
     at_end: bool = True  # run the probes and the similarity measurements after training
     linear_epochs: int = 100
+    # the linear probe's peak SGD lr (cosine-decayed); 0.1 is the paper's protocol. A preset may
+    # set another value only when it was chosen on a validation split (say where, in its comment).
+    linear_lr: float = 0.1
     knn_k: int = 200
     knn_temperature: float = 0.1
     table1_pairs: int = 5000  # augmented training pairs for the Table 1 variance
@@ -385,6 +388,7 @@ def validate(cfg: Config) -> None:
         "eval.knn_temperature": e.knn_temperature,
         "eval.linear_epochs": e.linear_epochs,
         "eval.curve_linear_epochs": e.curve_linear_epochs,
+        "eval.linear_lr": e.linear_lr,
         "eval.table1_pairs": e.table1_pairs,
     }
     for key, value in positive.items():
