@@ -258,7 +258,8 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
     run_rows = []
     for r in sorted(runs, key=lambda r: str(r.path)):
         precision = (r.meta.get("precision") or {}).get("amp", "–")
-        run_rows.append([r.name, r.status, _pct(r.value("mrr@10")),
+        sweep = r.path.parent.parent.name  # <study>/<sweep>/runs/<run>: names repeat across sweeps
+        run_rows.append([f"{sweep}/{r.name}", r.status, _pct(r.value("mrr@10")),
                          f"{r.value('train_time_s'):.0f}", f"{r.value('eval_time_s'):.0f}",
                          "bf16" if precision == "bf16" else "fp32", _code(r.meta)])  # fmt: skip
     blocks.append(Block("table", header=["run", "status", "MRR@10 %", "train s", "eval s",
