@@ -79,7 +79,7 @@ def test_a_study_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "q" / "quick").exists()  # nothing trained
 
 
-@pytest.mark.parametrize("name", ["v2", "text-full", "text-quick", "full", "quick"])
+@pytest.mark.parametrize("name", ["v2", "v2-pilot", "text-full", "text-quick", "full", "quick"])
 def test_every_run_of_a_study_is_a_valid_config(name):
     """Each run of the preset (placeholders replaced by a value of their selection's grid)
     builds a valid config, so a sitting cannot fail hours in on a typo."""
@@ -103,3 +103,14 @@ def test_every_run_of_a_study_is_a_valid_config(name):
             else:
                 validate(apply_overrides(presets.get(sweep.preset), set_strings(spec.overrides)))
     assert len(ids) == len(set(ids)) and ids  # run ids are unique within their sweep
+
+
+def test_the_floor_scores_the_split_of_the_runs_final_probes(tmp_path):
+    from contrastlens.experiments.study import measure_floor
+    from contrastlens.experiments.sweep import Sweep
+
+    held_out = {"data.val_size": 16, "eval.linear_epochs": 2}
+    for final, split in (("auto", "val"), ("test", "test")):
+        sweep = Sweep("s", "smoke", {}, overrides={**held_out, "eval.final_split": final})
+        floor = measure_floor(sweep, tmp_path / f"{final}.json", log=lambda _: None)
+        assert floor["probe_split"] == split

@@ -92,3 +92,13 @@ def test_report_of_a_missing_folder_is_an_error_and_creates_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
         build_report(tmp_path / "nope")
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_floor_on_validation_is_compared_with_the_validation_runs(tmp_path):
+    # a pilot: every run scored on validation, and the floor measured on the same split
+    _run(tmp_path, "pilot", "simclr", 32, 0.0, 0, 0.8765, 0.8123, 0.1, val=1000)
+    floor = {"linear_top1": 0.80, "knn_top1": 0.78, "knn_top1_k10": 0.84, "probe_split": "val"}
+    (tmp_path / "floor.json").write_text(json.dumps(floor))
+    md = build_report(tmp_path)["md"].read_text()
+    row = next(ln for ln in md.splitlines() if ln.startswith("| simclr, batch 32"))
+    assert "87.65" in row and "81.23" in row and "scored on the val split" in md

@@ -15,6 +15,7 @@ Presets (functions returning a `Study`):
 - `precision-parity`: bf16 + channels-last against float32 at equal steps (issue 14).
 - `v2`: the head-to-head image study (issue 17): VRN, GOR, the cached large batch, DCL, DHEL
   and MoCo at physical batch 32 and 128; choices on validation, test scored once per run.
+- `v2-pilot`: the run on validation that sets v2's epochs (the baseline against the floor).
 - `text-smoke`, `text-quick`, `text-full`: the text study (issue 16), `train-text` runs of
   all-MiniLM-L6-v2 on WordNet (contrastlens.text), reported by `report.text`.
 """
@@ -178,6 +179,25 @@ V2 = {"data.subset": 0, "data.val_size": 10000, "eval.final_split": "test",
       "train.time_schedule": False, "train.max_minutes": 0.0, "train.epochs": V2_EPOCHS,
       "eval.curve_epochs": "2,4,6", "vrn.lr_ref": 0.075}  # fmt: skip
 V2_GOR = "selected:gor.weight"
+# The pilot that sets V2_EPOCHS, on validation only: the baseline (SimCLR, batch 32, seed 0) for
+# PILOT_EPOCHS with probes every 2 epochs, its cost, and the raw-pixel floor of the same split.
+PILOT_EPOCHS = 8
+
+
+def _v2_pilot() -> Study:
+    val = {**V2, "eval.final_split": "auto", "train.epochs": PILOT_EPOCHS,
+           "eval.curve_epochs": ",".join(str(e) for e in range(2, PILOT_EPOCHS, 2))}  # fmt: skip
+    return Study(
+        name="v2-pilot",
+        title="contrastlens study v2, pilot: epochs and cost of the baseline (validation)",
+        description=f"SimCLR at batch 32, seed 0, {PILOT_EPOCHS} epochs on the v2 data "
+        "(50,000 training images), probed every 2 epochs and at the end on the 10,000 "
+        "held-out validation images, against the raw-pixel floor on the same split. It sets "
+        "the v2 study's epochs: the baseline has to clear the floor on every probe, and a run "
+        "has to fit in about 12 minutes with its evaluation. The test split is not scored.",
+        sweeps=[Sweep("pilot", "fmnist-simclr", {"train.batch_size": [32], "train.seed": [0]},
+                      overrides=val)],
+    )  # fmt: skip
 
 
 def _v2() -> Study:
@@ -346,6 +366,7 @@ STUDIES: dict[str, Callable[[], Study]] = {
     "full": _full,
     "precision-parity": _precision_parity,
     "v2": _v2,
+    "v2-pilot": _v2_pilot,
     "text-smoke": _text_smoke,
     "text-quick": _text_quick,
     "text-full": _text_full,
@@ -418,11 +439,12 @@ def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
         return rf.read_json(path)
     cfg = apply_overrides(presets.get(sweep.preset), set_strings(sweep.overrides))
     log(f"== raw-pixel floor ({cfg.data.dataset}, probes of sweep {sweep.name})")
+    split = probe_split(cfg.data, cfg.eval.final_split)  # the split the runs' final probes score
     train = load_split(cfg.data, cfg.data.train_split)
-    test = load_split(cfg.data, probe_split(cfg.data))
+    test = load_split(cfg.data, split)
     floor = {"preset": sweep.preset, "overrides": sweep.overrides,
              **raw_pixel_floor(train, test, cfg.eval, seed=cfg.train.seed),
-             "probe_split": probe_split(cfg.data)}  # fmt: skip
+             "probe_split": split}  # fmt: skip
     rf.write_json(floor, path)
     return floor
 

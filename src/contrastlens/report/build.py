@@ -422,8 +422,8 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     # 3. Floor
     blocks.append(Block("h2", SECTIONS[2]))
     floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
-    if floor:
-        fh, fr = floor_rows(runs, floor)
+    if floor:  # compared with the runs scored on the floor's split (a pilot: validation)
+        fh, fr = floor_rows(selection if floor.get("probe_split") == "val" else runs, floor)
         blocks.append(Block("p", f"The same probes on raw pixels ({floor.get('feature_dim')}-d, "
                                  f"{floor.get('n_train')} training images, scored on the "
                                  f"{floor.get('probe_split')} split): a representation has to "
