@@ -3,7 +3,8 @@
 fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: a fixed 28-minute training budget,
                 >= 88% linear probe (results/fmnist-recipe/). Small CNN whose representation
                 keeps the spatial layout (the whole 7x7x128 last map, 6272-d), grayscale
-                crop/flip/brightness/contrast, SimCLR t = 0.3, SGD 0.3, time-based cosine.
+                crop/flip/brightness/contrast, SimCLR t = 0.3, SGD 0.3, time-based cosine;
+                linear probe lr 3 (chosen on validation, results/speed-targets/).
 fmnist-quick    the same model on 20,000 images for 3 epochs (step-based, reproducible): a
                 few CPU minutes per run, for studies of many short runs (issue 6).
 smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --dry-run).
