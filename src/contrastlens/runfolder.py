@@ -34,9 +34,12 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     to the checkpoint's step on --resume like metrics.jsonl.
     checkpoint.pt   the latest checkpoint (every `train.checkpoint_every` epochs, atomic):
                     "encoder", "objective" (SigLIP's t, b), "optimizer", "moco" (key encoder
-                    and queue, MoCo only), "rng", "epoch", "step", "train_time_s", "config".
+                    and queue, MoCo only), "rng", "epoch", "step", "train_time_s", "memory",
+                    "config".
     final.json      written when the run ends: {"status" (see `STATUSES`), "message",
                     "epochs_done", "steps", "train_time_s", "img_per_s", "last_loss",
+                    "memory": training's peak memory, probes left out (`contrastlens.memory`:
+                    {"rss_before_mb", "peak_rss_mb", "cuda_peak_mb", "scope"}),
                     "eval": the eval dict or null}.
     eval.json       the end-of-run evaluation (also written by `contrastlens eval RUN_DIR`):
                     {"linear_top1", "linear_top5", "knn_top1", "knn_top1_k10",

@@ -58,6 +58,10 @@ def test_resume_is_bit_identical(tmp_path):
         assert torch.equal(value, b["encoder"][key]), key
     assert _rows(tmp_path / "full" / rf.METRICS) == _rows(tmp_path / "part" / rf.METRICS)
     assert len(rf.read_json(tmp_path / "part" / rf.META)["resumed"]) == 1
+    # training's peak memory is recorded, and a resume carries the first stretch's peak on
+    memory = resumed["memory"]
+    assert memory["peak_rss_mb"] >= part["memory"]["peak_rss_mb"] > 0
+    assert memory["rss_before_mb"] == part["memory"]["rss_before_mb"]
 
 
 def test_moco_and_vrn_train_and_resume(tmp_path):

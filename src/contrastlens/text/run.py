@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import resource
 import shutil
 import sys
 import time
 from pathlib import Path
 
 from contrastlens import runfolder as rf
+from contrastlens.memory import process_peak_rss_mb, rss_mb
 from contrastlens.text.config import TextConfig, to_dict
 
 
@@ -41,19 +41,6 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def _rss_mb() -> float:
-    """Current resident set of this process, MiB (Linux /proc)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _eval_synsets(cfg: TextConfig, split) -> tuple:
@@ -144,7 +131,7 @@ def train_text(cfg: TextConfig) -> dict:
 
     model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
     model.max_seq_length = cfg.max_seq_length
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     steps, train_s, pairs_per_s = 0, 0.0, None
     if cfg.arm != "zero-shot":
         data = Dataset.from_dict({"anchor": [a for a, _ in pairs],
@@ -170,7 +157,7 @@ def train_text(cfg: TextConfig) -> dict:
             rf.append_jsonl(row, folder / rf.METRICS)
         shutil.rmtree(scratch, ignore_errors=True)
         del trainer
-    peak_train = _peak_rss_mb()
+    peak_train = process_peak_rss_mb()
 
     model.eval()
     scores = evaluate_model(model, _eval_synsets(cfg, split), n_train=len(pairs))

@@ -35,6 +35,7 @@ from contrastlens.data.splits import load_split, probe_split, two_view_batches
 from contrastlens.data.views import normalization
 from contrastlens.errors import ConfigError
 from contrastlens.losses import build_objective
+from contrastlens.memory import PeakMemory
 from contrastlens.models import MoCo, build_encoder
 from contrastlens.optimum import negative_optimum
 from contrastlens.similarity import embedding_diagnostics
@@ -195,7 +196,7 @@ def train(
     schedule = LRSchedule.from_config(cfg, steps_per_epoch)
 
     # ---- run folder: new, or resume from the checkpoint
-    start_epoch, step, time_offset = 0, 0, 0.0
+    start_epoch, step, time_offset, memory_before = 0, 0, 0.0, None
     if resume:
         ckpt = folder.resume(map_location=device)
         p.encoder.load_state_dict(ckpt["encoder"])
@@ -205,6 +206,7 @@ def train(
             p.moco.load_state_dict(ckpt["moco"])
         set_rng_state(ckpt["rng"])
         start_epoch, step, time_offset = ckpt["epoch"], ckpt["step"], ckpt["train_time_s"]
+        memory_before = ckpt.get("memory")
     else:
         meta = base_meta(cfg.train.seed)
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
@@ -225,6 +227,7 @@ def train(
             "encoder": p.encoder.state_dict(), "objective": p.objective.state_dict(),
             "optimizer": p.optimizer.state_dict(), "rng": rng_state(), "epoch": epoch_next,
             "step": step, "train_time_s": train_s, "config": config_to_dict(cfg),
+            "memory": memory.state(),
         }  # fmt: skip
         if p.moco is not None:
             state["moco"] = p.moco.state_dict()
@@ -232,6 +235,7 @@ def train(
 
     probe_data = ProbeData(cfg, train_split)
     clock = Clock(time_offset, device)
+    memory = PeakMemory(device, resumed=memory_before)  # training's peak, probes left out
     max_steps = cfg.train.max_steps or total_steps
     max_s = cfg.train.max_minutes * 60
     last_loss, stop = None, None  # stop: why the loop ended early ("max_steps" | "max_minutes")
@@ -273,7 +277,7 @@ def train(
                            or epoch + 1 == cfg.train.epochs):  # fmt: skip
             checkpoint(epoch + 1, clock.train_s())
         if (epoch + 1) in cfg.eval.curve_epochs and epoch_done:
-            with clock.paused():  # probes are not training time
+            with clock.paused(), memory.paused():  # probes are not training
                 if folder.is_main:
                     point = probe_data.curve_point(p)
                     folder.log_curve({**point, "epoch": epoch + 1, "step": step,
@@ -282,7 +286,7 @@ def train(
             p.encoder.train()
         if stop:
             break
-    train_s = clock.train_s()
+    train_s, train_memory = clock.train_s(), memory.state()
     if stop and step % steps_per_epoch:  # stopped mid-epoch: checkpoint anyway
         checkpoint(step // steps_per_epoch, train_s)
 
@@ -297,7 +301,7 @@ def train(
         "status": status, "message": "", "epochs_done": step / steps_per_epoch, "steps": step,
         "train_time_s": train_s,
         "img_per_s": (step - start_step) * cfg.train.batch_size / max(1e-9, train_s - time_offset),
-        "last_loss": last_loss, "eval": eval_result,
+        "last_loss": last_loss, "memory": train_memory, "eval": eval_result,
     })  # fmt: skip
     distributed.wait_for_rank0()  # the other processes wait for rank 0's evaluation
     return final
