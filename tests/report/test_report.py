@@ -65,7 +65,7 @@ def test_report_tables_come_from_run_folders(tmp_path):
 
     rep = build_report(tmp_path)
     md = rep["md"].read_text()
-    for title in SECTIONS:
+    for title in SECTIONS.values():
         assert f"## {title}" in md, title
     header, rows = rep["headline"]
     base = next(r for r in rows if r[3] == "0")
@@ -77,7 +77,7 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
     assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
     assert not any(r[3] == "10" for r in rows)  # the selection run is not a test result
-    assert "| sel | finished | 10 | 55.50 | 50.00 | 0.1000 |" in md
+    assert "| sel | finished | simclr + VRN λ 10 | 55.50 | 50.00 | 0.1000 |" in md
     assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md
@@ -102,3 +102,45 @@ def test_a_floor_on_validation_is_compared_with_the_validation_runs(tmp_path):
     md = build_report(tmp_path)["md"].read_text()
     row = next(ln for ln in md.splitlines() if ln.startswith("| simclr, batch 32"))
     assert "87.65" in row and "81.23" in row and "scored on the val split" in md
+
+
+def _arm(root, name, seed, lin, *, batch=32, micro=0, gor=0.0, secs=100.0, peak=1000.0):
+    """A v2-style run: GOR and micro-batches in its config, memory and a curve in its folder."""
+    _run(root, name, "simclr", batch, 0.0, seed, lin, lin - 0.1, 0.01)
+    d = root / "runs" / name
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["train"]["micro_batch"], cfg["gor"] = micro, {"weight": gor}
+    (d / "config.json").write_text(json.dumps(cfg))
+    final = json.loads((d / "final.json").read_text())
+    final["train_time_s"] = secs
+    final["memory"] = {"rss_before_mb": 800.0, "peak_rss_mb": peak}
+    (d / "final.json").write_text(json.dumps(final))
+    curve = [{"epoch": 2, "train_s": secs / 2, "linear_top1": lin - 0.05, "knn_top1": 0.5}]
+    (d / "curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
+
+
+def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
+    for seed, (base, gor, cached) in enumerate([(0.80, 0.81, 0.83), (0.82, 0.84, 0.86)]):
+        _arm(tmp_path, f"simclr{seed}", seed, base)
+        _arm(tmp_path, f"gor{seed}", seed, gor, gor=1.0)  # same batch, method and VRN weight
+        _arm(tmp_path, f"cached{seed}", seed, cached, batch=512, micro=32, secs=300.0)
+        _arm(tmp_path, f"big{seed}", seed, 0.9, batch=512, peak=3000.0)  # not a baseline at 32
+    rep = build_report(tmp_path)
+    rows = {(r[0], r[2]): r for r in rep["arms"][1]}
+    assert set(rows) == {("32", "simclr"), ("32", "simclr + GOR 1"),
+                         ("32", "simclr, cached batch 512"), ("512", "simclr")}  # fmt: skip
+    assert rows[("32", "simclr")][5] == "(baseline)"
+    assert rows[("32", "simclr")][4] == "81.00 ± 1.41"
+    # GOR: differences 1 and 2 points; cached: 3 and 4 points, at 3x the time, same memory
+    assert rows[("32", "simclr + GOR 1")][5] == "+1.50 [-4.85, +7.85]"
+    cached = rows[("32", "simclr, cached batch 512")]
+    assert cached[5] == "+3.50 [-2.85, +9.85]" and cached[10] == "3.00"
+    assert cached[11] == "1,000 (+200)" and rows[("512", "simclr")][11] == "3,000 (+2,200)"
+    # the headline keeps GOR apart from plain SimCLR (it used to overwrite it, seed by seed)
+    head = {(r[0], r[1]): r for r in rep["headline"][1]}
+    assert head[("simclr", "32")][5] == "81.00 ± 1.41"
+    assert head[("simclr + GOR 1", "32")][5] == "82.50 ± 2.12"
+    md = rep["md"].read_text()
+    assert (tmp_path / "acc_vs_time.png").is_file()
+    assert "| 32 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |" in md
+    assert "| cached1 | finished | 86.00 | 76.00 | 300 | – | 1000 |" in md  # with its memory

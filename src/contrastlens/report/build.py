@@ -27,7 +27,7 @@ from pathlib import Path
 
 from contrastlens import runfolder as rf
 from contrastlens.report.runs import Run, dig, find_runs
-from contrastlens.report.stats import paired_difference, summarize
+from contrastlens.report.stats import Summary, paired_difference, summarize
 
 # Where each reported number lives in a run's final.json (see contrastlens.runfolder).
 LINEAR = "eval.linear_top1"
@@ -45,21 +45,26 @@ TRAIN_SECONDS = "train_time_s"
 EVAL_SECONDS = "eval.eval_time_s"
 
 KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
+PEAK_RSS = "memory.peak_rss_mb"  # training's peak resident memory, probes left out
+RSS_BEFORE = "memory.rss_before_mb"
+BASELINE = "simclr"  # the arm every other arm is compared with at the same physical batch
 
-SECTIONS = (
-    "Setup",
-    "Headline: accuracy and the VRN gain",
-    "Baseline against the raw-pixel floor",
-    "Variance of negative similarities (Table 1 on our data)",
-    "Histograms of negative similarities",
-    "Second moment of negative similarities against batch size",
-    "Accuracy against batch size",
-    "Temperature robustness",
-    "Simulator: free embeddings against the theory",
-    "Hyperparameter selection",
-    "Runs",
-    "Environment and commands",
-)
+SECTIONS = {  # id -> title, in the report's order
+    "setup": "Setup",
+    "headline": "Headline: accuracy and the VRN gain",
+    "arms": "Arms at the same memory: each against SimCLR at its physical batch",
+    "floor": "Baseline against the raw-pixel floor",
+    "variance": "Variance of negative similarities (Table 1 on our data)",
+    "hists": "Histograms of negative similarities",
+    "m2": "Second moment of negative similarities against batch size",
+    "batch": "Accuracy against batch size",
+    "time": "Accuracy against training time",
+    "temperature": "Temperature robustness",
+    "simulator": "Simulator: free embeddings against the theory",
+    "selection": "Hyperparameter selection",
+    "runs": "Runs",
+    "environment": "Environment and commands",
+}
 
 
 @dataclass
@@ -87,11 +92,12 @@ def _save_figure(fig, path: Path) -> None:
 
 # ----------------------------------------------------------------------------- grouping
 def _groups(runs: list[Run]) -> dict[tuple, dict[float, dict[int, Run]]]:
-    """(method, batch, temperature) -> vrn weight -> seed -> run (finished runs only)."""
+    """(family, batch, temperature) -> vrn weight -> seed -> run (finished runs only); the
+    family is the method with GOR's weight and a cached run's micro-batches (`Run.family`)."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     for r in runs:
         if r.complete:
-            out[(r.method, r.batch_size, r.temperature)][r.vrn_weight][r.seed] = r
+            out[(r.family, r.batch_size, r.temperature)][r.vrn_weight][r.seed] = r
     return out
 
 
@@ -166,6 +172,90 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _arms(runs: list[Run]) -> dict[tuple, dict[int, Run]]:
+    """(physical batch, temperature, arm) -> seed -> run (finished runs only)."""
+    out: dict = defaultdict(dict)
+    for r in runs:
+        if r.complete:
+            out[(r.physical_batch, r.temperature, r.arm)][r.seed] = r
+    return out
+
+
+def _arm_order(key: tuple) -> tuple:
+    physical, t, arm = key
+    return physical, t, arm != BASELINE, arm
+
+
+def _memory(seeds: dict[int, Run]) -> str:
+    """Mean peak resident memory of training, with what training added to the start's."""
+    peak = summarize(list(_by_seed(seeds, PEAK_RSS).values()))
+    before = summarize(list(_by_seed(seeds, RSS_BEFORE).values()))
+    if not peak.n:
+        return "–"
+    return (
+        f"{peak.mean:,.0f} (+{peak.mean - before.mean:,.0f})" if before.n else f"{peak.mean:,.0f}"
+    )
+
+
+def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """Every arm against plain SimCLR (no VRN, no GOR, not cached) at the same physical batch
+    and temperature, paired by seed, with its cost: training seconds, their ratio to SimCLR's,
+    and training's peak resident memory."""
+    header = [
+        "physical batch", "t", "arm", "seeds", "linear top-1 %", "Δ linear vs SimCLR (95% CI)",
+        "kNN top-1 %", "Δ kNN vs SimCLR (95% CI)", "kNN@10 %", "train s", "time / SimCLR's",
+        "peak RSS MiB (+ training's)",
+    ]  # fmt: skip
+    arms = _arms(runs)
+    rows = []
+    for key in sorted(arms, key=_arm_order):
+        physical, t, arm = key
+        seeds, base = arms[key], arms.get((physical, t, BASELINE), {})
+        lin, knn = _by_seed(seeds, LINEAR), _by_seed(seeds, KNN)
+        secs = summarize(list(_by_seed(seeds, TRAIN_SECONDS).values()))
+        base_secs = summarize(list(_by_seed(base, TRAIN_SECONDS).values()))
+        if arm == BASELINE:
+            d_lin = d_knn = "(baseline)"
+        else:
+            d_lin = paired_difference(_by_seed(base, LINEAR), lin).fmt(100)
+            d_knn = paired_difference(_by_seed(base, KNN), knn).fmt(100)
+        ratio = secs.mean / base_secs.mean if secs.n and base_secs.n else math.nan
+        rows.append([
+            str(physical), f"{t:g}", arm, str(len(seeds)), summarize(list(lin.values())).fmt(100),
+            d_lin, summarize(list(knn.values())).fmt(100), d_knn,
+            summarize(list(_by_seed(seeds, KNN10).values())).fmt(100), secs.fmt(1, 0),
+            "–" if math.isnan(ratio) else f"{ratio:.2f}", _memory(seeds),
+        ])  # fmt: skip
+    return header, rows
+
+
+def _curve_points(seeds: dict[int, Run]) -> list[tuple[int, Summary, Summary, Summary]]:
+    """(epoch, training seconds, linear top-1, kNN top-1) per curve epoch, over seeds."""
+    by_epoch: dict = defaultdict(lambda: ([], [], []))
+    for run in seeds.values():
+        for point in run.curve:
+            if "epoch" in point:
+                s, lin, knn = by_epoch[int(point["epoch"])]
+                s.append(point.get("train_s", math.nan))
+                lin.append(point.get("linear_top1", math.nan))
+                knn.append(point.get("knn_top1", math.nan))
+    return [(e, *(summarize(v) for v in by_epoch[e])) for e in sorted(by_epoch)]
+
+
+def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """Validation accuracy during training (curve.jsonl) per arm: "linear % (kNN %) at s"."""
+    arms = {k: v for k, v in _arms(runs).items() if any(r.curve for r in v.values())}
+    epochs = sorted({e for seeds in arms.values() for e, *_ in _curve_points(seeds)})
+    header = ["physical batch", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
+    rows = []
+    for key in sorted(arms, key=_arm_order):
+        cells = {e: f"{100 * lin.mean:.2f} ({100 * knn.mean:.2f}) at {secs.mean:.0f} s"
+                 for e, secs, lin, knn in _curve_points(arms[key])}  # fmt: skip
+        rows.append([str(key[0]), key[2], str(len(arms[key])),
+                     *(cells.get(e, "–") for e in epochs)])  # fmt: skip
+    return header, rows
+
+
 # ----------------------------------------------------------------------------- plots
 def _plt():
     import matplotlib
@@ -203,6 +293,31 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
     ax.set_ylabel(f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    return path
+
+
+def plot_accuracy_vs_time(runs: list[Run], path: Path) -> Path | None:
+    """Validation linear top-1 during training against training seconds (curve.jsonl), mean
+    over seeds, one panel per physical batch: arms compared at equal time."""
+    arms = {k: pts for k, v in _arms(runs).items() if (pts := _curve_points(v))}
+    if not arms:
+        return None
+    panels = sorted({k[0] for k in arms})
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
+    for ax, physical in zip(axes.flat, panels):
+        for (pb, _t, arm), pts in sorted(arms.items(), key=lambda kv: _arm_order(kv[0])):
+            if pb == physical:
+                xs = [secs.mean for _, secs, _, _ in pts]
+                ys = [100 * lin.mean for _, _, lin, _ in pts]
+                ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1, label=arm)
+        ax.set_title(f"physical batch {physical}", fontsize=9)
+        ax.set_xlabel("training seconds")
+        ax.set_ylabel("validation linear top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     _save_figure(fig, path)
     return path
@@ -406,7 +521,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
 
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
     # 1. Setup
-    blocks.append(Block("h2", SECTIONS[0]))
+    blocks.append(Block("h2", SECTIONS["setup"]))
     blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} complete "
                              "(finished, or stopped by a limit they were given), "
                              f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
@@ -416,11 +531,23 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
     # 2. Headline
-    blocks.append(Block("h2", SECTIONS[1]))
+    blocks.append(Block("h2", SECTIONS["headline"]))
     header, rows = headline_rows(runs)
     blocks.append(Block("table", header=header, rows=rows) if rows else Block("p", "No runs."))
+    # Arms at the same memory
+    blocks.append(Block("h2", SECTIONS["arms"]))
+    ah, ar = arm_rows(runs)
+    blocks.append(Block("p", "Each arm against plain SimCLR (no VRN, no GOR, not cached) at "
+                             "the same physical batch (the batch held in memory: a cached "
+                             "large batch's micro-batch) and temperature: Δ is the paired "
+                             "difference (arm − SimCLR, same seed) with a 95% Student-t "
+                             "interval. Cost: training seconds (probes left out), their ratio "
+                             "to SimCLR's, and training's peak resident memory with what "
+                             "training added to the resident memory at its start "
+                             "(contrastlens.memory)."))  # fmt: skip
+    blocks.append(Block("table", header=ah, rows=ar) if ar else Block("p", "No runs."))
     # 3. Floor
-    blocks.append(Block("h2", SECTIONS[2]))
+    blocks.append(Block("h2", SECTIONS["floor"]))
     floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
     if floor:  # compared with the runs scored on the floor's split (a pilot: validation)
         fh, fr = floor_rows(selection if floor.get("probe_split") == "val" else runs, floor)
@@ -432,7 +559,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     else:
         blocks.append(Block("p", "Not measured: this folder has no floor.json."))
     # 4. Variance table
-    blocks.append(Block("h2", SECTIONS[3]))
+    blocks.append(Block("h2", SECTIONS["variance"]))
     vh, vr = variance_rows(runs)
     blocks.append(Block("p", "Projector outputs, L2-normalized; the paper's Table 1 measures the "
                              "same statistic over 5,000 augmented training pairs. The full-batch "
@@ -444,28 +571,41 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("table", header=vh, rows=vr) if vr else Block("p", "No runs."))
     # 4-6. Plots
     figures = [
-        (SECTIONS[4], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
+        (SECTIONS["hists"], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
         (
-            SECTIONS[5],
+            SECTIONS["m2"],
             plot_second_moment_vs_batch(runs, out / "neg_m2_vs_batch.png"),
             "second moment of negative similarities, with the Welch floor",
         ),
-        (SECTIONS[6], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
-        (SECTIONS[7], plot_temperature(runs, out / "temperature.png"), "temperature"),
+        (SECTIONS["batch"], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        (
+            SECTIONS["time"],
+            plot_accuracy_vs_time(runs, out / "acc_vs_time.png"),
+            "validation linear top-1 during training against training seconds",
+        ),
+        (SECTIONS["temperature"], plot_temperature(runs, out / "temperature.png"), "temperature"),
     ]
     for title, path, caption in figures:
         blocks.append(Block("h2", title))
         if path is None:
-            why = ("the grid has a single temperature" if title == SECTIONS[7]
+            why = ("the grid has a single temperature" if title == SECTIONS["temperature"]
                    else "no finished runs with this data")  # fmt: skip
             blocks.append(Block("p", f"Not shown: {why}."))
         else:
             blocks.append(Block("img", caption, path=path))
+        if title == SECTIONS["time"] and path is not None:
+            ch, cr = curve_rows(runs)
+            blocks.append(Block("p", "Probes during training (eval.curve_epochs) on the split "
+                                     "held out from training (validation when the study holds "
+                                     "one out), with the shorter probe of the curve: linear "
+                                     "top-1 % (kNN top-1 %) at the mean training seconds, "
+                                     "mean over seeds."))  # fmt: skip
+            blocks.append(Block("table", header=ch, rows=cr))
     # 8. Simulator
-    blocks.append(Block("h2", SECTIONS[8]))
+    blocks.append(Block("h2", SECTIONS["simulator"]))
     blocks.extend(_simulator_blocks(root / "simulate"))
     # 8. Selection
-    blocks.append(Block("h2", SECTIONS[9]))
+    blocks.append(Block("h2", SECTIONS["selection"]))
     blocks.append(
         Block(
             "p",
@@ -478,14 +618,15 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         )
     )
     if selection:
-        sel_rows = [[r.name, r.status, f"{r.vrn_weight:g}", _pct(r.metric(LINEAR)),
-                 _pct(r.metric(KNN)), f"{r.metric(NEG_VAR):.4f}"]
-                for r in sorted(selection, key=lambda r: (r.vrn_weight, r.seed))]  # fmt: skip
-        blocks.append(Block("table", header=["selection run", "status", "VRN λ",
+        sel_rows = [[_where(r, root), r.status, r.arm, _pct(r.metric(LINEAR)),
+                     _pct(r.metric(KNN)), f"{r.metric(NEG_VAR):.4f}"]
+                    for r in sorted(selection, key=lambda r: (r.gor_weight, r.vrn_weight,
+                                                              r.seed))]  # fmt: skip
+        blocks.append(Block("table", header=["selection run", "status", "arm",
                                              "validation linear %", "validation kNN %",
                                              "neg. variance"], rows=sel_rows))  # fmt: skip
     # 9. Runs
-    blocks.append(Block("h2", SECTIONS[10]))
+    blocks.append(Block("h2", SECTIONS["runs"]))
     run_rows = []
     for r in runs:
         err = ""
@@ -493,14 +634,15 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
             tail = r.error.get("log_tail") or [""]
             err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
         secs = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS)]
-        run_rows.append([r.name, r.status, _pct(r.metric(LINEAR)), _pct(r.metric(KNN)),
-                         *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
+        secs.append(r.metric(PEAK_RSS))
+        run_rows.append([_where(r, root), r.status, _pct(r.metric(LINEAR)),
+                         _pct(r.metric(KNN)), *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
                          _precision(r.meta), _code(r.meta), err])  # fmt: skip
     blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s",
-                                         "eval s", "precision", "code", "error"],
+                                         "eval s", "peak RSS MiB", "precision", "code", "error"],
                         rows=run_rows))  # fmt: skip
     # 10. Environment
-    blocks.append(Block("h2", SECTIONS[11]))
+    blocks.append(Block("h2", SECTIONS["environment"]))
     env = next(
         ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size",
                                      "precision")}
@@ -515,15 +657,30 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     md_path, html_path = out / "report.md", out / "report.html"
     rf.write_text(_md(blocks), md_path)
     rf.write_text(_html(blocks, blocks[0].text), html_path)
-    tables = {"headline": {"header": header, "rows": rows}, "variance": {"header": vh, "rows": vr}}
+    tables = {
+        "headline": {"header": header, "rows": rows},
+        "variance": {"header": vh, "rows": vr},
+        "arms": {"header": ah, "rows": ar},
+    }
     rf.write_text(json.dumps(tables, indent=1) + "\n", out / "report.json")
     return {
         "md": md_path,
         "html": html_path,
         "headline": (header, rows),
         "variance": (vh, vr),
+        "arms": (ah, ar),
         "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
     }
+
+
+def _where(run: Run, root: Path) -> str:
+    """The run folder under the report's folder, without the sweeps' "runs/" level (run names
+    repeat across sweeps: bs512_seed0 in b32-cached and in b128-cached)."""
+    try:
+        parts = run.path.relative_to(root).parts
+    except ValueError:
+        return run.name
+    return "/".join(p for p in parts if p != "runs") or run.name
 
 
 def _precision(meta: dict) -> str:

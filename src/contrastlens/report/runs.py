@@ -35,6 +35,7 @@ class Run:
     final: dict = field(default_factory=dict)
     error: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    curve: list[dict] = field(default_factory=list)  # curve.jsonl: probes during training
 
     @property
     def complete(self) -> bool:
@@ -56,6 +57,42 @@ class Run:
     @property
     def batch_size(self) -> int:
         return int(dig(self.config, "train.batch_size", 0))
+
+    @property
+    def micro_batch(self) -> int:
+        """The chunk size of `train.micro_batch` (0 = the batch in one piece)."""
+        return int(dig(self.config, "train.micro_batch", 0) or 0)
+
+    @property
+    def physical_batch(self) -> int:
+        """The batch held in memory at once: the micro-batch of a cached run, else the batch."""
+        mb = self.micro_batch
+        return mb if 0 < mb < self.batch_size else self.batch_size
+
+    @property
+    def gor_weight(self) -> float:
+        return float(dig(self.config, "gor.weight", 0.0) or 0.0)
+
+    @property
+    def _objective(self) -> str:
+        return self.method + (f" + GOR {self.gor_weight:g}" if self.gor_weight else "")
+
+    @property
+    def family(self) -> str:
+        """The arm apart from its batch and VRN weight: the method, GOR's weight, and the
+        micro-batches a cached large batch is computed in (e.g. "simclr + GOR 1")."""
+        if self.physical_batch == self.batch_size:
+            return self._objective
+        return f"{self._objective} (micro-batches of {self.physical_batch})"
+
+    @property
+    def arm(self) -> str:
+        """The objective with its VRN weight and, for a cached run, its effective batch
+        (e.g. "simclr + VRN λ 30", "simclr, cached batch 512")."""
+        out = self._objective + (f" + VRN λ {self.vrn_weight:g}" if self.vrn_weight else "")
+        if self.physical_batch != self.batch_size:
+            out += f", cached batch {self.batch_size}"
+        return out
 
     @property
     def vrn_weight(self) -> float:
@@ -93,8 +130,26 @@ def find_runs(directory: str | Path) -> list[Run]:
         status = rf.run_status(folder)
         if status == "diverged" and not error:
             error = {"log_tail": [f"diverged: {final.get('message', '')}"]}
-        runs.append(Run(folder, status, config, final, error, rf.try_read_json(folder / rf.META)))
+        runs.append(
+            Run(
+                folder,
+                status,
+                config,
+                final,
+                error,
+                rf.try_read_json(folder / rf.META),
+                _curve(folder / rf.CURVE),
+            )
+        )
     return runs
+
+
+def _curve(path: Path) -> list[dict]:
+    """curve.jsonl's points, or none when the file is missing or unreadable."""
+    try:
+        return rf.read_jsonl(path) if path.is_file() else []
+    except (OSError, ValueError):
+        return []
 
 
 def _nest(flat: dict[str, Any]) -> dict:
