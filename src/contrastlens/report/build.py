@@ -66,6 +66,23 @@ SECTIONS = {  # id -> title, in the report's order
     "environment": "Environment and commands",
 }
 
+# The paragraph under a table section (`_table_section`), by section id.
+_ARMS_NOTE = (
+    "Each arm against plain SimCLR (no VRN, no GOR, not cached) at the same physical batch (the "
+    "batch held in memory: a cached large batch's micro-batch) and temperature: Δ is the paired "
+    "difference (arm − SimCLR, same seed) with a 95% Student-t interval. Cost: training seconds "
+    "(probes left out), their ratio to SimCLR's, and training's peak resident memory with what "
+    "training added to the resident memory at its start (contrastlens.memory)."
+)
+_VARIANCE_NOTE = (
+    "Projector outputs, L2-normalized; the paper's Table 1 measures the same statistic over "
+    "5,000 augmented training pairs. The full-batch optimum is −1/(n−1) with zero variance; "
+    "with n > d no representation can bring the second moment (variance + mean²) below the "
+    "Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). Alignment, uniformity (Wang & "
+    "Isola) and RankMe are of the same pairs."
+)
+NOTES = {"arms": _ARMS_NOTE, "variance": _VARIANCE_NOTE}
+
 
 @dataclass
 class Block:
@@ -80,10 +97,20 @@ def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{100 * x:.2f}"
 
 
+def _axes(ax, xlabel: str, ylabel: str, legend_size: int = 7) -> None:
+    """Label a plot's axes, with a light grid and the legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
 def _save_figure(fig, path: Path) -> None:
-    """Save a PNG atomically (a full disk or a kill keeps the previous figure) and close it."""
+    """Lay out and save a PNG atomically (a full disk or a kill keeps the previous figure),
+    then close it."""
     import matplotlib.pyplot as plt
 
+    fig.tight_layout()
     try:
         rf.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
     finally:
@@ -289,11 +316,7 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
         ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es], marker="o",
                     linestyle="--" if w else "-", capsize=3, label=label)  # fmt: skip
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("batch size")
-    ax.set_ylabel(f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    _axes(ax, "batch size", f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
     _save_figure(fig, path)
     return path
 
@@ -314,11 +337,7 @@ def plot_accuracy_vs_time(runs: list[Run], path: Path) -> Path | None:
                 ys = [100 * lin.mean for _, _, lin, _ in pts]
                 ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1, label=arm)
         ax.set_title(f"physical batch {physical}", fontsize=9)
-        ax.set_xlabel("training seconds")
-        ax.set_ylabel("validation linear top-1 (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+        _axes(ax, "training seconds", "validation linear top-1 (%)", legend_size=6)
     _save_figure(fig, path)
     return path
 
@@ -339,11 +358,7 @@ def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     for floor in sorted(floors):
         ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("batch size")
-    ax.set_ylabel("E[s_neg^2] (5,000 augmented pairs)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    _axes(ax, "batch size", "E[s_neg^2] (5,000 augmented pairs)")
     _save_figure(fig, path)
     return path
 
@@ -379,7 +394,6 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.supxlabel("cosine similarity of negative pairs (projector outputs)", fontsize=8)
-    fig.tight_layout()
     _save_figure(fig, path)
     return path
 
@@ -403,11 +417,7 @@ def plot_temperature(runs: list[Run], path: Path) -> Path | None:
         xs, ys = zip(*pts)
         ax.plot(xs, [100 * y for y in ys], marker="o", linestyle="--" if w else "-",
                 label=f"{method} bs={batch}" + (f" +VRN λ={w:g}" if w else ""))  # fmt: skip
-    ax.set_xlabel("temperature")
-    ax.set_ylabel("linear top-1 (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    _axes(ax, "temperature", "linear top-1 (%)")
     _save_figure(fig, path)
     return path
 
@@ -520,7 +530,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     meta = rf.try_read_json(root / rf.STUDY)
 
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
-    # 1. Setup
+    # Setup
     blocks.append(Block("h2", SECTIONS["setup"]))
     blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} complete "
                              "(finished, or stopped by a limit they were given), "
@@ -530,23 +540,11 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
                              "interval."))  # fmt: skip
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
-    # 2. Headline
-    blocks.append(Block("h2", SECTIONS["headline"]))
     header, rows = headline_rows(runs)
-    blocks.append(Block("table", header=header, rows=rows) if rows else Block("p", "No runs."))
-    # Arms at the same memory
-    blocks.append(Block("h2", SECTIONS["arms"]))
+    blocks += _table_section("headline", header, rows)
     ah, ar = arm_rows(runs)
-    blocks.append(Block("p", "Each arm against plain SimCLR (no VRN, no GOR, not cached) at "
-                             "the same physical batch (the batch held in memory: a cached "
-                             "large batch's micro-batch) and temperature: Δ is the paired "
-                             "difference (arm − SimCLR, same seed) with a 95% Student-t "
-                             "interval. Cost: training seconds (probes left out), their ratio "
-                             "to SimCLR's, and training's peak resident memory with what "
-                             "training added to the resident memory at its start "
-                             "(contrastlens.memory)."))  # fmt: skip
-    blocks.append(Block("table", header=ah, rows=ar) if ar else Block("p", "No runs."))
-    # 3. Floor
+    blocks += _table_section("arms", ah, ar)
+    # Floor
     blocks.append(Block("h2", SECTIONS["floor"]))
     floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
     if floor:  # compared with the runs scored on the floor's split (a pilot: validation)
@@ -558,18 +556,10 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         blocks.append(Block("table", header=fh, rows=fr))
     else:
         blocks.append(Block("p", "Not measured: this folder has no floor.json."))
-    # 4. Variance table
-    blocks.append(Block("h2", SECTIONS["variance"]))
+    # Variance table
     vh, vr = variance_rows(runs)
-    blocks.append(Block("p", "Projector outputs, L2-normalized; the paper's Table 1 measures the "
-                             "same statistic over 5,000 augmented training pairs. The full-batch "
-                             "optimum is −1/(n−1) with zero variance; with n > d no "
-                             "representation can bring the second moment (variance + mean²) "
-                             "below the Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). "
-                             "Alignment, uniformity (Wang & Isola) and RankMe are of the same "
-                             "pairs."))  # fmt: skip
-    blocks.append(Block("table", header=vh, rows=vr) if vr else Block("p", "No runs."))
-    # 4-6. Plots
+    blocks += _table_section("variance", vh, vr)
+    # Plots
     figures = [
         (SECTIONS["hists"], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
         (
@@ -601,10 +591,10 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
                                      "top-1 % (kNN top-1 %) at the mean training seconds, "
                                      "mean over seeds."))  # fmt: skip
             blocks.append(Block("table", header=ch, rows=cr))
-    # 8. Simulator
+    # Simulator
     blocks.append(Block("h2", SECTIONS["simulator"]))
     blocks.extend(_simulator_blocks(root / "simulate"))
-    # 8. Selection
+    # Selection
     blocks.append(Block("h2", SECTIONS["selection"]))
     blocks.append(
         Block(
@@ -625,7 +615,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         blocks.append(Block("table", header=["selection run", "status", "arm",
                                              "validation linear %", "validation kNN %",
                                              "neg. variance"], rows=sel_rows))  # fmt: skip
-    # 9. Runs
+    # Runs
     blocks.append(Block("h2", SECTIONS["runs"]))
     run_rows = []
     for r in runs:
@@ -641,7 +631,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s",
                                          "eval s", "peak RSS MiB", "precision", "code", "error"],
                         rows=run_rows))  # fmt: skip
-    # 10. Environment
+    # Environment
     blocks.append(Block("h2", SECTIONS["environment"]))
     env = next(
         ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size",
@@ -681,6 +671,12 @@ def _where(run: Run, root: Path) -> str:
     except ValueError:
         return run.name
     return "/".join(p for p in parts if p != "runs") or run.name
+
+
+def _table_section(key: str, header: list[str], rows: list[list[str]]) -> list[Block]:
+    """A section of SECTIONS[key]: its heading, its paragraph in NOTES if any, its table."""
+    out = [Block("h2", SECTIONS[key])] + ([Block("p", NOTES[key])] if key in NOTES else [])
+    return out + [Block("table", header=header, rows=rows) if rows else Block("p", "No runs.")]
 
 
 def _precision(meta: dict) -> str:
