@@ -125,10 +125,15 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
         _arm(tmp_path, f"gor{seed}", seed, gor, gor=1.0)  # same batch, method and VRN weight
         _arm(tmp_path, f"cached{seed}", seed, cached, batch=512, micro=32, secs=300.0)
         _arm(tmp_path, f"big{seed}", seed, 0.9, batch=512, peak=3000.0)  # not a baseline at 32
+        # two processes with 32 each: 32 in memory, but not the same arm as one process's 32
+        _arm(tmp_path, f"ddp{seed}", seed, 0.85, batch=64, micro=32)
+        meta = tmp_path / "runs" / f"ddp{seed}" / "meta.json"
+        meta.write_text(json.dumps({"world_size": 2}))
     rep = build_report(tmp_path)
     rows = {(r[0], r[2]): r for r in rep["arms"][1]}
     assert set(rows) == {("32", "simclr"), ("32", "simclr + GOR 1"),
-                         ("32", "simclr, cached batch 512"), ("512", "simclr")}  # fmt: skip
+                         ("32", "simclr, cached batch 512"), ("512", "simclr"),
+                         ("32", "simclr, batch 64 over 2 processes")}  # fmt: skip
     assert rows[("32", "simclr")][5] == "(baseline)"
     assert rows[("32", "simclr")][4] == "81.00 ± 1.41"
     # GOR: differences 1 and 2 points; cached: 3 and 4 points, at 3x the time, same memory
@@ -142,5 +147,5 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     assert head[("simclr + GOR 1", "32")][5] == "82.50 ± 2.12"
     md = rep["md"].read_text()
     assert (tmp_path / "acc_vs_time.png").is_file()
-    assert "| 32 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |" in md
+    assert "| 32 | 0.2 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |" in md
     assert "| cached1 | finished | 86.00 | 76.00 | 300 | – | 1000 |" in md  # with its memory

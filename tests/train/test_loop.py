@@ -1,6 +1,7 @@
 import json
 import os
 import stat
+import time
 
 import pytest
 import torch
@@ -62,6 +63,33 @@ def test_resume_is_bit_identical(tmp_path):
     memory = resumed["memory"]
     assert memory["peak_rss_mb"] >= part["memory"]["peak_rss_mb"] > 0
     assert memory["rss_before_mb"] == part["memory"]["rss_before_mb"]
+
+
+def test_curve_probes_are_neither_training_time_nor_training_memory(tmp_path, monkeypatch):
+    def plain(name):
+        cfg = tiny_config(epochs=2)
+        cfg.eval.curve_epochs = (1,)
+        return train(cfg, tmp_path / name)
+
+    monkeypatch.setattr(loop.ProbeData, "curve_point", lambda self, p: {"linear_top1": 0.5})
+    light = plain("light")
+    kept = []
+
+    def slow_heavy_probe(self, p):
+        kept.append(b"\x01" * (120 * 2**20))  # the probe's data, kept after it
+        transient = b"\x01" * (120 * 2**20)
+        del transient
+        time.sleep(2.0)
+        return {"linear_top1": 0.5}
+
+    monkeypatch.setattr(loop.ProbeData, "curve_point", slow_heavy_probe)
+    heavy = plain("heavy")
+    point = rf.read_jsonl(tmp_path / "heavy" / rf.CURVE)[0]
+    # the point's time is the training before it, not the probe's two seconds
+    assert point["train_s"] < heavy["train_time_s"] < 2.0 + light["train_time_s"]
+    added = [r["memory"]["peak_rss_mb"] - r["memory"]["rss_before_mb"] for r in (light, heavy)]
+    if heavy["memory"]["scope"] == "phase":  # the probe's 240 MiB are not training's
+        assert added[1] < added[0] + 60, added
 
 
 def test_moco_and_vrn_train_and_resume(tmp_path):

@@ -47,6 +47,7 @@ EVAL_SECONDS = "eval.eval_time_s"
 KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
 PEAK_RSS = "memory.peak_rss_mb"  # training's peak resident memory, probes left out
 RSS_BEFORE = "memory.rss_before_mb"
+CUDA_PEAK = "memory.cuda_peak_mb"  # allocated CUDA tensors (GPU runs)
 BASELINE = "simclr"  # the arm every other arm is compared with at the same physical batch
 
 SECTIONS = {  # id -> title, in the report's order
@@ -69,10 +70,11 @@ SECTIONS = {  # id -> title, in the report's order
 # The paragraph under a table section (`_table_section`), by section id.
 _ARMS_NOTE = (
     "Each arm against plain SimCLR (no VRN, no GOR, not cached) at the same physical batch (the "
-    "batch held in memory: a cached large batch's micro-batch) and temperature: Δ is the paired "
-    "difference (arm − SimCLR, same seed) with a 95% Student-t interval. Cost: training seconds "
-    "(probes left out), their ratio to SimCLR's, and training's peak resident memory with what "
-    "training added to the resident memory at its start (contrastlens.memory)."
+    "batch one process holds in memory: a cached large batch's micro-batch) and temperature: Δ "
+    "is the paired difference (arm − SimCLR, same seed) with a 95% Student-t interval. Cost: "
+    "training seconds (probes left out), their ratio to SimCLR's, and training's peak memory "
+    "(contrastlens.memory): the resident set, with what training added to the resident set at "
+    "its start, or on a GPU the allocated CUDA tensors."
 )
 _VARIANCE_NOTE = (
     "Projector outputs, L2-normalized; the paper's Table 1 measures the same statistic over "
@@ -214,14 +216,19 @@ def _arm_order(key: tuple) -> tuple:
 
 
 def _memory(seeds: dict[int, Run]) -> str:
-    """Mean peak resident memory of training, with what training added to the start's."""
+    """Training's mean peak memory over seeds: allocated CUDA tensors on a GPU, else the
+    resident set with what training added to the resident set at its start; "(process)"
+    marks a peak over the whole process (where the phase's own could not be measured)."""
+    cuda = summarize(list(_by_seed(seeds, CUDA_PEAK).values()))
+    if cuda.n:
+        return f"{cuda.mean:,.0f} CUDA"
     peak = summarize(list(_by_seed(seeds, PEAK_RSS).values()))
-    before = summarize(list(_by_seed(seeds, RSS_BEFORE).values()))
     if not peak.n:
         return "–"
-    return (
-        f"{peak.mean:,.0f} (+{peak.mean - before.mean:,.0f})" if before.n else f"{peak.mean:,.0f}"
-    )
+    before = summarize(list(_by_seed(seeds, RSS_BEFORE).values()))
+    out = f"{peak.mean:,.0f}" + (f" ({peak.mean - before.mean:+,.0f})" if before.n else "")
+    scopes = {dig(r.final, "memory.scope") for r in seeds.values()}
+    return out + (" (process)" if "process" in scopes else "")
 
 
 def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
@@ -231,7 +238,7 @@ def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = [
         "physical batch", "t", "arm", "seeds", "linear top-1 %", "Δ linear vs SimCLR (95% CI)",
         "kNN top-1 %", "Δ kNN vs SimCLR (95% CI)", "kNN@10 %", "train s", "time / SimCLR's",
-        "peak RSS MiB (+ training's)",
+        "peak memory MiB (training's +)",
     ]  # fmt: skip
     arms = _arms(runs)
     rows = []
@@ -273,12 +280,12 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """Validation accuracy during training (curve.jsonl) per arm: "linear % (kNN %) at s"."""
     arms = {k: v for k, v in _arms(runs).items() if any(r.curve for r in v.values())}
     epochs = sorted({e for seeds in arms.values() for e, *_ in _curve_points(seeds)})
-    header = ["physical batch", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
+    header = ["physical batch", "t", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
     rows = []
     for key in sorted(arms, key=_arm_order):
         cells = {e: f"{100 * lin.mean:.2f} ({100 * knn.mean:.2f}) at {secs.mean:.0f} s"
                  for e, secs, lin, knn in _curve_points(arms[key])}  # fmt: skip
-        rows.append([str(key[0]), key[2], str(len(arms[key])),
+        rows.append([str(key[0]), f"{key[1]:g}", key[2], str(len(arms[key])),
                      *(cells.get(e, "–") for e in epochs)])  # fmt: skip
     return header, rows
 
@@ -322,22 +329,25 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
 
 
 def plot_accuracy_vs_time(runs: list[Run], path: Path) -> Path | None:
-    """Validation linear top-1 during training against training seconds (curve.jsonl), mean
-    over seeds, one panel per physical batch: arms compared at equal time."""
+    """Linear top-1 of the curve probes (curve.jsonl, on the split held out from training)
+    against training seconds, mean over seeds, one panel per physical batch: arms compared
+    at equal time."""
     arms = {k: pts for k, v in _arms(runs).items() if (pts := _curve_points(v))}
     if not arms:
         return None
+    several_t = len({k[1] for k in arms}) > 1
     panels = sorted({k[0] for k in arms})
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
     for ax, physical in zip(axes.flat, panels):
-        for (pb, _t, arm), pts in sorted(arms.items(), key=lambda kv: _arm_order(kv[0])):
+        for (pb, t, arm), pts in sorted(arms.items(), key=lambda kv: _arm_order(kv[0])):
             if pb == physical:
                 xs = [secs.mean for _, secs, _, _ in pts]
                 ys = [100 * lin.mean for _, _, lin, _ in pts]
-                ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1, label=arm)
+                ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1,
+                        label=f"{arm}, t={t:g}" if several_t else arm)  # fmt: skip
         ax.set_title(f"physical batch {physical}", fontsize=9)
-        _axes(ax, "training seconds", "validation linear top-1 (%)", legend_size=6)
+        _axes(ax, "training seconds", "linear top-1 of the curve probes (%)", legend_size=6)
     _save_figure(fig, path)
     return path
 
@@ -571,7 +581,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         (
             SECTIONS["time"],
             plot_accuracy_vs_time(runs, out / "acc_vs_time.png"),
-            "validation linear top-1 during training against training seconds",
+            "linear top-1 of the curve probes against training seconds",
         ),
         (SECTIONS["temperature"], plot_temperature(runs, out / "temperature.png"), "temperature"),
     ]

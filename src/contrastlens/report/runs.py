@@ -64,10 +64,24 @@ class Run:
         return int(dig(self.config, "train.micro_batch", 0) or 0)
 
     @property
+    def processes(self) -> int:
+        return max(1, int(self.meta.get("world_size") or 1))
+
+    @property
+    def process_batch(self) -> int:
+        """Each process's share of the batch (train.batch_size / the number of processes)."""
+        return self.batch_size // self.processes
+
+    @property
+    def cached(self) -> bool:
+        """A large batch computed in micro-batches (`train.micro_batch`, GradCache)."""
+        return 0 < self.micro_batch < self.process_batch
+
+    @property
     def physical_batch(self) -> int:
-        """The batch held in memory at once: the micro-batch of a cached run, else the batch."""
-        mb = self.micro_batch
-        return mb if 0 < mb < self.batch_size else self.batch_size
+        """The batch one process holds in memory at once: the micro-batch of a cached run,
+        else the process's share of the batch."""
+        return self.micro_batch if self.cached else self.process_batch
 
     @property
     def gor_weight(self) -> float:
@@ -81,17 +95,19 @@ class Run:
     def family(self) -> str:
         """The arm apart from its batch and VRN weight: the method, GOR's weight, and the
         micro-batches a cached large batch is computed in (e.g. "simclr + GOR 1")."""
-        if self.physical_batch == self.batch_size:
+        if not self.cached:
             return self._objective
         return f"{self._objective} (micro-batches of {self.physical_batch})"
 
     @property
     def arm(self) -> str:
-        """The objective with its VRN weight and, for a cached run, its effective batch
-        (e.g. "simclr + VRN λ 30", "simclr, cached batch 512")."""
+        """The objective with its VRN weight and the batch it saw when that is not the one
+        held in memory (e.g. "simclr + VRN λ 30", "simclr, cached batch 512")."""
         out = self._objective + (f" + VRN λ {self.vrn_weight:g}" if self.vrn_weight else "")
-        if self.physical_batch != self.batch_size:
+        if self.cached:
             out += f", cached batch {self.batch_size}"
+        if self.processes > 1:
+            out += f", batch {self.batch_size} over {self.processes} processes"
         return out
 
     @property

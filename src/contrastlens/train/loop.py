@@ -207,6 +207,7 @@ def train(
         set_rng_state(ckpt["rng"])
         start_epoch, step, time_offset = ckpt["epoch"], ckpt["step"], ckpt["train_time_s"]
         memory_before = ckpt.get("memory")
+        del ckpt  # its tensors were copied into the parts: no second copy during training
     else:
         meta = base_meta(cfg.train.seed)
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
@@ -277,11 +278,12 @@ def train(
                            or epoch + 1 == cfg.train.epochs):  # fmt: skip
             checkpoint(epoch + 1, clock.train_s())
         if (epoch + 1) in cfg.eval.curve_epochs and epoch_done:
+            train_s = clock.train_s()  # read before the probe: its own time is not training
             with clock.paused(), memory.paused():  # probes are not training
                 if folder.is_main:
                     point = probe_data.curve_point(p)
                     folder.log_curve({**point, "epoch": epoch + 1, "step": step,
-                                      "train_s": clock.train_s()})  # fmt: skip
+                                      "train_s": train_s})  # fmt: skip
                 distributed.wait_for_rank0()
             p.encoder.train()
         if stop:
