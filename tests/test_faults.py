@@ -88,7 +88,7 @@ def same_checkpoint(a: Path, b: Path) -> None:
     ca = torch.load(a / rf.CHECKPOINT, weights_only=False)
     cb = torch.load(b / rf.CHECKPOINT, weights_only=False)
     for ckpt in (ca, cb):
-        ckpt.pop("train_time_s")  # wall clock
+        ckpt.pop("train_time_s"), ckpt.pop("memory")  # wall clock, the process's memory
         ckpt["config"].pop("out_dir"), ckpt["config"].pop("name")  # where, not what
     same_state(ca, cb)
 

@@ -9,7 +9,7 @@ import contrastlens
 ROOT = Path(contrastlens.__file__).parent
 # A module may import from its own layer or a lower one; never from a higher one.
 LAYERS = {
-    "errors": 0, "optimum": 0, "runfolder": 0, "distributed": 0,
+    "errors": 0, "optimum": 0, "runfolder": 0, "distributed": 0, "memory": 0,
     "losses": 1, "similarity": 1, "theory": 1,
     "models": 2, "data": 2,
     "train": 3, "eval": 3,

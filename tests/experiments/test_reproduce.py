@@ -20,7 +20,7 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
         assert "(1 seed)" in line
 
     md = (out / "report.md").read_text()
-    for title in SECTIONS:
+    for title in SECTIONS.values():
         assert f"## {title}" in md, title
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4  # accuracy, second moment, 2 simulator
@@ -33,7 +33,8 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
     assert len(finals) == 4
     for path in finals:  # each run's own numbers appear in its row of the runs table
         ev = json.loads(path.read_text())["eval"]
-        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {path.parent.name} |"))
+        name = f"smoke/{path.parent.name}"  # named by its folder under the study's
+        row = next(ln for ln in md.splitlines() if ln.startswith(f"| {name} |"))
         assert f"| {100 * ev['linear_top1']:.2f} | {100 * ev['knn_top1']:.2f} |" in row
     sim = json.loads((out / "simulate" / "simulate.json").read_text())
     assert f"{sim['runs']['mini_batch']['neg_var']:.4f}" in md
