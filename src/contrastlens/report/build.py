@@ -1,14 +1,15 @@
 """`contrastlens report DIR`: report.md and a self-contained report.html from run folders only.
 
 Sections: headline accuracy table (linear probe and kNN, mean +/- std over seeds, per method x
-batch size x VRN weight) with the paired VRN gain and its 95% CI; the baselines against the
+batch size x VRN weight) with the paired VRN gain and its 95% CI; every arm against SimCLR at
+the same physical batch (paired, with training time and peak memory); the baselines against the
 raw-pixel floor (the study's `floor.json`, same probes); the variance of negative
 similarities per batch size with and without VRN (the paper's Table 1 on our data); histograms
-of negative similarities; accuracy against batch size; temperature robustness (when the grid
-has several temperatures); the simulator's figures against the Thm 5.5 bounds; selection of
-hyperparameters (runs scored on a validation split appear there only); failed runs;
-environment and exact commands (the study's sittings from study.json, and any follow-up
-`contrastlens sweep` under the folder from its sweep.json).
+of negative similarities; accuracy against batch size and against training time (the curve
+probes); temperature robustness (when the grid has several temperatures); the simulator's
+figures against the Thm 5.5 bounds; selection of hyperparameters (runs scored on a validation
+split appear there only); failed runs; environment and exact commands (the study's sittings
+from study.json, and any follow-up `contrastlens sweep` under the folder from its sweep.json).
 
 Every number comes from a run folder's JSON (`final.json`, `config.json`) or from the study
 folder's `simulate/simulate.json` and `floor.json`; nothing is recomputed from models.
@@ -234,11 +235,11 @@ def _memory(seeds: dict[int, Run]) -> str:
 def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """Every arm against plain SimCLR (no VRN, no GOR, not cached) at the same physical batch
     and temperature, paired by seed, with its cost: training seconds, their ratio to SimCLR's,
-    and training's peak resident memory."""
+    and training's peak memory (`_memory`)."""
     header = [
         "physical batch", "t", "arm", "seeds", "linear top-1 %", "Δ linear vs SimCLR (95% CI)",
         "kNN top-1 %", "Δ kNN vs SimCLR (95% CI)", "kNN@10 %", "train s", "time / SimCLR's",
-        "peak memory MiB (training's +)",
+        "peak memory MiB (+ added by training)",
     ]  # fmt: skip
     arms = _arms(runs)
     rows = []
@@ -277,7 +278,8 @@ def _curve_points(seeds: dict[int, Run]) -> list[tuple[int, Summary, Summary, Su
 
 
 def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
-    """Validation accuracy during training (curve.jsonl) per arm: "linear % (kNN %) at s"."""
+    """The curve probes (curve.jsonl) per arm and epoch: "linear % (kNN %) at s" seconds of
+    training, means over seeds."""
     arms = {k: v for k, v in _arms(runs).items() if any(r.curve for r in v.values())}
     epochs = sorted({e for seeds in arms.values() for e, *_ in _curve_points(seeds)})
     header = ["physical batch", "t", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
