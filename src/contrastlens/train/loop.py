@@ -207,7 +207,7 @@ def train(
         set_rng_state(ckpt["rng"])
         start_epoch, step, time_offset = ckpt["epoch"], ckpt["step"], ckpt["train_time_s"]
         memory_before = ckpt.get("memory")
-        del ckpt  # its tensors were copied into the parts: no second copy during training
+        del ckpt  # the parts hold what they need: no second copy of the weights while training
     else:
         meta = base_meta(cfg.train.seed)
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
