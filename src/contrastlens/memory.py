@@ -23,6 +23,8 @@ import math
 import os
 import resource
 
+import torch
+
 CLEAR_REFS = "/proc/self/clear_refs"
 STATUS = "/proc/self/status"
 RESET_TOLERANCE_MB = 16.0  # a reset high-water mark is within this of the resident set
@@ -83,18 +85,14 @@ class PeakMemory:
             self.rss_before_mb = resumed.get("rss_before_mb", self.rss_before_mb)
             self._peak_rss = _max(self._peak_rss, resumed.get("peak_rss_mb"))
             self._peak_cuda = resumed.get("cuda_peak_mb") or 0.0
-        if self.cuda:
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(device)
         self.device = device
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
 
     def _collect(self) -> None:
         if self.phase:
             self._peak_rss = _max(self._peak_rss, _hwm_mb() - self._kept_mb)
         if self.cuda:
-            import torch
-
             peak = torch.cuda.max_memory_allocated(self.device) / 2**20 - self._kept_cuda_mb
             self._peak_cuda = max(self._peak_cuda, peak)
 
@@ -113,16 +111,10 @@ class PeakMemory:
             if self.phase:
                 _reset_hwm()
             if self.cuda:
-                import torch
-
                 torch.cuda.reset_peak_memory_stats(self.device)
 
     def _cuda_now(self) -> float:
-        if not self.cuda:
-            return 0.0
-        import torch
-
-        return torch.cuda.memory_allocated(self.device) / 2**20
+        return torch.cuda.memory_allocated(self.device) / 2**20 if self.cuda else 0.0
 
     def state(self) -> dict:
         """The phase's peak so far (JSON-ready; also what a checkpoint carries to a resume)."""

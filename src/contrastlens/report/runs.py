@@ -146,17 +146,8 @@ def find_runs(directory: str | Path) -> list[Run]:
         status = rf.run_status(folder)
         if status == "diverged" and not error:
             error = {"log_tail": [f"diverged: {final.get('message', '')}"]}
-        runs.append(
-            Run(
-                folder,
-                status,
-                config,
-                final,
-                error,
-                rf.try_read_json(folder / rf.META),
-                _curve(folder / rf.CURVE),
-            )
-        )
+        meta, curve = rf.try_read_json(folder / rf.META), _curve(folder / rf.CURVE)
+        runs.append(Run(folder, status, config, final, error, meta, curve))
     return runs
 
 
