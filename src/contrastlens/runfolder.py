@@ -47,7 +47,11 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     "table1": {"pairs", "pos_mean", "neg_mean", "neg_var", "excess",
                     "neg_hist"}, "full": {SimilarityMoments of one augmented pair of every
                     training image: "n", "pos_mean", "pos_var", "neg_mean", "neg_var",
-                    "within_mean", "within_var", "optimum", "excess"}, "eval_time_s"}.
+                    "within_mean", "within_var", "optimum", "excess"}, "eval_time_s",
+                    "correct": {"linear", "knn"}: one character per scored image, in the
+                    split's order, "1" where that probe's top-1 class is right, else "0"
+                    (`encode_flags`; the kNN at knn_k), "evaluated": {"at", "git"} when
+                    `contrastlens eval` wrote it after the run}.
                     Accuracies are fractions in [0, 1].
     tb/             TensorBoard events (train.tensorboard=true and tensorboard installed).
 
@@ -286,6 +290,22 @@ def read_run(path: str | os.PathLike) -> dict:
         "final": opt(FINAL),
         "eval": opt(EVAL),
     }
+
+
+# --------------------------------------------------------------------------- per-image flags
+
+
+def encode_flags(flags) -> str:
+    """Booleans (e.g. whether a probe got each test image right) as a string of "0"/"1"."""
+    return "".join("1" if f else "0" for f in flags)
+
+
+def decode_flags(text: str) -> list[bool]:
+    """The inverse of `encode_flags`; a ValueError names any other character."""
+    bad = set(text) - {"0", "1"}
+    if bad:
+        raise ValueError(f"per-image flags must be '0'/'1' characters, found {sorted(bad)}")
+    return [c == "1" for c in text]
 
 
 # --------------------------------------------------------------------------- provenance

@@ -27,6 +27,13 @@ def test_eval_cli_writes_into_run_folder(tmp_path, capsys, monkeypatch):
     assert t1["welch_floor"] == (64 - 8) / (8 * 63) and t1["neg_second_moment"] >= 0
     assert {"alignment", "uniformity", "rankme"} <= set(t1["diagnostics"])
     assert "linear_top1" in capsys.readouterr().out
+    # which scored images each probe got right: as many as the split has, and they average to
+    # the accuracies (a paired difference over the same images rests on them)
+    flags = {k: rf.decode_flags(v) for k, v in ev["correct"].items()}
+    assert len(flags["linear"]) == len(flags["knn"]) == 64  # the tiny config's test split
+    assert sum(flags["linear"]) / 64 == ev["linear_top1"]
+    assert sum(flags["knn"]) / 64 == ev["knn_top1"]
+    assert ev["evaluated"]["git"].keys() == {"revision", "dirty"}
 
 
 def test_eval_errors(tmp_path, capsys):

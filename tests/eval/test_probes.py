@@ -49,6 +49,9 @@ def test_knn_top1_at_several_k_equals_one_probe_per_k():
     for k in (200, 10, 1):
         assert at[k] == KNNProbe(k=k).fit(X, y).score(Xt, yt), k
     assert len(set(at.values())) > 1  # the ks give different answers here
+    correct = KNNProbe(k=200, chunk_size=50).fit(X, y).correct_at(Xt, yt, ks=(200, 10))
+    for k in (200, 10):
+        assert torch.equal(correct[k], KNNProbe(k=k).fit(X, y).predict(Xt) == yt), k
 
 
 def test_linear_probe_equals_torch_sgd_with_autograd():

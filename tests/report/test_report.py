@@ -2,8 +2,10 @@
 
 import json
 
+from contrastlens import runfolder as rf
 from contrastlens.report.build import SECTIONS, build_report
 from contrastlens.report.runs import find_runs
+from contrastlens.report.stats import paired_difference, paired_difference_images
 
 
 def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished", val=0):
@@ -72,7 +74,8 @@ def test_report_tables_come_from_run_folders(tmp_path):
     vrn = next(r for r in rows if r[3] == "30")
     assert base[5] == "80.00 ± 1.00" and base[4] == "3"
     # paired differences 2, 3, 1 points: mean +2.00, t-interval 2 ± 4.303 * 1 / sqrt(3)
-    assert vrn[6] == "+2.00 [-0.48, +4.48]"
+    # * marks an interval over the seeds alone: these runs saved no per-image results
+    assert vrn[6] == "+2.00 [-0.48, +4.48]*"
     assert "0.1500" in md and "0.0900" in md and "0.0450" in md  # Table 1 and exact variance
     assert "ValueError: boom" in md and "diverged" in md  # failures are reported, not hidden
     assert rep["runs"] == {"total": 8, "done": 6, "failed": 2}
@@ -137,9 +140,9 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     assert rows[("32", "simclr")][5] == "(baseline)"
     assert rows[("32", "simclr")][4] == "81.00 ± 1.41"
     # GOR: differences 1 and 2 points; cached: 3 and 4 points, at 3x the time, same memory
-    assert rows[("32", "simclr + GOR 1")][5] == "+1.50 [-4.85, +7.85]"
+    assert rows[("32", "simclr + GOR 1")][5] == "+1.50 [-4.85, +7.85]*"
     cached = rows[("32", "simclr, cached batch 512")]
-    assert cached[5] == "+3.50 [-2.85, +9.85]" and cached[10] == "3.00"
+    assert cached[5] == "+3.50 [-2.85, +9.85]*" and cached[10] == "3.00"
     assert cached[11] == "1,000 (+200)" and rows[("512", "simclr")][11] == "3,000 (+2,200)"
     # the headline keeps GOR apart from plain SimCLR (it used to overwrite it, seed by seed)
     head = {(r[0], r[1]): r for r in rep["headline"][1]}
@@ -149,3 +152,22 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     assert (tmp_path / "acc_vs_time.png").is_file()
     assert "| 32 | 0.2 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |" in md
     assert "| cached1 | finished | 86.00 | 76.00 | 300 | – | 1000 |" in md  # with its memory
+
+
+def test_deltas_count_the_scored_images_where_runs_saved_them(tmp_path):
+    # 2 seeds x 8 scored images per arm: which images each probe got right (eval.correct)
+    flags = {"a0": "11110000", "a1": "11100000", "b0": "11111000", "b1": "11110100",
+             "c0": "11111100", "c1": "11111100"}  # fmt: skip
+    for name, bits in flags.items():
+        weight = {"a": 0.0, "b": 30.0, "c": 100.0}[name[0]]
+        _run(tmp_path, name, "simclr", 32, weight, int(name[1]), bits.count("1") / 8, 0.5, 0.1)
+        if name != "c1":  # one run without per-image results: its arm falls back to the seeds
+            final = json.loads((tmp_path / "runs" / name / "final.json").read_text())
+            final["eval"]["correct"] = {"linear": bits, "knn": bits}
+            (tmp_path / "runs" / name / "final.json").write_text(json.dumps(final))
+    rows = {r[3]: r for r in build_report(tmp_path)["headline"][1]}
+    a = {s: rf.decode_flags(flags[f"a{s}"]) for s in (0, 1)}
+    b = {s: rf.decode_flags(flags[f"b{s}"]) for s in (0, 1)}
+    assert rows["30"][6] == paired_difference_images(a, b).fmt(100)  # not the seeds-only interval:
+    assert rows["30"][6] != paired_difference({0: 4 / 8, 1: 3 / 8}, {0: 5 / 8, 1: 5 / 8}).fmt(100)
+    assert "*" not in rows["30"][6] and rows["100"][6].endswith("*")

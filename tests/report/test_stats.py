@@ -1,10 +1,16 @@
 """Report statistics: mean/std and paired differences with Student-t intervals, by hand."""
 
 import math
+import random
 
 import pytest
 
-from contrastlens.report.stats import paired_difference, summarize, t975
+from contrastlens.report.stats import (
+    paired_difference,
+    paired_difference_images,
+    summarize,
+    t975,
+)
 
 
 def test_summarize_matches_hand_computation():
@@ -37,3 +43,57 @@ def test_t_table():
     assert t975(1) == 12.706 and t975(2) == 4.303 and t975(100) == 1.960
     with pytest.raises(ValueError):
         t975(0)
+
+
+def test_paired_difference_images_by_hand():
+    # 2 seeds x 4 images: d = b - a per image
+    a = {0: [1, 1, 0, 0], 1: [1, 0, 0, 1], 5: [0, 0, 0, 0]}
+    b = {0: [1, 1, 1, 0], 1: [1, 1, 1, 0]}  # seed 5 unmatched: ignored
+    p = paired_difference_images(a, b)
+    # d: seed 0 [0, 0, 1, 0] (mean 0.25), seed 1 [0, 1, 1, -1] (mean 0.25)
+    per_image = [0.0, 0.5, 1.0, -0.5]
+    m = sum(per_image) / 4
+    v_image = sum((x - m) ** 2 for x in per_image) / 3 / 4  # seed means are equal: v_seed = 0
+    df = v_image**2 / (v_image**2 / 3)  # = n - 1 = 3
+    assert p.n == 2 and p.mean == pytest.approx(0.25) and df == pytest.approx(3)
+    half = t975(3) * math.sqrt(v_image)
+    assert (p.low, p.high) == (pytest.approx(0.25 - half), pytest.approx(0.25 + half))
+    # one seed: the image part alone, still an interval
+    one = paired_difference_images({0: a[0]}, {0: b[0]})
+    v = (0.25 * 0.75**2 + 0.75 * 0.25**2) * 4 / 3 / 4
+    assert one.n == 1 and one.high - one.mean == pytest.approx(t975(3) * math.sqrt(v))
+    assert "[" in one.fmt(100)
+    same = paired_difference_images({0: a[0]}, {0: a[0]})
+    assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same images"):
+        paired_difference_images({0: [1, 0]}, {0: [1, 0, 1]})
+    assert paired_difference_images({0: [1]}, {1: [1]}).fmt() == "–"
+
+
+def test_image_sampling_is_what_seed_only_intervals_miss():
+    # Two arms with no difference on the population of images: a tenth of the images favour
+    # one arm or the other whatever the seed (half each way), and each seed flips a few
+    # answers at random. Every seed is scored on the same sample of images, so the sample's
+    # imbalance is shared by the seeds: the seed-only interval misses 0 far more often than
+    # 5%; the interval that also counts the images holds its 95%.
+    rng = random.Random(0)
+    n, seeds, trials = 400, 3, 200
+    covered = {"seeds": 0, "images": 0}
+    for _ in range(trials):
+        kind = [rng.choices((1, -1, 0), (0.05, 0.05, 0.9))[0] for _ in range(n)]
+        base = [rng.random() < 0.85 for _ in range(n)]
+        a, b = {}, {}
+        for s in range(seeds):
+            flip = lambda x: x != (rng.random() < 0.01)  # noqa: E731
+            a[s] = [flip(k == -1 or (k == 0 and r)) for k, r in zip(kind, base)]
+            b[s] = [flip(k == 1 or (k == 0 and r)) for k, r in zip(kind, base)]
+        acc = {s: (sum(a[s]) / n, sum(b[s]) / n) for s in range(seeds)}
+        only = paired_difference(
+            {s: v[0] for s, v in acc.items()}, {s: v[1] for s, v in acc.items()}
+        )
+        both = paired_difference_images(a, b)
+        assert both.mean == pytest.approx(only.mean)
+        covered["seeds"] += only.low <= 0 <= only.high
+        covered["images"] += both.low <= 0 <= both.high
+    assert covered["images"] / trials >= 0.9
+    assert covered["seeds"] / trials <= 0.75

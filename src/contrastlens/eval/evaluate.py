@@ -8,7 +8,8 @@ Functions take tensors and an `EvalConfig`; reading a run folder to evaluate it 
 `contrastlens.experiments.evaluate_run`. Measurements (docs/theory.md, "Protocol"):
 - linear probe (paper protocol, `LinearProbe`) and weighted kNN (`KNNProbe`, at eval.knn_k and
   at k = 10, the k of the raw-pixel floor) on the backbone features of the training split (fit)
-  and the probe split (score: the test split, or the validation split when data.val_size > 0);
+  and the probe split (score: the test split, or the validation split when data.val_size > 0),
+  with which scored images each probe got right (paired differences over the same images);
 - Table 1: variance of negative cosine similarities of PROJECTOR outputs over
   `eval.table1_pairs` augmented training pairs (one random subset, two augmented views each),
   with their second moment, the Welch floor (n, d) and the embedding diagnostics (alignment,
@@ -28,6 +29,7 @@ import time
 
 import torch
 
+from contrastlens import runfolder as rf
 from contrastlens.data.augment import normalize, to_float
 from contrastlens.data.views import step_generator
 from contrastlens.eval.probes import KNNProbe, LinearProbe
@@ -99,11 +101,17 @@ def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, 
     return torch.cat(z1), torch.cat(z2)
 
 
-def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
-    """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
+def _knn_correct(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
+    """{k: bool (N,) right or not} at eval.knn_k and at FLOOR_K, from one kNN search."""
     dtype = torch.bfloat16 if precision.amp == "bf16" else torch.float32
     probe = KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr, ytr)
-    return probe.top1_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
+    return probe.correct_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
+
+
+def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
+    """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
+    return {k: c.float().mean().item()
+            for k, c in _knn_correct(ev, ftr, ytr, fte, yte, precision).items()}  # fmt: skip
 
 
 def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
@@ -178,9 +186,12 @@ def evaluate_encoder(
     (xtr, ytr), (_, yte) = train, test
     mean, std = norm
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
-    knn_at = _knn_top1(ev, ftr, ytr, fte, yte, precision)
+    knn_correct = _knn_correct(ev, ftr, ytr, fte, yte, precision)
+    knn_at = {k: c.float().mean().item() for k, c in knn_correct.items()}
     lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
+    lin_top1 = lin.decision_function(fte).topk(1, dim=1).indices[:, 0]
+    lin_correct = lin_top1 == yte.long().to(lin_top1.device)
 
     # Table 1: `table1_pairs` augmented training pairs (a fixed random subset).
     n = xtr.shape[0]
@@ -210,4 +221,7 @@ def evaluate_encoder(
         "knn_temperature": ev.knn_temperature, "feature_dim": int(ftr.shape[1]),
         "table1": table1, "full": full, "eval_time_s": time.perf_counter() - t0,
         "precision": getattr(precision, "as_dict", lambda: {"amp": "off"})(),
+        # per scored image: paired differences over the same test images (report.stats)
+        "correct": {"linear": rf.encode_flags(lin_correct.tolist()),
+                    "knn": rf.encode_flags(knn_correct[ev.knn_k].tolist())},
     }  # fmt: skip

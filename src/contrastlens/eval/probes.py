@@ -146,14 +146,19 @@ class KNNProbe:
         """Class votes (N, K) for the queries."""
         return self._votes(X_QF, (self.k,))[0]
 
-    def top1_at(self, X_NF: torch.Tensor, y_N: torch.Tensor, ks: tuple[int, ...]) -> dict:
-        """{k: top-1 accuracy} for several k at the cost of one kNN search."""
+    def correct_at(self, X_NF: torch.Tensor, y_N: torch.Tensor, ks: tuple[int, ...]) -> dict:
+        """{k: bool (N,) whether each query's top-1 class is right} for several k at the cost
+        of one kNN search."""
         if not ks or min(ks) < 1:
             raise ValueError(f"ks must be positive neighbour counts, got {ks}")
         with torch.no_grad():
-            y_N = y_N.to(self.X_.device)
+            y_N = y_N.long().to(self.X_.device)
             votes = self._votes(X_NF, tuple(ks))
-            return {k: _topk_accuracy(v, y_N, ks=(1,))["top1"] for k, v in zip(ks, votes)}
+            return {k: v.topk(1, dim=1).indices[:, 0] == y_N for k, v in zip(ks, votes)}
+
+    def top1_at(self, X_NF: torch.Tensor, y_N: torch.Tensor, ks: tuple[int, ...]) -> dict:
+        """{k: top-1 accuracy} for several k at the cost of one kNN search."""
+        return {k: c.float().mean().item() for k, c in self.correct_at(X_NF, y_N, ks).items()}
 
     def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
         return self.decision_function(X_NF).argmax(dim=1)

@@ -50,7 +50,9 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
                               seed=cfg.train.seed, device=dev, dtype=dtype,
                               precision=precision)  # fmt: skip
     result.update(
-        probe_split=probe_split(cfg.data, cfg.eval.final_split), checkpoint_step=ckpt["step"]
+        probe_split=probe_split(cfg.data, cfg.eval.final_split),
+        checkpoint_step=ckpt["step"],
+        evaluated={"at": rf.utc_now(), "git": rf.git_revision()},  # the code that scored it
     )
     rf.write_json(result, folder / rf.EVAL)
     if (folder / rf.FINAL).is_file():

@@ -28,7 +28,12 @@ from pathlib import Path
 
 from contrastlens import runfolder as rf
 from contrastlens.report.runs import Run, dig, find_runs
-from contrastlens.report.stats import Summary, paired_difference, summarize
+from contrastlens.report.stats import (
+    Summary,
+    paired_difference,
+    paired_difference_images,
+    summarize,
+)
 
 # Where each reported number lives in a run's final.json (see contrastlens.runfolder).
 LINEAR = "eval.linear_top1"
@@ -45,6 +50,8 @@ RANKME = "eval.table1.diagnostics.rankme"
 TRAIN_SECONDS = "train_time_s"
 EVAL_SECONDS = "eval.eval_time_s"
 
+# Which scored images each probe got right ("0"/"1" per image, runfolder.encode_flags)
+CORRECT = {LINEAR: "eval.correct.linear", KNN: "eval.correct.knn"}
 KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
 PEAK_RSS = "memory.peak_rss_mb"  # training's peak resident memory, probes left out
 RSS_BEFORE = "memory.rss_before_mb"
@@ -69,10 +76,17 @@ SECTIONS = {  # id -> title, in the report's order
 }
 
 # The paragraph under a table section (`_table_section`), by section id.
+_INTERVALS = (
+    "95% intervals of a Δ count two sources of chance: the seeds, and the scored images (every "
+    "seed of both arms is scored on the same test images, a sample too, so the seeds alone "
+    "miss it): `contrastlens.report.stats.paired_difference_images`, from which images each "
+    "probe got right (final.json eval.correct). * marks an interval over the seeds alone "
+    "(Student t): runs evaluated before the per-image results were saved."
+)
 _ARMS_NOTE = (
     "Each arm against plain SimCLR (no VRN, no GOR, not cached) at the same physical batch (the "
     "batch one process holds in memory: a cached large batch's micro-batch) and temperature: Δ "
-    "is the paired difference (arm − SimCLR, same seed) with a 95% Student-t interval. Cost: "
+    "is the paired difference (arm − SimCLR, same seed) with its 95% interval. Cost: "
     "training seconds (probes left out), their ratio to SimCLR's, and training's peak memory "
     "(contrastlens.memory): the resident set, with what training added to the resident set at "
     "its start, or on a GPU the allocated CUDA tensors."
@@ -84,7 +98,8 @@ _VARIANCE_NOTE = (
     "Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). Alignment, uniformity (Wang & "
     "Isola) and RankMe are of the same pairs."
 )
-NOTES = {"arms": _ARMS_NOTE, "variance": _VARIANCE_NOTE}
+NOTES = {"headline": _INTERVALS, "arms": f"{_ARMS_NOTE} {_INTERVALS}",
+         "variance": _VARIANCE_NOTE}  # fmt: skip
 
 
 @dataclass
@@ -135,6 +150,21 @@ def _by_seed(runs: dict[int, Run], path: str) -> dict[int, float]:
     return {s: r.metric(path) for s, r in runs.items() if not math.isnan(r.metric(path))}
 
 
+def _delta(base: dict[int, Run], arm: dict[int, Run], metric: str) -> str:
+    """The paired difference arm − base of `metric` (in points) with its 95% interval: over
+    seeds and scored images when every paired run saved its per-image results (`CORRECT`),
+    else over the seeds alone, marked *."""
+    seeds = sorted(set(base) & set(arm))
+    path = CORRECT.get(metric)
+    pairs = [(base[s], arm[s]) for s in seeds]
+    if path and pairs and all(dig(r.final, path) for pair in pairs for r in pair):
+        flags = [{s: rf.decode_flags(dig(runs[s].final, path)) for s in seeds}
+                 for runs in (base, arm)]  # fmt: skip
+        return paired_difference_images(*flags).fmt(100)
+    out = paired_difference(_by_seed(base, metric), _by_seed(arm, metric))
+    return out.fmt(100) + ("*" if out.n > 1 else "")
+
+
 def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = [
         "method", "batch", "t", "VRN λ", "seeds", "linear top-1 %", "Δ linear (paired, 95% CI)",
@@ -149,8 +179,7 @@ def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
             if w == 0.0:
                 d_lin = d_knn = "(baseline)"
             else:
-                d_lin = paired_difference(_by_seed(base, LINEAR), lin).fmt(100)
-                d_knn = paired_difference(_by_seed(base, KNN), knn).fmt(100)
+                d_lin, d_knn = _delta(base, seeds, LINEAR), _delta(base, seeds, KNN)
             rows.append([
                 method, str(batch), f"{t:g}", f"{w:g}", str(len(seeds)),
                 summarize(list(lin.values())).fmt(100), d_lin,
@@ -252,8 +281,7 @@ def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         if arm == BASELINE:
             d_lin = d_knn = "(baseline)"
         else:
-            d_lin = paired_difference(_by_seed(base, LINEAR), lin).fmt(100)
-            d_knn = paired_difference(_by_seed(base, KNN), knn).fmt(100)
+            d_lin, d_knn = _delta(base, seeds, LINEAR), _delta(base, seeds, KNN)
         ratio = secs.mean / base_secs.mean if secs.n and base_secs.n else math.nan
         rows.append([
             str(physical), f"{t:g}", arm, str(len(seeds)), summarize(list(lin.values())).fmt(100),
