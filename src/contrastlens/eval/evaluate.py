@@ -101,17 +101,16 @@ def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, 
     return torch.cat(z1), torch.cat(z2)
 
 
-def _knn_correct(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
-    """{k: bool (N,) right or not} at eval.knn_k and at FLOOR_K, from one kNN search."""
+def _knn(ev, ftr, ytr, precision=FP32) -> KNNProbe:
+    """The kNN probe of eval.knn_k fitted on the training features (bf16 under bf16 autocast);
+    ask it at (eval.knn_k, FLOOR_K) for one kNN search."""
     dtype = torch.bfloat16 if precision.amp == "bf16" else torch.float32
-    probe = KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr, ytr)
-    return probe.correct_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
+    return KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr, ytr)
 
 
 def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
     """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
-    return {k: c.float().mean().item()
-            for k, c in _knn_correct(ev, ftr, ytr, fte, yte, precision).items()}  # fmt: skip
+    return _knn(ev, ftr, ytr, precision).top1_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
 
 
 def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
@@ -186,7 +185,7 @@ def evaluate_encoder(
     (xtr, ytr), (_, yte) = train, test
     mean, std = norm
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
-    knn_correct = _knn_correct(ev, ftr, ytr, fte, yte, precision)
+    knn_correct = _knn(ev, ftr, ytr, precision).correct_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
     knn_at = {k: c.float().mean().item() for k, c in knn_correct.items()}
     lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
