@@ -184,11 +184,13 @@ def _micro_parts(micro_batch: int):
     from contrastlens.data.views import synthetic_images
     from contrastlens.experiments import presets
     from contrastlens.train.loop import build
+    from contrastlens.train.resolve import resolve
 
     cfg = presets.get("fmnist-quick")
     cfg.train.batch_size, cfg.train.micro_batch = MICRO["batch"], micro_batch
     torch.manual_seed(0)
-    p = build(cfg, torch.device("cpu"), torch.float32, 1, 60000)
+    r = resolve(cfg, n_train=60000, world=1, steps_per_epoch=1)
+    p = build(cfg, r, torch.device("cpu"), torch.float32, 1)
     images, _ = synthetic_images(MICRO["batch"], 1, 28)
     mean, std = normalization("fashion-mnist", 1)
     views = TwoViewBatches(images, batch_size=MICRO["batch"], augment=cfg.data.augment,

@@ -478,7 +478,7 @@ def test_train_paths_presets_and_resume_are_rejected(data, paths):
                                          "method.name=dcl", "train.seed=5",
                                          "data.synthetic_n=128", "train.epochs=9"]))  # fmt: skip
         assert_rejected(["train", "--resume", paths["run"], "--set", key],
-                        "--resume cannot change", key.split("=")[0])  # fmt: skip
+                        "resume cannot change", key.split("=")[0])  # fmt: skip
     else:
         which = data.draw(st.sampled_from(["under_file", "file"]))
         name = data.draw(WORDS)

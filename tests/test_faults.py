@@ -408,10 +408,12 @@ def test_nan_loss_then_resume_with_a_lower_lr(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "build_objective", objective)
     from contrastlens.experiments import presets
     from contrastlens.train.optim import LRSchedule
+    from contrastlens.train.resolve import resolve
 
     cfg = presets.get("smoke")
     cfg.train.epochs = 3
-    poison["limit"] = LRSchedule.from_config(cfg, 4).lr(5, 0.0)  # base_lr 0.3 at step 6
+    resolved = resolve(cfg, n_train=64, world=1, steps_per_epoch=4)
+    poison["limit"] = LRSchedule.from_config(cfg, resolved).lr(5, 0.0)  # base_lr 0.3 at step 6
 
     code, err, run = start(tmp_path)
     assert code == 3
@@ -434,7 +436,7 @@ def test_nan_loss_then_resume_with_a_lower_lr(tmp_path, monkeypatch):
     # a setting the checkpoint depends on cannot change on --resume
     code, err = resume(run, "--set", "model.proj_dim=4")
     assert code == 2
-    one_line(err, "--resume cannot change model.proj_dim", "optim.*")
+    one_line(err, "resume cannot change model.proj_dim", "optim.*")
 
 
 # --------------------------------------------------------------------------- a real full disk

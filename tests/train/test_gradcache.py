@@ -12,7 +12,8 @@ from train.helpers import exact_config
 from contrastlens.data.splits import load_split, two_view_batches
 from contrastlens.train.checkpoint import seed_everything
 from contrastlens.train.gradcache import chunked_step
-from contrastlens.train.loop import build, forward_terms, vrn_weight
+from contrastlens.train.loop import build, forward_terms
+from contrastlens.train.resolve import resolve
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -26,7 +27,8 @@ def _setup(method="simclr", norm="none", vrn=3.0, gor=0.0, batch=16):
     split = load_split(cfg.data, "train")
     batches, n, channels = two_view_batches(cfg.data, batch_size=batch, seed=0, device=CPU,
                                             dtype=torch.float64, images=split)  # fmt: skip
-    p = build(cfg, CPU, torch.float64, channels, n)
+    r = resolve(cfg, n_train=n, world=1, steps_per_epoch=len(batches))
+    p = build(cfg, r, CPU, torch.float64, channels)
     x1, x2, ids = next(iter(batches.epoch(0)))
     return p, x1, x2, ids
 
@@ -90,6 +92,10 @@ def test_micro_batch_must_divide_the_batch():
 def test_vrn_lr_ref_scales_lambda_by_one_over_lr():
     cfg = exact_config()
     cfg.vrn.weight, cfg.optim.base_lr, cfg.train.batch_size = 100.0, 0.3, 256
+
+    def vrn_weight(cfg):
+        return resolve(cfg, n_train=1000, world=1, steps_per_epoch=3).vrn_weight
+
     assert vrn_weight(cfg) == 100.0  # no lr_ref: the weight as given
     cfg.vrn.lr_ref = 0.075  # selected with lr 0.075; at lr 0.3 the weight in use is 25
     assert vrn_weight(cfg) == pytest.approx(25.0)

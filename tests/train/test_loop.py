@@ -68,7 +68,7 @@ def test_resume_is_bit_identical(tmp_path):
 def test_curve_probes_are_neither_training_time_nor_training_memory(tmp_path, monkeypatch):
     def plain(name):
         cfg = tiny_config(epochs=2)
-        cfg.eval.curve_epochs = (1,)
+        cfg.eval.curve_epochs, cfg.data.val_size = (1,), 16
         return train(cfg, tmp_path / name)
 
     monkeypatch.setattr(loop.ProbeData, "curve_point", lambda self, p: {"linear_top1": 0.5})
@@ -195,3 +195,61 @@ def test_micro_batch_gor_and_precision_are_recorded(tmp_path):
         "amp": "off",
         "channels_last": False,
     }
+
+
+def test_resume_from_python_applies_the_resume_rules(tmp_path):
+    from contrastlens.errors import ConfigError
+
+    train(tiny_config(epochs=2, max_steps=4), tmp_path / "r")
+    changed = tiny_config(epochs=2)
+    changed.model.proj_dim = 4  # the checkpoint's head has another shape
+    with pytest.raises(ConfigError, match=r"resume cannot change model\.proj_dim \(8 -> 4\)"):
+        train(changed, tmp_path / "r", resume=True)
+    assert rf.read_json(tmp_path / "r" / rf.CONFIG)["model"]["proj_dim"] == 8  # untouched
+    lower = tiny_config(epochs=2)
+    lower.optim.base_lr = 0.1  # settable: recorded, then used for the rest of the run
+    final = train(lower, tmp_path / "r", resume=True)
+    meta = rf.read_json(tmp_path / "r" / rf.META)
+    assert final["status"] == "finished" and final["steps"] == 8
+    assert meta["amended"][0]["changes"]["optim.base_lr"] == [0.3, 0.1]
+    assert meta["amended"][0]["changes"]["train.max_steps"] == [4, 0]
+    assert rf.read_json(tmp_path / "r" / rf.CONFIG)["optim"]["base_lr"] == 0.1
+
+
+def test_resume_from_python_takes_the_folder_lock(tmp_path):
+    from contrastlens.train.run import lock_run_folder
+
+    train(tiny_config(epochs=2, max_steps=4), tmp_path / "r")
+    held = lock_run_folder(tmp_path / "r")  # another trainer is still on this folder
+    try:
+        with pytest.raises(ValueError, match="in use by another training process"):
+            train(tiny_config(epochs=2), tmp_path / "r", resume=True)
+        with pytest.raises(ValueError, match="in use by another training process"):
+            train(tiny_config(epochs=2), tmp_path / "r")
+    finally:
+        os.close(held)
+    assert rf.read_json(tmp_path / "r" / rf.FINAL)["steps"] == 4  # nothing was overwritten
+
+
+def test_resume_needs_a_run_with_a_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        train(tiny_config(epochs=1), tmp_path / "none", resume=True)
+    assert not (tmp_path / "none").exists()  # the failed call leaves no empty folder behind
+
+
+def test_curve_probes_score_validation_and_the_end(tmp_path):
+    from contrastlens.errors import ConfigError
+
+    cfg = tiny_config(epochs=3)
+    cfg.eval.curve_epochs = (1,)
+    with pytest.raises(ConfigError, match="data.val_size"):
+        train(cfg, tmp_path / "no-val")  # curves choose on validation: never the test split
+    cfg.data.val_size, cfg.eval.curve_linear_epochs = 16, 2
+    cfg.eval.at_end, cfg.eval.final_split = True, "test"
+    final = train(cfg, tmp_path / "c")
+    points = rf.read_jsonl(tmp_path / "c" / rf.CURVE)
+    assert [p["epoch"] for p in points] == [1, 3] and points[-1]["end"] is True
+    assert {p["split"] for p in points} == {"val"}
+    ev = final["eval"]  # test once, at the end; validation too (synthetic: 64 images)
+    assert ev["probe_split"] == "test" and ev["also"]["split"] == "val"
+    assert len(ev["also"]["correct"]["linear"]) == 64 and 0 <= ev["also"]["linear_top1"] <= 1

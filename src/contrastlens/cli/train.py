@@ -7,9 +7,9 @@ contrastlens train --resume runs/dcl-b32 --set optim.base_lr=0.1   # e.g. after 
 contrastlens train --dry-run                      # 2 steps on synthetic data, seconds
 torchrun --nproc_per_node=2 -m contrastlens train --preset smoke
 
-On --resume, --set and --config may change only the settings in RESUME_SETTABLE (optim.*, the
-stopping limits, logging, eval.*, the device and precision): what the checkpoint already learned
-stays valid under them. The changes are written to the run's config.json and recorded in
+On --resume, --set and --config may change only the settings in train/resume.py's
+RESUME_SETTABLE (optim.*, the stopping limits, logging, eval.*, the device and precision): what
+the checkpoint already learned stays valid under them. The changes are written to the run's config.json and recorded in
 meta.json's "amended". Changing anything else (the model, data, method, batch size, seed,
 schedule length) would make the checkpoint a different run: start a new one instead.
 Exit codes: 0 done, 2 bad input (one line naming the problem and the fix), 3 the loss diverged.
@@ -44,23 +44,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-# Settings --resume may change (prefixes end in "."): the learned state stays valid under them.
-RESUME_SETTABLE = (
-    "optim.",
-    "eval.",
-    "train.max_steps",
-    "train.max_minutes",
-    "train.progress",
-    "train.tensorboard",
-    "train.log_every",
-    "train.checkpoint_every",
-    "train.device",
-    "train.amp",
-    "train.channels_last",
-)
-_IGNORED_ON_RESUME = ("out_dir", "name", "preset")  # the run folder is --resume's argument
-
-
 def _read_config_file(path: str):
     import json
 
@@ -81,37 +64,6 @@ def _read_config_file(path: str):
             f"--config {path}: {why}; give a JSON object such as "
             '{"train": {"batch_size": 32}} (`contrastlens train --print-config` prints one)'
         ) from None
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def resume_changes(stored: dict, cfg) -> dict:
-    """{key: [stored value, new value]} of the settings --set/--config change on --resume;
-    ConfigError when one of them is not in RESUME_SETTABLE."""
-    from contrastlens.errors import ConfigError
-    from contrastlens.train.config import config_to_dict
-
-    old, new = _flat(stored), _flat(config_to_dict(cfg))
-    changes = {k: [old.get(k), v] for k, v in new.items()
-               if old.get(k) != v and k not in _IGNORED_ON_RESUME}  # fmt: skip
-    fixed = [k for k in changes if not k.startswith(RESUME_SETTABLE)]
-    if fixed:
-        k = fixed[0]
-        settable = ", ".join(s + "*" if s.endswith(".") else s for s in RESUME_SETTABLE)
-        raise ConfigError(
-            f"--resume cannot change {k} ({changes[k][0]!r} -> {changes[k][1]!r}): the "
-            f"checkpoint was trained with the first value. On --resume only {settable} may "
-            "change. To change it, start a new run (--preset/--config with --name)"
-        )
-    return changes
 
 
 def build_config(args):
@@ -161,8 +113,10 @@ def build_config(args):
         cfg.train.max_steps = 2
         cfg.train.progress = False
     validate(cfg)
-    if stored is not None:
-        args.resume_changes = resume_changes(stored, cfg)
+    if stored is not None:  # refused here, before anything starts (train() checks it too)
+        from contrastlens.train.resume import resume_changes
+
+        resume_changes(stored, cfg)
     return cfg
 
 
@@ -184,49 +138,21 @@ def run(args) -> int:
         print(json.dumps(config_to_dict(cfg), indent=2))
         return 0
 
-    import os
     from pathlib import Path
 
-    from contrastlens import runfolder as rf
-    from contrastlens.train.loop import TrainingDivergedError, train
-    from contrastlens.train.run import RunFolder, lock_run_folder
+    from contrastlens.train.loop import TrainingDivergedError, new_run_dir, train
 
     if args.dry_run and not args.out_dir and not args.name:
         cfg.out_dir = tempfile.mkdtemp(prefix="contrastlens-dry-run-")
-    run_dir = args.resume
-    if run_dir is None:
-        from contrastlens.train.loop import new_run_dir
-
-        run_dir = new_run_dir(cfg)
-    main_process = int(os.environ.get("RANK", "0")) == 0
-    lock, created = None, not Path(run_dir).exists()
-    if main_process:  # fails here, before any data or model, when the folder is not writable
-        lock = lock_run_folder(run_dir)
-    try:
-        if args.resume:
-            if not (Path(run_dir) / rf.CHECKPOINT).is_file():
-                raise FileNotFoundError(
-                    f"--resume: {run_dir} has no {rf.CHECKPOINT} (it was stopped before its "
-                    "first checkpoint); start it again without --resume, under a new --name"
-                )
-            changes = getattr(args, "resume_changes", {})
-            if changes and main_process:  # record them only for a resume that can start
-                from contrastlens.train.checkpoint import load_checkpoint
-
-                load_checkpoint(Path(run_dir) / rf.CHECKPOINT, "cpu")
-                rf.read_jsonl(Path(run_dir) / rf.METRICS)
-                RunFolder(run_dir).amend(config_to_dict(cfg), changes)
-        try:
-            final = train(cfg, run_dir, resume=bool(args.resume),
-                          eval_at_end=False if args.no_eval else None)  # fmt: skip
-        except TrainingDivergedError as err:
-            print(f"contrastlens train: {err}", file=sys.stderr)
-            return 3
-    finally:
-        if lock is not None:
-            os.close(lock)
-            if created and not any(Path(run_dir).iterdir()):  # failed before writing anything
-                Path(run_dir).rmdir()
+    run_dir = args.resume or new_run_dir(cfg)
+    if not args.resume:  # an out_dir that cannot be made fails here, before any work
+        Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
+    try:  # locks the folder; on --resume checks what may change and records it (train.resume)
+        final = train(cfg, run_dir, resume=bool(args.resume),
+                      eval_at_end=False if args.no_eval else None)  # fmt: skip
+    except TrainingDivergedError as err:
+        print(f"contrastlens train: {err}", file=sys.stderr)
+        return 3
     from contrastlens import distributed
 
     if distributed.rank() == 0:

@@ -165,6 +165,7 @@ def evaluate_encoder(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     precision=FP32,
+    also: Split | None = None,
 ) -> dict:
     """All end-of-run measurements (see the module docstring); returns the eval dict.
 
@@ -172,7 +173,9 @@ def evaluate_encoder(
     ev: an `EvalConfig`. augment: the `AugmentConfig` of the Table 1 views. norm: (mean, std)
     per channel. seed: the run's seed (probe init, the Table 1 subset and its views).
     precision: how the encoder runs (the run's `train.amp` / `train.channels_last`; the linear
-    probe itself is always float32)."""
+    probe itself is always float32). also: a second scored split (the validation split of a run
+    whose final probes score test), scored by the same fitted probes into "also" (the same
+    keys as the top level's accuracies, with its "correct" flags)."""
     from contrastlens.similarity import (
         SimilarityAccumulator,
         embedding_diagnostics,
@@ -191,6 +194,11 @@ def evaluate_encoder(
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
     lin_top1 = lin.decision_function(fte).topk(1, dim=1).indices[:, 0]
     lin_correct = lin_top1 == yte.long().to(lin_top1.device)
+    scored_too = None
+    if also is not None:  # the same fitted probes on a second split
+        fal = extract_features(encoder.backbone, also[0], mean, std, device=device, dtype=dtype,
+                               precision=precision)  # fmt: skip
+        scored_too = _scores(lin, _knn(ev, ftr, ytr, precision), fal, also[1], ev)
 
     # Table 1: `table1_pairs` augmented training pairs (a fixed random subset).
     n = xtr.shape[0]
@@ -223,4 +231,22 @@ def evaluate_encoder(
         # per scored image: paired differences over the same test images (report.stats)
         "correct": {"linear": rf.encode_flags(lin_correct.tolist()),
                     "knn": rf.encode_flags(knn_correct[ev.knn_k].tolist())},
+        **({"also": scored_too} if scored_too is not None else {}),
     }  # fmt: skip
+
+
+def _scores(lin: LinearProbe, knn: KNNProbe, f_NF: torch.Tensor, y_N: torch.Tensor, ev) -> dict:
+    """Fitted probes' accuracies on features `f_NF` with labels `y_N`, with per-image flags."""
+    knn_correct = knn.correct_at(f_NF, y_N, ks=(ev.knn_k, FLOOR_K))
+    lin_scores = lin.scores(f_NF, y_N)
+    top1 = lin.decision_function(f_NF).topk(1, dim=1).indices[:, 0]
+    return {
+        "linear_top1": lin_scores["top1"],
+        "linear_top5": lin_scores["top5"],
+        "knn_top1": knn_correct[ev.knn_k].float().mean().item(),
+        f"knn_top1_k{FLOOR_K}": knn_correct[FLOOR_K].float().mean().item(),
+        "correct": {
+            "linear": rf.encode_flags((top1 == y_N.long().to(top1.device)).tolist()),
+            "knn": rf.encode_flags(knn_correct[ev.knn_k].tolist()),
+        },
+    }

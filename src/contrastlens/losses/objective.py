@@ -29,7 +29,7 @@ from contrastlens.losses.modules import SigLIPLoss
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 from contrastlens.losses.vrn import similarity_stats_from_pairs, vrn_from_pairs
 
-__all__ = ["METHODS", "Objective", "build_objective"]
+__all__ = ["METHODS", "Objective", "build_objective", "default_within_view"]
 
 # method -> (cross_view, default within_view, decoupled); None for the additive/MoCo methods.
 _INFONCE = {
@@ -39,6 +39,12 @@ _INFONCE = {
     "dhel": (False, True, True),
 }
 METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco")
+
+
+def default_within_view(method: str) -> bool:
+    """Whether `method` has within-view negatives (c2 of Def 3.1) unless told otherwise:
+    simclr, dcl, dhel yes; infonce, siglip, spectral, moco no."""
+    return _INFONCE[method][1] if method in _INFONCE else False
 
 
 class Objective(nn.Module):
@@ -191,8 +197,7 @@ def build_objective(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_positive(temperature, "temperature")
-    default_within = _INFONCE[method][1] if method in _INFONCE else False
-    within = default_within if within_view is None else bool(within_view)
+    within = default_within_view(method) if within_view is None else bool(within_view)
     if method == "dhel" and not within:
         raise ValueError("within_view: DHEL has only within-view negatives; leave it None/True")
     if method == "moco" and within:

@@ -146,6 +146,13 @@ def _groups(runs: list[Run]) -> dict[tuple, dict[float, dict[int, Run]]]:
     return out
 
 
+def _vrn_cell(w: float, seeds: dict[int, Run]) -> str:
+    """The VRN weight in use, with how it was set when that differs (vrn.lr_ref:
+    "60 (30 x 0.075/lr)")."""
+    setting = next(iter(seeds.values())).vrn_setting if seeds else f"{w:g}"
+    return f"{w:g}" if setting == f"{w:g}" else f"{w:g} ({setting})"
+
+
 def _by_seed(runs: dict[int, Run], path: str) -> dict[int, float]:
     return {s: r.metric(path) for s, r in runs.items() if not math.isnan(r.metric(path))}
 
@@ -181,7 +188,7 @@ def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
             else:
                 d_lin, d_knn = _delta(base, seeds, LINEAR), _delta(base, seeds, KNN)
             rows.append([
-                method, str(batch), f"{t:g}", f"{w:g}", str(len(seeds)),
+                method, str(batch), f"{t:g}", _vrn_cell(w, seeds), str(len(seeds)),
                 summarize(list(lin.values())).fmt(100), d_lin,
                 summarize(list(knn.values())).fmt(100), d_knn,
             ])  # fmt: skip
@@ -220,7 +227,7 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         for w in sorted(by_w):
             seeds = by_w[w]
             rows.append([
-                method, str(batch), f"{t:g}", f"{w:g}",
+                method, str(batch), f"{t:g}", _vrn_cell(w, seeds),
                 summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
                 summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
                 summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
@@ -331,12 +338,15 @@ def _plt():
 
 
 def _series_vs_batch(runs: list[Run], metric: str) -> dict:
-    """(method, t, VRN weight) -> [(batch, mean, std over seeds)] sorted by batch."""
+    """(method, t, VRN setting) -> [(batch, mean, std over seeds)] sorted by batch; the setting
+    is how the weight was set (`Run.vrn_setting`), so that a weight scaled by 1/lr is one line
+    across batch sizes."""
     series: dict = defaultdict(list)
     for (method, batch, t), by_w in _groups(runs).items():
-        for w, seeds in by_w.items():
+        for seeds in by_w.values():
             s = summarize(list(_by_seed(seeds, metric).values()))
             if s.n:
+                w = next(iter(seeds.values())).vrn_setting
                 series[(method, t, w)].append((batch, s.mean, 0.0 if s.n < 2 else s.std))
     return {k: sorted(v) for k, v in sorted(series.items())}
 
@@ -349,9 +359,9 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (method, t, w), pts in series.items():
         xs, ys, es = zip(*pts)
-        label = f"{method} t={t:g}" + (f" +VRN λ={w:g}" if w else "")
+        label = f"{method} t={t:g}" + (f" +VRN λ={w}" if w != "0" else "")
         ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es], marker="o",
-                    linestyle="--" if w else "-", capsize=3, label=label)  # fmt: skip
+                    linestyle="--" if w != "0" else "-", capsize=3, label=label)  # fmt: skip
     ax.set_xscale("log", base=2)
     _axes(ax, "batch size", f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
     _save_figure(fig, path)
@@ -393,8 +403,8 @@ def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (method, t, w), pts in series.items():
         xs, ys, _ = zip(*pts)
-        ax.plot(xs, ys, marker="o", linestyle="--" if w else "-",
-                label=f"{method}, t={t:g}, VRN λ={w:g}")  # fmt: skip
+        ax.plot(xs, ys, marker="o", linestyle="--" if w != "0" else "-",
+                label=f"{method}, t={t:g}, VRN λ={w}")  # fmt: skip
     for floor in sorted(floors):
         ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
     ax.set_xscale("log", base=2)
@@ -577,7 +587,9 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
                              f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
                              "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
                              "paired difference (VRN on − off, same seed) with a 95% Student-t "
-                             "interval."))  # fmt: skip
+                             "interval. VRN λ is the weight each run trained with (meta.json "
+                             "resolved.vrn_weight); \"60 (30 x 0.075/lr)\" marks a weight set "
+                             "by vrn.lr_ref, scaled by the run's peak lr."))  # fmt: skip
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
     header, rows = headline_rows(runs)

@@ -112,7 +112,26 @@ class Run:
 
     @property
     def vrn_weight(self) -> float:
-        return float(dig(self.config, "vrn.weight", 0.0))
+        """The VRN weight the run trained with: meta.json's "resolved" (train.resolve), which
+        differs from config.json's `vrn.weight` when `vrn.lr_ref` scales it by 1/lr. Runs from
+        before the weight in use was recorded: the config's weight when no lr_ref scaled it,
+        else NaN (unknown), never the nominal value."""
+        used = dig(self.meta, "resolved.vrn_weight")
+        if isinstance(used, (int, float)):
+            return float(used)
+        if dig(self.config, "vrn.lr_ref") is None:
+            return float(dig(self.config, "vrn.weight", 0.0))
+        return math.nan
+
+    @property
+    def vrn_setting(self) -> str:
+        """How the weight was set, for labels that span batch sizes: "30" or, with
+        `vrn.lr_ref`, "30 x 0.075/lr" (the weight in use then depends on the batch's lr)."""
+        weight = float(dig(self.config, "vrn.weight", 0.0))
+        lr_ref = dig(self.config, "vrn.lr_ref")
+        if not weight or lr_ref is None:
+            return f"{weight:g}"
+        return f"{weight:g} x {lr_ref:g}/lr"
 
     @property
     def temperature(self) -> float:

@@ -150,7 +150,9 @@ class EvalConfig:
     knn_k: int = 200
     knn_temperature: float = 0.1
     table1_pairs: int = 5000  # augmented training pairs for the Table 1 variance
-    curve_epochs: tuple[int, ...] = ()  # also probe at these epochs (curve.jsonl)
+    # also probe at these epochs and at the end (curve.jsonl), on the validation split only
+    # (needs data.val_size > 0): choices are made on validation, the test split is scored once
+    curve_epochs: tuple[int, ...] = ()
     curve_linear_epochs: int = 30
     # The end-of-run probes' split: "auto" = validation when data.val_size > 0, else test;
     # "test" = the test split always (curves still score the validation split).
@@ -471,3 +473,9 @@ def validate(cfg: Config) -> None:
     interval("data.augment.erase_scale", a.erase_scale, 0, 1)
     if any(c < 1 or c >= huge for c in e.curve_epochs):  # epochs past the end never probe
         raise ConfigError(f"eval.curve_epochs are epoch numbers >= 1, got {list(e.curve_epochs)}")
+    if e.curve_epochs and not d.val_size:  # the test split is scored once, at the end
+        raise ConfigError(
+            f"eval.curve_epochs={list(e.curve_epochs)} probes during training, which score the "
+            "validation split: hold one out with data.val_size > 0 (e.g. 10000), or set "
+            "eval.curve_epochs=[]"
+        )

@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 from contrastlens import distributed
+from contrastlens import runfolder as rf
 from contrastlens.data.splits import load_split, probe_split, two_view_batches
 from contrastlens.data.views import normalization
-from contrastlens.errors import ConfigError
 from contrastlens.losses import build_objective
 from contrastlens.memory import PeakMemory
 from contrastlens.models import MoCo, build_encoder
@@ -42,9 +42,11 @@ from contrastlens.similarity import embedding_diagnostics
 from contrastlens.train.checkpoint import rng_state, seed_everything, set_rng_state
 from contrastlens.train.config import Config, config_to_dict, validate
 from contrastlens.train.gradcache import chunked_step
-from contrastlens.train.optim import LRSchedule, build_optimizer, named_trainable, peak_lr
+from contrastlens.train.optim import LRSchedule, build_optimizer, named_trainable
 from contrastlens.train.precision import Precision, resolve_precision
-from contrastlens.train.run import RunFolder, base_meta, new_run_path
+from contrastlens.train.resolve import Resolved, process_batch, resolve
+from contrastlens.train.resume import resume_changes
+from contrastlens.train.run import RunFolder, base_meta, lock_run_folder, new_run_path
 
 
 class TrainingDivergedError(RuntimeError):
@@ -70,25 +72,22 @@ class Parts:
     world: int
 
 
-def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, n_train: int):
-    """Model, objective, MoCo and optimizer, identical on every process (same seed)."""
-    world = distributed.world_size()
+def build(cfg: Config, r: Resolved, device: torch.device, dtype: torch.dtype, channels: int):
+    """Model, objective, MoCo and optimizer, identical on every process (same seed), from the
+    config and its derived settings `r` (train.resolve)."""
     precision = resolve_precision(cfg.train, device, convolutional=True)
     encoder = build_encoder(cfg.model, channels)
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
-    if world > 1 and cfg.train.sync_bn and has_bn and cfg.method.name != "moco":
+    if r.world > 1 and cfg.train.sync_bn and has_bn and cfg.method.name != "moco":
         encoder = distributed.convert_sync_batchnorm(encoder)
     encoder = encoder.to(device=device, dtype=dtype)
     if precision.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
-    m, v = cfg.method, cfg.vrn
-    on = v.weight > 0
-    vrn_n = (v.n or n_train) if v.delta is None else None
+    m = cfg.method
     objective = build_objective(
-        m.name, temperature=m.temperature, within_view=m.within_view,
-        vrn_weight=vrn_weight(cfg), vrn_n=vrn_n if on else None,
-        vrn_delta=v.delta if on else None, vrn_within_view=v.within_view,
-        siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=world > 1, gor_weight=cfg.gor.weight,
+        m.name, temperature=m.temperature, within_view=r.within_view,
+        vrn_weight=r.vrn_weight, vrn_delta=r.vrn_delta, vrn_within_view=cfg.vrn.within_view,
+        siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=r.world > 1, gor_weight=cfg.gor.weight,
         check_values=False,  # train_step checks the loss: one sync per step, not three
     ).to(device=device, dtype=dtype)  # fmt: skip
     moco = None
@@ -98,18 +97,9 @@ def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, 
                     bn_groups=m.moco_bn_groups, dtype=dtype,
                     generator=torch.Generator().manual_seed(cfg.train.seed + 12345),
                     ).to(device)  # fmt: skip
-    lr_peak = peak_lr(cfg.optim.base_lr, cfg.train.batch_size)
-    optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, lr_peak)
+    optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, r.peak_lr)
     model = distributed.wrap_ddp(encoder, device)
-    return Parts(encoder, model, objective, moco, optimizer, precision, device, dtype, world)
-
-
-def vrn_weight(cfg: Config) -> float:
-    """The VRN weight in use: vrn.weight, or vrn.weight x vrn.lr_ref / peak lr when lr_ref is
-    set (lambda scaled by 1/lr: the coupling the first study found, README)."""
-    if cfg.vrn.lr_ref is None:
-        return cfg.vrn.weight
-    return cfg.vrn.weight * cfg.vrn.lr_ref / peak_lr(cfg.optim.base_lr, cfg.train.batch_size)
+    return Parts(encoder, model, objective, moco, optimizer, precision, device, dtype, r.world)
 
 
 def forward_terms(p: Parts, x1, x2, ids, *, stats: bool):
@@ -169,19 +159,60 @@ def train(
     eval_at_end: bool | None = None,
 ) -> dict:
     """Train `cfg` into `run_dir` (see contrastlens.runfolder for the folder format); returns
-    final.json's dict. Raises TrainingDivergedError on a NaN/Inf loss (after final.json)."""
+    final.json's dict. Raises TrainingDivergedError on a NaN/Inf loss (after final.json).
+
+    resume: continue the run in `run_dir` from its checkpoint. `cfg` may differ from the run's
+    config.json only in the settings `train.resume.RESUME_SETTABLE` allows (ConfigError naming
+    the first other one); those changes are recorded in meta.json's "amended". Either way the
+    run folder is locked while training: a second trainer on it refuses (ValueError)."""
     validate(cfg)
     device = distributed.resolve_device(cfg.train.device)
     distributed.init_distributed(device)
+    process_batch(cfg, distributed.world_size())  # checked before any data is loaded
+    path = Path(run_dir if run_dir is not None else new_run_dir(cfg))
+    with _claimed(path, is_main=distributed.rank() == 0) as folder:
+        changes = _resume_changes(folder, cfg) if resume else None
+        if not resume:
+            folder.check_new()
+        return _train(cfg, folder, device, changes, eval_at_end)
+
+
+@contextlib.contextmanager
+def _claimed(path: Path, *, is_main: bool):
+    """The run folder, locked by rank 0 for the duration (`lock_run_folder`); a folder this
+    call created and left empty (it failed before writing anything) is removed."""
+    created = not path.exists()
+    lock = lock_run_folder(path) if is_main else None  # fails here when not writable
+    try:
+        yield RunFolder(path, is_main=is_main)
+    finally:
+        if lock is not None:
+            os.close(lock)
+            if created and path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def _resume_changes(folder: RunFolder, cfg: Config) -> dict:
+    """The settings `cfg` changes against the run's config.json (resume rules), after checking
+    that the folder holds a run with a checkpoint."""
+    stored = folder.path / rf.CONFIG
+    if not stored.is_file():
+        raise FileNotFoundError(
+            f"resume: {folder.path} is not a run folder (no {rf.CONFIG}); give the folder of a "
+            "run started by `contrastlens train`"
+        )
+    if not folder.checkpoint_path.is_file():
+        raise FileNotFoundError(
+            f"resume: {folder.path} has no {rf.CHECKPOINT} (it was stopped before its first "
+            "checkpoint); start it again without resuming, under a new name"
+        )
+    return resume_changes(rf.read_json(stored), cfg)
+
+
+def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at_end) -> dict:
+    """The run itself: data and parts, a new or restored state, the loop, the evaluation."""
     rank, world = distributed.rank(), distributed.world_size()
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
-    folder = RunFolder(run_dir if run_dir is not None else new_run_dir(cfg), is_main=rank == 0)
-    if not resume:
-        folder.check_new()
-    if cfg.train.micro_batch and (cfg.train.batch_size // world) % cfg.train.micro_batch:
-        raise ConfigError(f"train.micro_batch={cfg.train.micro_batch} must divide the "
-                          f"per-process batch {cfg.train.batch_size // world} "
-                          f"(train.batch_size / {world} processes)")  # fmt: skip
 
     # ---- data, parts, schedule
     seed_everything(cfg.train.seed)
@@ -190,36 +221,22 @@ def train(
         cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, device=device,
         dtype=dtype, rank=rank, world_size=world, images=train_split,
     )  # fmt: skip
-    p = build(cfg, device, dtype, channels, n_train)
-    steps_per_epoch = len(batches)
-    total_steps = cfg.train.epochs * steps_per_epoch
-    schedule = LRSchedule.from_config(cfg, steps_per_epoch)
+    r = resolve(cfg, n_train=n_train, world=world, steps_per_epoch=len(batches))
+    p = build(cfg, r, device, dtype, channels)
+    steps_per_epoch, total_steps = r.steps_per_epoch, r.total_steps
+    schedule = LRSchedule.from_config(cfg, r)
 
     # ---- run folder: new, or resume from the checkpoint
-    start_epoch, step, time_offset, memory_before = 0, 0, 0.0, None
-    if resume:
-        ckpt = folder.resume(map_location=device)
-        p.encoder.load_state_dict(ckpt["encoder"])
-        p.objective.load_state_dict(ckpt["objective"])
-        p.optimizer.load_state_dict(ckpt["optimizer"])
-        if p.moco is not None:
-            p.moco.load_state_dict(ckpt["moco"])
-        set_rng_state(ckpt["rng"])
-        start_epoch, step, time_offset = ckpt["epoch"], ckpt["step"], ckpt["train_time_s"]
-        memory_before = ckpt.get("memory")
-        del ckpt  # the parts hold what they need: no second copy of the weights while training
-    else:
+    if changes is None:
         meta = base_meta(cfg.train.seed)
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
-                    precision=p.precision.as_dict(), train_size=n_train)  # fmt: skip
-        meta["resolved"] = {
-            "vrn_n": cfg.vrn.n or n_train if cfg.vrn.delta is None else None,
-            "vrn_delta": p.objective.vrn_delta, "vrn_weight": p.objective.vrn_weight,
-            "peak_lr": schedule.peak, "steps_per_epoch": steps_per_epoch,
-            "total_steps": total_steps, "warmup_steps": schedule.warmup_steps,
-            "within_view": p.objective.within_view,
-        }  # fmt: skip
+                    precision=p.precision.as_dict(), train_size=n_train,
+                    resolved=r.as_dict())  # fmt: skip
         folder.create(config_to_dict(cfg), meta)
+        start_epoch, step, time_offset, memory_before = 0, 0, 0.0, None
+    else:
+        start_epoch, step, time_offset, memory_before = _restore(p, folder, device)
+        folder.amend(config_to_dict(cfg), changes)  # after the checkpoint loaded
     folder.open_logs(tensorboard=cfg.train.tensorboard, progress=cfg.train.progress,
                      total=total_steps, initial=step)  # fmt: skip
 
@@ -234,6 +251,17 @@ def train(
             state["moco"] = p.moco.state_dict()
         folder.save_checkpoint(state)
 
+    def curve_point(epoch_done: int, **extra) -> None:
+        train_s = clock.train_s()  # read before the probe: its own time is not training
+        with clock.paused(), memory.paused():  # probes are not training
+            if folder.is_main:
+                point = probe_data.curve_point(p)
+                folder.log_curve({**point, "epoch": epoch_done, "step": step,
+                                  "train_s": train_s, **extra})  # fmt: skip
+            distributed.wait_for_rank0()
+        p.encoder.train()
+
+    # ---- the loop
     probe_data = ProbeData(cfg, train_split)
     clock = Clock(time_offset, device)
     memory = PeakMemory(device, resumed=memory_before)  # training's peak, probes left out
@@ -278,35 +306,58 @@ def train(
                            or epoch + 1 == cfg.train.epochs):  # fmt: skip
             checkpoint(epoch + 1, clock.train_s())
         if (epoch + 1) in cfg.eval.curve_epochs and epoch_done:
-            train_s = clock.train_s()  # read before the probe: its own time is not training
-            with clock.paused(), memory.paused():  # probes are not training
-                if folder.is_main:
-                    point = probe_data.curve_point(p)
-                    folder.log_curve({**point, "epoch": epoch + 1, "step": step,
-                                      "train_s": train_s})  # fmt: skip
-                distributed.wait_for_rank0()
-            p.encoder.train()
+            curve_point(epoch + 1)
         if stop:
             break
     train_s, train_memory = clock.train_s(), memory.state()
     if stop and step % steps_per_epoch:  # stopped mid-epoch: checkpoint anyway
         checkpoint(step // steps_per_epoch, train_s)
 
+    # ---- the end: the curve's last point, the evaluation, final.json
     status = "stopped" if stop and step < total_steps else "finished"
     if stop == "max_minutes" and cfg.train.time_schedule:
         status = "finished"  # the time-based schedule ran to its end
+    epochs_done = step / steps_per_epoch
+    curve_at_end = cfg.eval.curve_epochs and epochs_done not in cfg.eval.curve_epochs
+    if curve_at_end and _curve_lacks_step(folder, step, device):
+        curve_point(epochs_done, end=True)  # the same probe and split as the curve, at the end
     eval_result = None
     if (cfg.eval.at_end if eval_at_end is None else eval_at_end) and folder.is_main:
         eval_result = probe_data.evaluate(p, cfg)
         folder.write_eval(eval_result)
     final = folder.finish({
-        "status": status, "message": "", "epochs_done": step / steps_per_epoch, "steps": step,
+        "status": status, "message": "", "epochs_done": epochs_done, "steps": step,
         "train_time_s": train_s,
         "img_per_s": (step - start_step) * cfg.train.batch_size / max(1e-9, train_s - time_offset),
         "last_loss": last_loss, "memory": train_memory, "eval": eval_result,
     })  # fmt: skip
     distributed.wait_for_rank0()  # the other processes wait for rank 0's evaluation
     return final
+
+
+def _restore(p: Parts, folder: RunFolder, device) -> tuple[int, int, float, dict | None]:
+    """Load the checkpoint into the parts; returns (epoch, step, training seconds, memory) to
+    continue from."""
+    ckpt = folder.resume(map_location=device)
+    p.encoder.load_state_dict(ckpt["encoder"])
+    p.objective.load_state_dict(ckpt["objective"])
+    p.optimizer.load_state_dict(ckpt["optimizer"])
+    if p.moco is not None:
+        p.moco.load_state_dict(ckpt["moco"])
+    set_rng_state(ckpt["rng"])
+    # the parts hold what they need: no second copy of the weights stays while training
+    return ckpt["epoch"], ckpt["step"], ckpt["train_time_s"], ckpt.get("memory")
+
+
+def _curve_lacks_step(folder: RunFolder, step: int, device) -> bool:
+    """Whether curve.jsonl has no point at `step` yet (it has one when a run that had ended is
+    resumed): rank 0 reads the file, every process gets its answer."""
+    path = folder.path / rf.CURVE
+    lacks = not (path.is_file() and any(p.get("step") == step for p in rf.read_jsonl(path)))
+    if distributed.world_size() == 1:
+        return lacks
+    mine = torch.tensor([float(lacks and folder.is_main)], device=device)
+    return bool(distributed.all_reduce_sum(mine).item())
 
 
 def _diverged(folder, clock, step, epoch, err, steps_per_epoch) -> TrainingDivergedError:
@@ -379,16 +430,26 @@ class ProbeData:
     def curve_point(self, p: Parts) -> dict:
         from contrastlens.eval.evaluate import probe_curve_point
 
-        train, test = self.splits()
-        return probe_curve_point(p.encoder, train, test, self.cfg.eval, norm=self.norm(),
-                                 device=p.device, dtype=p.dtype,
-                                 precision=p.precision)  # fmt: skip
+        train, val = self.splits()  # validate() makes curves need data.val_size > 0
+        point = probe_curve_point(p.encoder, train, val, self.cfg.eval, norm=self.norm(),
+                                  device=p.device, dtype=p.dtype,
+                                  precision=p.precision)  # fmt: skip
+        return {**point, "split": probe_split(self.cfg.data, "auto")}
 
     def evaluate(self, p: Parts, cfg: Config) -> dict:
+        """The end-of-run evaluation on the final split; a run that scores test and holds a
+        validation split out also scores validation with the same probes ("also"), so that
+        the curve's lead and the end compare on one split."""
         from contrastlens.eval.evaluate import evaluate_encoder
 
         train, test = self.splits(final=True)
+        final_split = probe_split(cfg.data, cfg.eval.final_split)
+        val = None
+        if cfg.data.val_size and final_split != "val":
+            val = self.splits()[1]
         result = evaluate_encoder(p.encoder, train, test, cfg.eval, augment=cfg.data.augment,
                                   norm=self.norm(), seed=cfg.train.seed, device=p.device,
-                                  dtype=p.dtype, precision=p.precision)  # fmt: skip
-        return {**result, "probe_split": probe_split(cfg.data, cfg.eval.final_split)}
+                                  dtype=p.dtype, precision=p.precision, also=val)  # fmt: skip
+        if val is not None:
+            result["also"]["split"] = "val"
+        return {**result, "probe_split": final_split}

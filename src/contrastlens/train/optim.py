@@ -18,6 +18,7 @@ from torch import nn
 
 
 def peak_lr(base_lr: float, batch_size: int) -> float:
+    """The linear scaling rule of SimCLR and the paper (train.resolve reads it once per run)."""
     return base_lr * batch_size / 256
 
 
@@ -43,14 +44,16 @@ class LRSchedule:
     max_s: float = 0.0  # > 0: time-based cosine
 
     @classmethod
-    def from_config(cls, cfg, steps_per_epoch: int) -> LRSchedule:
+    def from_config(cls, cfg, resolved) -> LRSchedule:
+        """The schedule of `cfg` with its derived sizes (`train.resolve.Resolved`)."""
         t = cfg.train
         return cls(
-            peak=peak_lr(cfg.optim.base_lr, t.batch_size),
-            warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
-            total_steps=t.epochs * steps_per_epoch, min_ratio=cfg.optim.min_lr_ratio,
+            peak=resolved.peak_lr,
+            warmup_steps=resolved.warmup_steps,
+            total_steps=resolved.total_steps,
+            min_ratio=cfg.optim.min_lr_ratio,
             max_s=t.max_minutes * 60 if t.time_schedule else 0.0,
-        )  # fmt: skip
+        )
 
     def lr(self, step: int, elapsed_s: float = 0.0) -> float:
         at, total = step, self.total_steps
