@@ -308,6 +308,21 @@ def decode_flags(text: str) -> list[bool]:
     return [c == "1" for c in text]
 
 
+RANK_K = 10  # a text run's eval.json "ranks": each query's rank 1..RANK_K, 0 when lower
+
+
+def scores_from_ranks(ranks: list[int]) -> dict[str, list[float]]:
+    """Per-query scores from a text run's saved ranks: reciprocal rank at RANK_K ("mrr@10") and
+    hit at 1 ("recall@1"); their means are the run's MRR@10 and Recall@1 (one relevant
+    document per query)."""
+    if any(not isinstance(r, int) or not 0 <= r <= RANK_K for r in ranks):
+        raise ValueError(f"per-query ranks must be integers in [0, {RANK_K}]")
+    return {
+        "mrr@10": [1.0 / r if r else 0.0 for r in ranks],
+        "recall@1": [1.0 if r == 1 else 0.0 for r in ranks],
+    }
+
+
 # --------------------------------------------------------------------------- provenance
 
 

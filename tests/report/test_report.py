@@ -5,7 +5,7 @@ import json
 from contrastlens import runfolder as rf
 from contrastlens.report.build import SECTIONS, build_report
 from contrastlens.report.runs import find_runs
-from contrastlens.report.stats import paired_difference, paired_difference_images
+from contrastlens.report.stats import paired_difference, paired_difference_items
 
 
 def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished", val=0):
@@ -168,6 +168,6 @@ def test_deltas_count_the_scored_images_where_runs_saved_them(tmp_path):
     rows = {r[3]: r for r in build_report(tmp_path)["headline"][1]}
     a = {s: rf.decode_flags(flags[f"a{s}"]) for s in (0, 1)}
     b = {s: rf.decode_flags(flags[f"b{s}"]) for s in (0, 1)}
-    assert rows["30"][6] == paired_difference_images(a, b).fmt(100)  # not the seeds-only interval:
+    assert rows["30"][6] == paired_difference_items(a, b).fmt(100)  # not the seeds-only interval:
     assert rows["30"][6] != paired_difference({0: 4 / 8, 1: 3 / 8}, {0: 5 / 8, 1: 5 / 8}).fmt(100)
     assert "*" not in rows["30"][6] and rows["100"][6].endswith("*")

@@ -7,9 +7,11 @@ import pytest
 
 from contrastlens.report.stats import (
     paired_difference,
-    paired_difference_images,
+    paired_difference_items,
     summarize,
     t975,
+    t_cdf,
+    t_quantile,
 )
 
 
@@ -30,7 +32,7 @@ def test_paired_difference_uses_matched_seeds_and_t_interval():
     p = paired_difference(a, b)
     diffs = [0.02, 0.025, 0.015]
     sd = math.sqrt(sum((d - 0.02) ** 2 for d in diffs) / 2)
-    half = 4.303 * sd / math.sqrt(3)
+    half = 4.302652729749464 * sd / math.sqrt(3)  # t_{0.975, 2} = 2 q / sqrt(1 - q^2), q = 0.95
     assert p.n == 3 and p.mean == pytest.approx(0.02)
     assert (p.low, p.high) == (pytest.approx(0.02 - half), pytest.approx(0.02 + half))
     assert p.significant  # the interval excludes 0
@@ -39,17 +41,35 @@ def test_paired_difference_uses_matched_seeds_and_t_interval():
     assert "1 seed" in paired_difference({0: 0.5}, {0: 0.6}).fmt(100)
 
 
-def test_t_table():
-    assert t975(1) == 12.706 and t975(2) == 4.303 and t975(100) == 1.960
+def test_t_quantiles_are_exact():
+    # closed forms: df 1 (Cauchy) tan(pi (p - 1/2)); df 2: (2p - 1) / sqrt(2 p (1 - p))
+    for p in (0.6, 0.9, 0.975, 0.999):
+        assert t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-10)
+        assert t_quantile(p, 2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)),
+                                                 rel=1e-10)  # fmt: skip
+    assert t_quantile(0.025, 7) == pytest.approx(-t_quantile(0.975, 7), rel=1e-12)
+    # large df: the normal quantile (1.959963984540054), approached from above like 1 + a/df
+    assert 1.959963984540054 < t975(10**6) < 1.959963984540054 + 1e-5
+    assert t975(30) > t975(31) > t975(100) > 1.96  # no jump to 1.960 beyond df = 30
+    # the CDF of the quantile is the probability, for fractional df too (Welch-Satterthwaite)
+    for df in (1.5, 3.7, 12.25, 250.0):
+        assert t_cdf(t975(df), df) == pytest.approx(0.975, abs=1e-12)
     with pytest.raises(ValueError):
         t975(0)
 
 
-def test_paired_difference_images_by_hand():
+def test_t_quantiles_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 3, 4, 9, 29, 30, 31, 60, 1000, 2.5, 17.3):
+        for p in (0.55, 0.9, 0.975, 0.995):
+            assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9, abs=1e-12)
+
+
+def test_paired_difference_items_by_hand():
     # 2 seeds x 4 images: d = b - a per image
     a = {0: [1, 1, 0, 0], 1: [1, 0, 0, 1], 5: [0, 0, 0, 0]}
     b = {0: [1, 1, 1, 0], 1: [1, 1, 1, 0]}  # seed 5 unmatched: ignored
-    p = paired_difference_images(a, b)
+    p = paired_difference_items(a, b)
     # d: seed 0 [0, 0, 1, 0] (mean 0.25), seed 1 [0, 1, 1, -1] (mean 0.25)
     per_image = [0.0, 0.5, 1.0, -0.5]
     m = sum(per_image) / 4
@@ -59,15 +79,15 @@ def test_paired_difference_images_by_hand():
     half = t975(3) * math.sqrt(v_image)
     assert (p.low, p.high) == (pytest.approx(0.25 - half), pytest.approx(0.25 + half))
     # one seed: the image part alone, still an interval
-    one = paired_difference_images({0: a[0]}, {0: b[0]})
+    one = paired_difference_items({0: a[0]}, {0: b[0]})
     v = (0.25 * 0.75**2 + 0.75 * 0.25**2) * 4 / 3 / 4
     assert one.n == 1 and one.high - one.mean == pytest.approx(t975(3) * math.sqrt(v))
     assert "[" in one.fmt(100)
-    same = paired_difference_images({0: a[0]}, {0: a[0]})
+    same = paired_difference_items({0: a[0]}, {0: a[0]})
     assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="same images"):
-        paired_difference_images({0: [1, 0]}, {0: [1, 0, 1]})
-    assert paired_difference_images({0: [1]}, {1: [1]}).fmt() == "–"
+        paired_difference_items({0: [1, 0]}, {0: [1, 0, 1]})
+    assert paired_difference_items({0: [1]}, {1: [1]}).fmt() == "–"
 
 
 def test_image_sampling_is_what_seed_only_intervals_miss():
@@ -91,7 +111,7 @@ def test_image_sampling_is_what_seed_only_intervals_miss():
         only = paired_difference(
             {s: v[0] for s, v in acc.items()}, {s: v[1] for s, v in acc.items()}
         )
-        both = paired_difference_images(a, b)
+        both = paired_difference_items(a, b)
         assert both.mean == pytest.approx(only.mean)
         covered["seeds"] += only.low <= 0 <= only.high
         covered["images"] += both.low <= 0 <= both.high

@@ -10,7 +10,7 @@ from contrastlens.report.text import build_text_report
 
 
 def _run(root, name, *, arm, seed, mrr, r1, batch=16, mini=0, split="test", neg_var=0.01,
-         train_s=100.0, status="finished"):  # fmt: skip
+         train_s=100.0, status="finished", ranks=None):  # fmt: skip
     folder = root / "runs" / name
     folder.mkdir(parents=True)
     cfg = {"arm": arm, "batch_size": batch, "mini_batch_size": mini, "seed": seed, "lr": 1e-4,
@@ -20,6 +20,8 @@ def _run(root, name, *, arm, seed, mrr, r1, batch=16, mini=0, split="test", neg_
                   folder / rf.META)  # fmt: skip
     ev = {"mrr@10": mrr, "recall@1": r1, "recall@10": 0.9, "eval_time_s": 5.0, "split": split,
           "lens": {"neg_mean": 0.1, "neg_var": neg_var, "rankme": 300.0}}  # fmt: skip
+    if ranks is not None:
+        ev["ranks"] = ranks
     rf.write_json({"status": status, "train_time_s": train_s, "pairs_per_s": 20.0,
                    "peak_rss_train_mb": 900.0, "rss_before_train_mb": 700.0, "eval": ev},
                   folder / rf.FINAL)  # fmt: skip
@@ -42,7 +44,8 @@ def test_tables_paired_differences_and_findings(tmp_path):
     assert set(by_arm) == {"zero-shot", "mnrl", "mnrl-vrn (λ 10)", "cached-mnrl (batch 256)"}
     assert by_arm["mnrl"][2] == "45.00 ± 5.00"  # mean ± sample std in %
     # VRN - MNRL per seed: +2, +3, +1 points: mean +2, 95% t interval 2 ± 4.303 * 1 / sqrt(3)
-    assert by_arm["mnrl-vrn (λ 10)"][5] == "+2.00 [-0.48, +4.48]"
+    # no per-query ranks saved: an interval over the seeds alone, marked *
+    assert by_arm["mnrl-vrn (λ 10)"][5] == "+2.00 [-0.48, +4.48]*"
     assert by_arm["zero-shot"][1] == "1" and by_arm["zero-shot"][5].startswith("-15.00 [")
     md = report["md"].read_text()
     assert "Physical batch 16" in md and "Physical batch 256" not in md  # cached: its memory
@@ -58,3 +61,25 @@ def test_tables_paired_differences_and_findings(tmp_path):
 def test_not_a_folder_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="not a folder"):
         build_text_report(tmp_path / "nope")
+
+
+def test_saved_ranks_give_intervals_over_seeds_and_queries(tmp_path):
+    from contrastlens.report.stats import paired_difference_items
+
+    base = {0: [1, 2, 0, 1, 3, 0], 1: [1, 0, 0, 2, 3, 1]}
+    vrn = {0: [1, 1, 0, 1, 2, 5], 1: [1, 1, 4, 2, 1, 1]}
+    for seed in base:
+        for arm, ranks in (("mnrl", base[seed]), ("mnrl-vrn", vrn[seed])):
+            scores = rf.scores_from_ranks(ranks)
+            mrr, r1 = (sum(scores[k]) / len(ranks) for k in ("mrr@10", "recall@1"))
+            _run(tmp_path, f"{arm}_{seed}", arm=arm, seed=seed, mrr=mrr, r1=r1, ranks=ranks)
+    _, rows = build_text_report(tmp_path)["headline"]
+    row = next(r for r in rows if r[0].startswith("mnrl-vrn"))
+    # reciprocal ranks by hand: 1, 1/2, 0, ...; the interval counts seeds and queries
+    rr = {
+        a: {s: [1 / r if r else 0.0 for r in x[s]] for s in x} for a, x in (("b", base), ("v", vrn))
+    }
+    assert row[5] == paired_difference_items(rr["b"], rr["v"]).fmt(100.0)
+    assert not row[5].endswith("*")
+    hit = {a: {s: [float(r == 1) for r in x[s]] for s in x} for a, x in (("b", base), ("v", vrn))}
+    assert row[6] == paired_difference_items(hit["b"], hit["v"]).fmt(100.0)

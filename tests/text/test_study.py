@@ -73,3 +73,8 @@ def test_retrieval_scores_match_a_direct_computation():
     assert scores["recall@10"] == pytest.approx(float((ranks <= 10).double().mean()))
     mrr = torch.where(ranks <= 10, 1 / ranks, torch.zeros_like(ranks)).mean()
     assert scores["mrr@10"] == pytest.approx(float(mrr))
+    # the saved per-query ranks are these ranks (0 beyond the top 10) and give the same means
+    assert scores["ranks"] == [int(r) if r <= 10 else 0 for r in ranks.tolist()]
+    per_query = rf.scores_from_ranks(scores["ranks"])
+    for key in ("mrr@10", "recall@1"):
+        assert sum(per_query[key]) / len(ranks) == pytest.approx(scores[key], abs=1e-12)

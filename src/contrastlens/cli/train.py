@@ -9,9 +9,10 @@ torchrun --nproc_per_node=2 -m contrastlens train --preset smoke
 
 On --resume, --set and --config may change only the settings in train/resume.py's
 RESUME_SETTABLE (optim.*, the stopping limits, logging, eval.*, the device and precision): what
-the checkpoint already learned stays valid under them. The changes are written to the run's config.json and recorded in
-meta.json's "amended". Changing anything else (the model, data, method, batch size, seed,
-schedule length) would make the checkpoint a different run: start a new one instead.
+the checkpoint already learned stays valid under them. The changes are written to the run's
+config.json and recorded in meta.json's "amended". Changing anything else (the model, data,
+method, batch size, seed, schedule length) would make the checkpoint a different run: start a
+new one instead.
 Exit codes: 0 done, 2 bad input (one line naming the problem and the fix), 3 the loss diverged.
 """
 

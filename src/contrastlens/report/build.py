@@ -17,21 +17,29 @@ folder's `simulate/simulate.json` and `floor.json`; nothing is recomputed from m
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import shlex
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from contrastlens import runfolder as rf
+from contrastlens.report.render import (
+    Block,
+    code_state,
+    label_axes,
+    pct,
+    precision_label,
+    pyplot,
+    save_figure,
+    to_html,
+    to_markdown,
+)
 from contrastlens.report.runs import Run, dig, find_runs
 from contrastlens.report.stats import (
     Summary,
     paired_difference,
-    paired_difference_images,
+    paired_difference_items,
     summarize,
 )
 
@@ -79,7 +87,7 @@ SECTIONS = {  # id -> title, in the report's order
 _INTERVALS = (
     "95% intervals of a Δ count two sources of chance: the seeds, and the scored images (every "
     "seed of both arms is scored on the same test images, a sample too, so the seeds alone "
-    "miss it): `contrastlens.report.stats.paired_difference_images`, from which images each "
+    "miss it): `contrastlens.report.stats.paired_difference_items`, from which images each "
     "probe got right (final.json eval.correct). * marks an interval over the seeds alone "
     "(Student t): runs evaluated before the per-image results were saved."
 )
@@ -98,41 +106,7 @@ _VARIANCE_NOTE = (
     "Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). Alignment, uniformity (Wang & "
     "Isola) and RankMe are of the same pairs."
 )
-NOTES = {"headline": _INTERVALS, "arms": f"{_ARMS_NOTE} {_INTERVALS}",
-         "variance": _VARIANCE_NOTE}  # fmt: skip
-
-
-@dataclass
-class Block:
-    kind: str  # h1 | h2 | p | table | img | pre
-    text: str = ""
-    header: list[str] | None = None
-    rows: list[list[str]] | None = None
-    path: Path | None = None
-
-
-def _pct(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.2f}"
-
-
-def _axes(ax, xlabel: str, ylabel: str, legend_size: int = 7) -> None:
-    """Label a plot's axes, with a light grid and the legend."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=legend_size)
-
-
-def _save_figure(fig, path: Path) -> None:
-    """Lay out and save a PNG atomically (a full disk or a kill keeps the previous figure),
-    then close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    try:
-        rf.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110), binary=True)
-    finally:
-        plt.close(fig)
+NOTES = {"headline": _INTERVALS, "arms": f"{_ARMS_NOTE} {_INTERVALS}", "variance": _VARIANCE_NOTE}
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -165,18 +139,26 @@ def _delta(base: dict[int, Run], arm: dict[int, Run], metric: str) -> str:
     path = CORRECT.get(metric)
     pairs = [(base[s], arm[s]) for s in seeds]
     if path and pairs and all(dig(r.final, path) for pair in pairs for r in pair):
-        flags = [{s: rf.decode_flags(dig(runs[s].final, path)) for s in seeds}
-                 for runs in (base, arm)]  # fmt: skip
-        return paired_difference_images(*flags).fmt(100)
+        flags = [
+            {s: rf.decode_flags(dig(runs[s].final, path)) for s in seeds} for runs in (base, arm)
+        ]
+        return paired_difference_items(*flags).fmt(100)
     out = paired_difference(_by_seed(base, metric), _by_seed(arm, metric))
     return out.fmt(100) + ("*" if out.n > 1 else "")
 
 
 def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = [
-        "method", "batch", "t", "VRN λ", "seeds", "linear top-1 %", "Δ linear (paired, 95% CI)",
-        "kNN top-1 %", "Δ kNN (paired, 95% CI)",
-    ]  # fmt: skip
+        "method",
+        "batch",
+        "t",
+        "VRN λ",
+        "seeds",
+        "linear top-1 %",
+        "Δ linear (paired, 95% CI)",
+        "kNN top-1 %",
+        "Δ kNN (paired, 95% CI)",
+    ]
     rows = []
     for (method, batch, t), by_w in sorted(_groups(runs).items()):
         base = by_w.get(0.0, {})
@@ -187,54 +169,88 @@ def headline_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 d_lin = d_knn = "(baseline)"
             else:
                 d_lin, d_knn = _delta(base, seeds, LINEAR), _delta(base, seeds, KNN)
-            rows.append([
-                method, str(batch), f"{t:g}", _vrn_cell(w, seeds), str(len(seeds)),
-                summarize(list(lin.values())).fmt(100), d_lin,
-                summarize(list(knn.values())).fmt(100), d_knn,
-            ])  # fmt: skip
+            rows.append(
+                [
+                    method,
+                    str(batch),
+                    f"{t:g}",
+                    _vrn_cell(w, seeds),
+                    str(len(seeds)),
+                    summarize(list(lin.values())).fmt(100),
+                    d_lin,
+                    summarize(list(knn.values())).fmt(100),
+                    d_knn,
+                ]
+            )
     return header, rows
 
 
 def floor_rows(runs: list[Run], floor: dict) -> tuple[list[str], list[list[str]]]:
     """The raw-pixel floor (floor.json) and every baseline (VRN off), with the same probes."""
-    header = ["representation", "seeds", "linear top-1 %",
-              f"kNN top-1 % (k = {floor.get('knn_k', 200)})", "kNN top-1 % (k = 10)"]  # fmt: skip
+    header = [
+        "representation",
+        "seeds",
+        "linear top-1 %",
+        f"kNN top-1 % (k = {floor.get('knn_k', 200)})",
+        "kNN top-1 % (k = 10)",
+    ]
     rows = [
         [
             "raw pixels (the floor)",
             "–",
-            _pct(floor.get("linear_top1", math.nan)),
-            _pct(floor.get("knn_top1", math.nan)),
-            _pct(floor.get("knn_top1_k10", math.nan)),
+            pct(floor.get("linear_top1", math.nan)),
+            pct(floor.get("knn_top1", math.nan)),
+            pct(floor.get("knn_top1_k10", math.nan)),
         ]
     ]
     for (method, batch, t), by_w in sorted(_groups(runs).items()):
         base = by_w.get(0.0, {})
         if base:
-            rows.append([f"{method}, batch {batch}, t {t:g}, VRN off", str(len(base))] + [
-                summarize(list(_by_seed(base, path).values())).fmt(100)
-                for path in (LINEAR, KNN, KNN10)
-            ])  # fmt: skip
+            rows.append(
+                [f"{method}, batch {batch}, t {t:g}, VRN off", str(len(base))]
+                + [
+                    summarize(list(_by_seed(base, path).values())).fmt(100)
+                    for path in (LINEAR, KNN, KNN10)
+                ]
+            )
     return header, rows
 
 
 def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
-    header = ["method", "batch", "t", "VRN λ", "neg. mean", "neg. variance (5,000 aug. pairs)",
-              "exact neg. variance (all pairs)", "second moment", "Welch floor", "alignment",
-              "uniformity", "RankMe"]  # fmt: skip
+    header = [
+        "method",
+        "batch",
+        "t",
+        "VRN λ",
+        "neg. mean",
+        "neg. variance (5,000 aug. pairs)",
+        "exact neg. variance (all pairs)",
+        "second moment",
+        "Welch floor",
+        "alignment",
+        "uniformity",
+        "RankMe",
+    ]
     rows = []
     for (method, batch, t), by_w in sorted(_groups(runs).items()):
         for w in sorted(by_w):
             seeds = by_w[w]
-            rows.append([
-                method, str(batch), f"{t:g}", _vrn_cell(w, seeds),
-                summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
-                summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
-                summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
-                *(summarize(list(_by_seed(seeds, key).values())).fmt(1, 4)
-                  for key in (NEG_M2, WELCH, ALIGN, UNIFORM)),
-                summarize(list(_by_seed(seeds, RANKME).values())).fmt(1, 1),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    method,
+                    str(batch),
+                    f"{t:g}",
+                    _vrn_cell(w, seeds),
+                    summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
+                    summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
+                    summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
+                    *(
+                        summarize(list(_by_seed(seeds, key).values())).fmt(1, 4)
+                        for key in (NEG_M2, WELCH, ALIGN, UNIFORM)
+                    ),
+                    summarize(list(_by_seed(seeds, RANKME).values())).fmt(1, 1),
+                ]
+            )
     return header, rows
 
 
@@ -273,10 +289,19 @@ def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     and temperature, paired by seed, with its cost: training seconds, their ratio to SimCLR's,
     and training's peak memory (`_memory`)."""
     header = [
-        "physical batch", "t", "arm", "seeds", "linear top-1 %", "Δ linear vs SimCLR (95% CI)",
-        "kNN top-1 %", "Δ kNN vs SimCLR (95% CI)", "kNN@10 %", "train s", "time / SimCLR's",
+        "physical batch",
+        "t",
+        "arm",
+        "seeds",
+        "linear top-1 %",
+        "Δ linear vs SimCLR (95% CI)",
+        "kNN top-1 %",
+        "Δ kNN vs SimCLR (95% CI)",
+        "kNN@10 %",
+        "train s",
+        "time / SimCLR's",
         "peak memory MiB (+ added by training)",
-    ]  # fmt: skip
+    ]
     arms = _arms(runs)
     rows = []
     for key in sorted(arms, key=_arm_order):
@@ -290,12 +315,22 @@ def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         else:
             d_lin, d_knn = _delta(base, seeds, LINEAR), _delta(base, seeds, KNN)
         ratio = secs.mean / base_secs.mean if secs.n and base_secs.n else math.nan
-        rows.append([
-            str(physical), f"{t:g}", arm, str(len(seeds)), summarize(list(lin.values())).fmt(100),
-            d_lin, summarize(list(knn.values())).fmt(100), d_knn,
-            summarize(list(_by_seed(seeds, KNN10).values())).fmt(100), secs.fmt(1, 0),
-            "–" if math.isnan(ratio) else f"{ratio:.2f}", _memory(seeds),
-        ])  # fmt: skip
+        rows.append(
+            [
+                str(physical),
+                f"{t:g}",
+                arm,
+                str(len(seeds)),
+                summarize(list(lin.values())).fmt(100),
+                d_lin,
+                summarize(list(knn.values())).fmt(100),
+                d_knn,
+                summarize(list(_by_seed(seeds, KNN10).values())).fmt(100),
+                secs.fmt(1, 0),
+                "–" if math.isnan(ratio) else f"{ratio:.2f}",
+                _memory(seeds),
+            ]
+        )
     return header, rows
 
 
@@ -320,23 +355,23 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     header = ["physical batch", "t", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
     rows = []
     for key in sorted(arms, key=_arm_order):
-        cells = {e: f"{100 * lin.mean:.2f} ({100 * knn.mean:.2f}) at {secs.mean:.0f} s"
-                 for e, secs, lin, knn in _curve_points(arms[key])}  # fmt: skip
-        rows.append([str(key[0]), f"{key[1]:g}", key[2], str(len(arms[key])),
-                     *(cells.get(e, "–") for e in epochs)])  # fmt: skip
+        cells = {
+            e: f"{100 * lin.mean:.2f} ({100 * knn.mean:.2f}) at {secs.mean:.0f} s"
+            for e, secs, lin, knn in _curve_points(arms[key])
+        }
+        rows.append(
+            [
+                str(key[0]),
+                f"{key[1]:g}",
+                key[2],
+                str(len(arms[key])),
+                *(cells.get(e, "–") for e in epochs),
+            ]
+        )
     return header, rows
 
 
 # ----------------------------------------------------------------------------- plots
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _series_vs_batch(runs: list[Run], metric: str) -> dict:
     """(method, t, VRN setting) -> [(batch, mean, std over seeds)] sorted by batch; the setting
     is how the weight was set (`Run.vrn_setting`), so that a weight scaled by 1/lr is one line
@@ -355,16 +390,23 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
     series = _series_vs_batch(runs, metric)
     if not series:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (method, t, w), pts in series.items():
         xs, ys, es = zip(*pts)
         label = f"{method} t={t:g}" + (f" +VRN λ={w}" if w != "0" else "")
-        ax.errorbar(xs, [100 * y for y in ys], yerr=[100 * e for e in es], marker="o",
-                    linestyle="--" if w != "0" else "-", capsize=3, label=label)  # fmt: skip
+        ax.errorbar(
+            xs,
+            [100 * y for y in ys],
+            yerr=[100 * e for e in es],
+            marker="o",
+            linestyle="--" if w != "0" else "-",
+            capsize=3,
+            label=label,
+        )
     ax.set_xscale("log", base=2)
-    _axes(ax, "batch size", f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
-    _save_figure(fig, path)
+    label_axes(ax, "batch size", f"{'linear' if metric == LINEAR else 'kNN'} top-1 (%)")
+    save_figure(fig, path)
     return path
 
 
@@ -377,18 +419,23 @@ def plot_accuracy_vs_time(runs: list[Run], path: Path) -> Path | None:
         return None
     several_t = len({k[1] for k in arms}) > 1
     panels = sorted({k[0] for k in arms})
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
     for ax, physical in zip(axes.flat, panels):
         for (pb, t, arm), pts in sorted(arms.items(), key=lambda kv: _arm_order(kv[0])):
             if pb == physical:
                 xs = [secs.mean for _, secs, _, _ in pts]
                 ys = [100 * lin.mean for _, _, lin, _ in pts]
-                ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1,
-                        label=f"{arm}, t={t:g}" if several_t else arm)  # fmt: skip
+                ax.plot(
+                    xs,
+                    ys,
+                    marker="o",
+                    lw=2 if arm == BASELINE else 1,
+                    label=f"{arm}, t={t:g}" if several_t else arm,
+                )
         ax.set_title(f"physical batch {physical}", fontsize=9)
-        _axes(ax, "training seconds", "linear top-1 of the curve probes (%)", legend_size=6)
-    _save_figure(fig, path)
+        label_axes(ax, "training seconds", "linear top-1 of the curve probes (%)", legend_size=6)
+    save_figure(fig, path)
     return path
 
 
@@ -399,17 +446,22 @@ def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     floors = {v for r in runs if r.complete and not math.isnan(v := r.metric(WELCH))}
     if not series:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (method, t, w), pts in series.items():
         xs, ys, _ = zip(*pts)
-        ax.plot(xs, ys, marker="o", linestyle="--" if w != "0" else "-",
-                label=f"{method}, t={t:g}, VRN λ={w}")  # fmt: skip
+        ax.plot(
+            xs,
+            ys,
+            marker="o",
+            linestyle="--" if w != "0" else "-",
+            label=f"{method}, t={t:g}, VRN λ={w}",
+        )
     for floor in sorted(floors):
         ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
     ax.set_xscale("log", base=2)
-    _axes(ax, "batch size", "E[s_neg^2] (5,000 augmented pairs)")
-    _save_figure(fig, path)
+    label_axes(ax, "batch size", "E[s_neg^2] (5,000 augmented pairs)")
+    save_figure(fig, path)
     return path
 
 
@@ -427,7 +479,7 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
             panels.append((f"{method}, batch {batch}, t={t:g}", curves))
     if not panels:
         return None
-    plt = _plt()
+    plt = pyplot()
     cols = min(4, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
@@ -444,7 +496,7 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.supxlabel("cosine similarity of negative pairs (projector outputs)", fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return path
 
 
@@ -458,87 +510,50 @@ def plot_temperature(runs: list[Run], path: Path) -> Path | None:
             s = summarize(list(_by_seed(seeds, LINEAR).values()))
             if s.n:
                 series[(method, batch, w)].append((t, s.mean))
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for (method, batch, w), pts in sorted(series.items()):
         if len(pts) < 2:
             continue
         pts.sort()
         xs, ys = zip(*pts)
-        ax.plot(xs, [100 * y for y in ys], marker="o", linestyle="--" if w else "-",
-                label=f"{method} bs={batch}" + (f" +VRN λ={w:g}" if w else ""))  # fmt: skip
-    _axes(ax, "temperature", "linear top-1 (%)")
-    _save_figure(fig, path)
+        ax.plot(
+            xs,
+            [100 * y for y in ys],
+            marker="o",
+            linestyle="--" if w else "-",
+            label=f"{method} bs={batch}" + (f" +VRN λ={w:g}" if w else ""),
+        )
+    label_axes(ax, "temperature", "linear top-1 (%)")
+    save_figure(fig, path)
     return path
 
 
 # ----------------------------------------------------------------------------- rendering
-def _md(blocks: list[Block]) -> str:
-    out = []
-    for b in blocks:
-        if b.kind in ("h1", "h2"):
-            out.append(("# " if b.kind == "h1" else "## ") + b.text)
-        elif b.kind == "p":
-            out.append(b.text)
-        elif b.kind == "pre":
-            out.append("```\n" + b.text.rstrip() + "\n```")
-        elif b.kind == "img":
-            out.append(f"![{b.text}]({b.path.name})")
-        elif b.kind == "table":
-            lines = ["| " + " | ".join(b.header) + " |", "|" + "---|" * len(b.header)]
-            lines += ["| " + " | ".join(r) + " |" for r in b.rows]
-            out.append("\n".join(lines))
-    return "\n\n".join(out) + "\n"
-
-
-def _html(blocks: list[Block], title: str) -> str:
-    body = []
-    for b in blocks:
-        if b.kind in ("h1", "h2"):
-            body.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            body.append(f"<p>{html.escape(b.text)}</p>")
-        elif b.kind == "pre":
-            body.append(f"<pre>{html.escape(b.text)}</pre>")
-        elif b.kind == "img":
-            data = base64.b64encode(b.path.read_bytes()).decode()
-            body.append(
-                f'<figure><img alt="{html.escape(b.text)}" src="data:image/png;base64,'
-                f'{data}"><figcaption>{html.escape(b.text)}</figcaption></figure>'
-            )
-        elif b.kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b.rows
-            )
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-    style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "th{background:#f3f3f3}img{max-width:100%}pre{background:#f6f6f6;padding:8px;"
-        "overflow-x:auto}figcaption{font-size:12px;color:#555}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
-
-
 def _simulator_blocks(sim_dir: Path) -> list[Block]:
     summary = sim_dir / "simulate.json"
     if not summary.is_file():
-        return [Block("p", "No simulator output in this folder (`contrastlens simulate --out "
-                           f"{sim_dir}` writes it).")]  # fmt: skip
+        return [
+            Block(
+                "p",
+                "No simulator output in this folder (`contrastlens simulate --out "
+                f"{sim_dir}` writes it).",
+            )
+        ]
     blocks = []
     data = json.loads(summary.read_text())
     cfg, theory, sim_runs = data.get("config", {}), data.get("theory", {}), data.get("runs", {})
     if cfg:
-        blocks.append(Block("p", "Free unit embeddings (n = {n}, d = {d}) trained by the "
-                                 "library's {loss} loss in float64; mini-batches of {batch} "
-                                 "(fixed partition); VRN weight {vrn_weight}.".format(
-                                     **{k: cfg.get(k, "?") for k in
-                                        ("n", "d", "loss", "batch", "vrn_weight")})))  # fmt: skip
+        blocks.append(
+            Block(
+                "p",
+                "Free unit embeddings (n = {n}, d = {d}) trained by the "
+                "library's {loss} loss in float64; mini-batches of {batch} "
+                "(fixed partition); VRN weight {vrn_weight}.".format(
+                    **{k: cfg.get(k, "?") for k in ("n", "d", "loss", "batch", "vrn_weight")}
+                ),
+            )
+        )
     if theory:
         bounds = theory.get("thm55_bounds") or [math.nan, math.nan]
         opt, within = theory.get("optimum_neg", math.nan), theory.get("within_batch_neg", math.nan)
@@ -572,8 +587,11 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     out.mkdir(parents=True, exist_ok=True)
     # Runs scored on a validation split (the selection step) are reported in their section
     # only: their accuracies are not test accuracies.
-    selection = [r for r in runs if dig(r.config, "data.val_size", 0)
-                 and dig(r.config, "eval.final_split", "auto") != "test"]  # fmt: skip
+    selection = [
+        r
+        for r in runs
+        if dig(r.config, "data.val_size", 0) and dig(r.config, "eval.final_split", "auto") != "test"
+    ]
     runs = [r for r in runs if r not in selection]
     done = [r for r in runs if r.complete]
     failed = [r for r in runs if r.failed]
@@ -582,14 +600,19 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
     # Setup
     blocks.append(Block("h2", SECTIONS["setup"]))
-    blocks.append(Block("p", f"{len(runs)} run folders under {root}: {len(done)} complete "
-                             "(finished, or stopped by a limit they were given), "
-                             f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
-                             "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
-                             "paired difference (VRN on − off, same seed) with a 95% Student-t "
-                             "interval. VRN λ is the weight each run trained with (meta.json "
-                             "resolved.vrn_weight); \"60 (30 x 0.075/lr)\" marks a weight set "
-                             "by vrn.lr_ref, scaled by the run's peak lr."))  # fmt: skip
+    blocks.append(
+        Block(
+            "p",
+            f"{len(runs)} run folders under {root}: {len(done)} complete "
+            "(finished, or stopped by a limit they were given), "
+            f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
+            "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
+            "paired difference (VRN on − off, same seed) with a 95% Student-t "
+            "interval. VRN λ is the weight each run trained with (meta.json "
+            'resolved.vrn_weight); "60 (30 x 0.075/lr)" marks a weight set '
+            "by vrn.lr_ref, scaled by the run's peak lr.",
+        )
+    )
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
     header, rows = headline_rows(runs)
@@ -601,10 +624,15 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
     if floor:  # compared with the runs scored on the floor's split (a pilot: validation)
         fh, fr = floor_rows(selection if floor.get("probe_split") == "val" else runs, floor)
-        blocks.append(Block("p", f"The same probes on raw pixels ({floor.get('feature_dim')}-d, "
-                                 f"{floor.get('n_train')} training images, scored on the "
-                                 f"{floor.get('probe_split')} split): a representation has to "
-                                 "beat these numbers to be worth learning."))  # fmt: skip
+        blocks.append(
+            Block(
+                "p",
+                f"The same probes on raw pixels ({floor.get('feature_dim')}-d, "
+                f"{floor.get('n_train')} training images, scored on the "
+                f"{floor.get('probe_split')} split): a representation has to "
+                "beat these numbers to be worth learning.",
+            )
+        )
         blocks.append(Block("table", header=fh, rows=fr))
     else:
         blocks.append(Block("p", "Not measured: this folder has no floor.json."))
@@ -630,18 +658,26 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     for title, path, caption in figures:
         blocks.append(Block("h2", title))
         if path is None:
-            why = ("the grid has a single temperature" if title == SECTIONS["temperature"]
-                   else "no finished runs with this data")  # fmt: skip
+            why = (
+                "the grid has a single temperature"
+                if title == SECTIONS["temperature"]
+                else "no finished runs with this data"
+            )
             blocks.append(Block("p", f"Not shown: {why}."))
         else:
             blocks.append(Block("img", caption, path=path))
         if title == SECTIONS["time"] and path is not None:
             ch, cr = curve_rows(runs)
-            blocks.append(Block("p", "Probes during training (eval.curve_epochs) on the split "
-                                     "held out from training (validation when the study holds "
-                                     "one out), with the shorter probe of the curve: linear "
-                                     "top-1 % (kNN top-1 %) at the mean training seconds, "
-                                     "mean over seeds."))  # fmt: skip
+            blocks.append(
+                Block(
+                    "p",
+                    "Probes during training (eval.curve_epochs) on the split "
+                    "held out from training (validation when the study holds "
+                    "one out), with the shorter probe of the curve: linear "
+                    "top-1 % (kNN top-1 %) at the mean training seconds, "
+                    "mean over seeds.",
+                )
+            )
             blocks.append(Block("table", header=ch, rows=cr))
     # Simulator
     blocks.append(Block("h2", SECTIONS["simulator"]))
@@ -660,13 +696,31 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         )
     )
     if selection:
-        sel_rows = [[_where(r, root), r.status, r.arm, _pct(r.metric(LINEAR)),
-                     _pct(r.metric(KNN)), f"{r.metric(NEG_VAR):.4f}"]
-                    for r in sorted(selection, key=lambda r: (r.gor_weight, r.vrn_weight,
-                                                              r.seed))]  # fmt: skip
-        blocks.append(Block("table", header=["selection run", "status", "arm",
-                                             "validation linear %", "validation kNN %",
-                                             "neg. variance"], rows=sel_rows))  # fmt: skip
+        sel_rows = [
+            [
+                _where(r, root),
+                r.status,
+                r.arm,
+                pct(r.metric(LINEAR)),
+                pct(r.metric(KNN)),
+                f"{r.metric(NEG_VAR):.4f}",
+            ]
+            for r in sorted(selection, key=lambda r: (r.gor_weight, r.vrn_weight, r.seed))
+        ]
+        blocks.append(
+            Block(
+                "table",
+                header=[
+                    "selection run",
+                    "status",
+                    "arm",
+                    "validation linear %",
+                    "validation kNN %",
+                    "neg. variance",
+                ],
+                rows=sel_rows,
+            )
+        )
     # Runs
     blocks.append(Block("h2", SECTIONS["runs"]))
     run_rows = []
@@ -677,28 +731,57 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
             err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
         secs = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS)]
         secs.append(r.metric(PEAK_RSS))
-        run_rows.append([_where(r, root), r.status, _pct(r.metric(LINEAR)),
-                         _pct(r.metric(KNN)), *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
-                         _precision(r.meta), _code(r.meta), err])  # fmt: skip
-    blocks.append(Block("table", header=["run", "status", "linear %", "kNN %", "train s",
-                                         "eval s", "peak RSS MiB", "precision", "code", "error"],
-                        rows=run_rows))  # fmt: skip
+        run_rows.append(
+            [
+                _where(r, root),
+                r.status,
+                pct(r.metric(LINEAR)),
+                pct(r.metric(KNN)),
+                *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
+                precision_label(r.meta),
+                code_state(r.meta),
+                err,
+            ]
+        )
+    blocks.append(
+        Block(
+            "table",
+            header=[
+                "run",
+                "status",
+                "linear %",
+                "kNN %",
+                "train s",
+                "eval s",
+                "peak RSS MiB",
+                "precision",
+                "code",
+                "error",
+            ],
+            rows=run_rows,
+        )
+    )
     # Environment
     blocks.append(Block("h2", SECTIONS["environment"]))
     env = next(
-        ({k: r.meta.get(k) for k in ("versions", "git", "hostname", "device", "world_size",
-                                     "precision")}
-         for r in done if r.meta),
+        (
+            {
+                k: r.meta.get(k)
+                for k in ("versions", "git", "hostname", "device", "world_size", "precision")
+            }
+            for r in done
+            if r.meta
+        ),
         None,
-    )  # fmt: skip
+    )
     blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
     commands = (meta.get("commands") or []) + _sweep_commands(root)
     commands += [f"contrastlens report {root}"]
     blocks.append(Block("pre", "\n".join(commands)))
 
     md_path, html_path = out / "report.md", out / "report.html"
-    rf.write_text(_md(blocks), md_path)
-    rf.write_text(_html(blocks, blocks[0].text), html_path)
+    rf.write_text(to_markdown(blocks), md_path)
+    rf.write_text(to_html(blocks, blocks[0].text), html_path)
     tables = {
         "headline": {"header": header, "rows": rows},
         "variance": {"header": vh, "rows": vr},
@@ -729,22 +812,6 @@ def _table_section(key: str, header: list[str], rows: list[list[str]]) -> list[B
     """A section of SECTIONS[key]: its heading, its paragraph in NOTES if any, its table."""
     out = [Block("h2", SECTIONS[key])] + ([Block("p", NOTES[key])] if key in NOTES else [])
     return out + [Block("table", header=header, rows=rows) if rows else Block("p", "No runs.")]
-
-
-def _precision(meta: dict) -> str:
-    """How the run computed: "bf16+cl" (bf16 autocast, channels-last), "fp32", ... ; runs
-    from before precision was recorded trained in float32 on the CPU."""
-    p = meta.get("precision")
-    if not isinstance(p, dict):
-        return "fp32 (not recorded)" if meta else "–"
-    name = "bf16" if p.get("amp") == "bf16" else meta.get("dtype", "float32").replace("float", "fp")
-    return name + ("+cl" if p.get("channels_last") else "")
-
-
-def _code(meta: dict) -> str:
-    """ "clean" when the run's code was committed, "DIRTY" when it had uncommitted changes."""
-    dirty = (meta.get("git") or {}).get("dirty")
-    return "–" if dirty is None else ("DIRTY" if dirty else "clean")
 
 
 def _sweep_commands(root: Path) -> list[str]:

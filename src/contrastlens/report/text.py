@@ -22,14 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrastlens import runfolder as rf
-from contrastlens.report.build import Block, _code, _html, _md, _pct
-from contrastlens.report.stats import paired_difference, summarize
+from contrastlens.report.render import Block, code_state, pct, to_html, to_markdown
+from contrastlens.report.stats import paired_difference, paired_difference_items, summarize
 
 RETRIEVAL = (("mrr@10", "MRR@10"), ("recall@1", "R@1"), ("recall@10", "R@10"))
-LENS = (("neg_mean", "neg. mean", 4), ("neg_var", "neg. variance", 5),
-        ("neg_second_moment", "2nd moment", 5), ("welch_floor", "Welch floor", 5),
-        ("alignment", "alignment", 3), ("uniformity", "uniformity", 3),
-        ("rankme", "RankMe", 1))  # fmt: skip
+LENS = (
+    ("neg_mean", "neg. mean", 4),
+    ("neg_var", "neg. variance", 5),
+    ("neg_second_moment", "2nd moment", 5),
+    ("welch_floor", "Welch floor", 5),
+    ("alignment", "alignment", 3),
+    ("uniformity", "uniformity", 3),
+    ("rankme", "RankMe", 1),
+)
 ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl")
 BASE = "mnrl"
 
@@ -68,6 +73,12 @@ class TextRun:
     def complete(self) -> bool:
         return self.status in rf.COMPLETE
 
+    @property
+    def ranks(self) -> list[int] | None:
+        """Each test query's rank of its relevant document (text.evaluate), when saved."""
+        ranks = (self.final.get("eval") or {}).get("ranks")
+        return ranks if isinstance(ranks, list) else None
+
     def value(self, key: str) -> float:
         ev = self.final.get("eval") or {}
         v = ev.get(key, (ev.get("lens") or {}).get(key))
@@ -87,9 +98,15 @@ def find_text_runs(directory: str | Path) -> list[TextRun]:
         if "arm" not in config:
             continue
         folder = cfg_path.parent
-        runs.append(TextRun(folder, rf.run_status(folder), config,
-                            rf.try_read_json(folder / rf.META),
-                            rf.try_read_json(folder / rf.FINAL)))  # fmt: skip
+        runs.append(
+            TextRun(
+                folder,
+                rf.run_status(folder),
+                config,
+                rf.try_read_json(folder / rf.META),
+                rf.try_read_json(folder / rf.FINAL),
+            )
+        )
     return runs
 
 
@@ -135,16 +152,27 @@ def retrieval_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list
         row = [label, str(len(by_seed))]
         row += [_fmt(summarize([r.value(k) for r in by_seed.values()])) for k, _ in RETRIEVAL]
         for key, _ in RETRIEVAL[:2]:
-            if label == BASE or not base:
-                row.append("–")
-                continue
-            mine = {s: r.value(key) for s, r in by_seed.items()}
-            if list(by_seed.values())[0].arm == "zero-shot":  # one deterministic model
-                mine = {s: next(iter(mine.values())) for s in base}
-            row.append(paired_difference({s: r.value(key) for s, r in base.items()}, mine)
-                       .fmt(100.0))  # fmt: skip
+            row.append("–" if label == BASE or not base else _delta(base, by_seed, key))
         rows.append(row)
     return header, rows
+
+
+def _delta(base: dict[int, TextRun], arm: dict[int, TextRun], key: str) -> str:
+    """arm − base of `key` (in points) with its 95% interval: over seeds and test queries when
+    every run saved its per-query ranks (eval.ranks), else over the seeds alone, marked *. The
+    zero-shot model is one deterministic model: it stands in for every seed of the base."""
+    if next(iter(arm.values())).arm == "zero-shot":
+        arm = {s: next(iter(arm.values())) for s in base}
+    seeds = sorted(set(base) & set(arm))
+    ranks = [(base[s].ranks, arm[s].ranks) for s in seeds]
+    if seeds and all(a is not None and b is not None for a, b in ranks):
+        a = {s: rf.scores_from_ranks(base[s].ranks)[key] for s in seeds}
+        b = {s: rf.scores_from_ranks(arm[s].ranks)[key] for s in seeds}
+        return paired_difference_items(a, b).fmt(100.0)
+    out = paired_difference(
+        {s: base[s].value(key) for s in seeds}, {s: arm[s].value(key) for s in seeds}
+    )
+    return out.fmt(100.0) + ("*" if out.n > 1 else "")
 
 
 def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list[list[str]]]:
@@ -158,9 +186,16 @@ def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list
     rows = []
     for label in sorted(arms, key=_order):
         runs = list(arms[label].values())
-        rows.append([label, mean(runs, "train_time_s", 0), mean(runs, "pairs_per_s", 1),
-                     mean(runs, "peak_rss_train_mb", 0), mean(runs, "rss_before_train_mb", 0)]
-                    + [mean(runs, k, d) for k, _, d in LENS])  # fmt: skip
+        rows.append(
+            [
+                label,
+                mean(runs, "train_time_s", 0),
+                mean(runs, "pairs_per_s", 1),
+                mean(runs, "peak_rss_train_mb", 0),
+                mean(runs, "rss_before_train_mb", 0),
+            ]
+            + [mean(runs, k, d) for k, _, d in LENS]
+        )
     return header, rows
 
 
@@ -180,23 +215,44 @@ def findings(tables) -> list[str]:
             if label == BASE:
                 continue
             var = summarize([r.value("neg_var") for r in arms[label].values()]).mean
-            out.append(f"batch {batch}, {label}: MRR@10 {row[-2]}, R@1 {row[-1]} points vs MNRL "
-                       f"({len(base)} MNRL seed{'s' * (len(base) != 1)}); neg. variance "
-                       f"{var0:.5f} -> {var:.5f}")  # fmt: skip
+            out.append(
+                f"batch {batch}, {label}: MRR@10 {row[-2]}, R@1 {row[-1]} points vs MNRL "
+                f"({len(base)} MNRL seed{'s' * (len(base) != 1)}); neg. variance "
+                f"{var0:.5f} -> {var:.5f}"
+            )
     return out
 
 
 def _selection_rows(runs: list[TextRun]) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "status", "arm", "batch", "lr", "VRN λ", "GOR w", "validation MRR@10 %",
-              "R@1 %", "neg. variance"]  # fmt: skip
+    header = [
+        "run",
+        "status",
+        "arm",
+        "batch",
+        "lr",
+        "VRN λ",
+        "GOR w",
+        "validation MRR@10 %",
+        "R@1 %",
+        "neg. variance",
+    ]
     rows = []
     for r in sorted(runs, key=lambda r: str(r.path)):
         c = r.config
-        rows.append([r.name, r.status, r.arm, str(c.get("batch_size")), f"{c.get('lr'):g}",
-                     f"{c.get('vrn_weight'):g}" if r.arm == "mnrl-vrn" else "–",
-                     f"{c.get('gor_weight'):g}" if r.arm == "mnrl-gor" else "–",
-                     _pct(r.value("mrr@10")), _pct(r.value("recall@1")),
-                     f"{r.value('neg_var'):.5f}"])  # fmt: skip
+        rows.append(
+            [
+                r.name,
+                r.status,
+                r.arm,
+                str(c.get("batch_size")),
+                f"{c.get('lr'):g}",
+                f"{c.get('vrn_weight'):g}" if r.arm == "mnrl-vrn" else "–",
+                f"{c.get('gor_weight'):g}" if r.arm == "mnrl-gor" else "–",
+                pct(r.value("mrr@10")),
+                pct(r.value("recall@1")),
+                f"{r.value('neg_var'):.5f}",
+            ]
+        )
     return header, rows
 
 
@@ -214,16 +270,21 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
     done = [r for r in runs if r.complete]
     failed = [r for r in runs if r.status == "failed"]
     meta = rf.try_read_json(root / rf.STUDY)
-    blocks = [Block("h1", meta.get("title", f"contrastlens text report: {root.name}")),
-              Block("h2", "Setup"),
-              Block("p", f"{len(runs)} test-split runs under {root}: {len(done)} complete, "
-                         f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
-                         "unfinished. Retrieval: the definition of a test synset from one of "
-                         "its example sentences, among all test definitions (cosine). Numbers "
-                         "are mean ± sample std over seeds, in %; Δ is the paired difference "
-                         "to MNRL at the same physical batch (same seeds) with a 95% "
-                         "Student-t interval. The cached arm is listed under its mini-batch "
-                         "size (the memory it needs).")]  # fmt: skip
+    blocks = [
+        Block("h1", meta.get("title", f"contrastlens text report: {root.name}")),
+        Block("h2", "Setup"),
+        Block(
+            "p",
+            f"{len(runs)} test-split runs under {root}: {len(done)} complete, "
+            f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
+            "unfinished. Retrieval: the definition of a test synset from one of "
+            "its example sentences, among all test definitions (cosine). Numbers "
+            "are mean ± sample std over seeds, in %; Δ is the paired difference "
+            "to MNRL at the same physical batch (same seeds) with a 95% "
+            "Student-t interval. The cached arm is listed under its mini-batch "
+            "size (the memory it needs).",
+        ),
+    ]
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
     tables = _tables(done)
@@ -234,23 +295,34 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
         ch, cr = cost_lens_rows(tables[batch])
         if headline == (["arm"], []):
             headline = (rh, rr)
-        report_tables[str(batch)] = {"retrieval": {"header": rh, "rows": rr},
-                                     "cost_lens": {"header": ch, "rows": cr}}  # fmt: skip
-        blocks += [Block("h2", f"Physical batch {batch}"),
-                   Block("table", header=rh, rows=rr),
-                   Block("p", "Cost (means over seeds; peak RSS is the process's peak "
-                              "resident memory up to the end of training, model and data "
-                              "included) and the similarity lens of the test pairs "
-                              "(one pair per distinct definition):"),
-                   Block("table", header=ch, rows=cr)]  # fmt: skip
+        report_tables[str(batch)] = {
+            "retrieval": {"header": rh, "rows": rr},
+            "cost_lens": {"header": ch, "rows": cr},
+        }
+        blocks += [
+            Block("h2", f"Physical batch {batch}"),
+            Block("table", header=rh, rows=rr),
+            Block(
+                "p",
+                "Cost (means over seeds; peak RSS is the process's peak "
+                "resident memory up to the end of training, model and data "
+                "included) and the similarity lens of the test pairs "
+                "(one pair per distinct definition):",
+            ),
+            Block("table", header=ch, rows=cr),
+        ]
     if not tables:
         blocks.append(Block("p", "No finished test-split runs."))
     lines = findings(tables)
     if lines:
         blocks += [Block("h2", "Findings"), Block("pre", "\n".join(lines))]
     blocks.append(Block("h2", "Hyperparameter selection"))
-    blocks.append(Block("p", meta.get("selection", "No selection was recorded: every setting "
-                                      "was fixed in advance.")))  # fmt: skip
+    blocks.append(
+        Block(
+            "p",
+            meta.get("selection", "No selection was recorded: every setting was fixed in advance."),
+        )
+    )
     if selection:
         sh, sr = _selection_rows(selection)
         blocks.append(Block("table", header=sh, rows=sr))
@@ -259,22 +331,48 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
     for r in sorted(runs, key=lambda r: str(r.path)):
         precision = (r.meta.get("precision") or {}).get("amp", "–")
         sweep = r.path.parent.parent.name  # <study>/<sweep>/runs/<run>: names repeat across sweeps
-        run_rows.append([f"{sweep}/{r.name}", r.status, _pct(r.value("mrr@10")),
-                         f"{r.value('train_time_s'):.0f}", f"{r.value('eval_time_s'):.0f}",
-                         "bf16" if precision == "bf16" else "fp32", _code(r.meta)])  # fmt: skip
-    blocks.append(Block("table", header=["run", "status", "MRR@10 %", "train s", "eval s",
-                                         "precision", "code"], rows=run_rows))  # fmt: skip
+        run_rows.append(
+            [
+                f"{sweep}/{r.name}",
+                r.status,
+                pct(r.value("mrr@10")),
+                f"{r.value('train_time_s'):.0f}",
+                f"{r.value('eval_time_s'):.0f}",
+                "bf16" if precision == "bf16" else "fp32",
+                code_state(r.meta),
+            ]
+        )
+    blocks.append(
+        Block(
+            "table",
+            header=["run", "status", "MRR@10 %", "train s", "eval s", "precision", "code"],
+            rows=run_rows,
+        )
+    )
     blocks.append(Block("h2", "Environment and commands"))
-    env = next(({k: r.meta.get(k) for k in ("versions", "git", "hostname", "threads")}
-                for r in done if r.meta), None)  # fmt: skip
+    env = next(
+        (
+            {k: r.meta.get(k) for k in ("versions", "git", "hostname", "threads")}
+            for r in done
+            if r.meta
+        ),
+        None,
+    )
     blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
     commands = (meta.get("commands") or []) + [f"contrastlens report {root}"]
     blocks.append(Block("pre", "\n".join(commands)))
 
     md_path, html_path = out / "report.md", out / "report.html"
-    rf.write_text(_md(blocks), md_path)
-    rf.write_text(_html(blocks, blocks[0].text), html_path)
-    rf.write_text(json.dumps({"batches": report_tables, "findings": lines}, indent=1) + "\n",
-                  out / "report.json")  # fmt: skip
-    return {"md": md_path, "html": html_path, "headline": headline, "findings": lines,
-            "runs": {"total": len(runs), "done": len(done), "failed": len(failed)}}  # fmt: skip
+    rf.write_text(to_markdown(blocks), md_path)
+    rf.write_text(to_html(blocks, blocks[0].text), html_path)
+    rf.write_text(
+        json.dumps({"batches": report_tables, "findings": lines}, indent=1) + "\n",
+        out / "report.json",
+    )
+    return {
+        "md": md_path,
+        "html": html_path,
+        "headline": headline,
+        "findings": lines,
+        "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
+    }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 
+from contrastlens import runfolder as rf
 from contrastlens.data import wordnet
 from contrastlens.integrations.sentence_transformers import SimilarityLensEvaluator
 
@@ -25,22 +26,43 @@ LENS = ("pos_mean", "neg_mean", "neg_var", "neg_second_moment", "welch_floor", "
         "alignment", "uniformity", "rankme")  # fmt: skip
 
 
+def _first_relevant(hits: list[dict], relevant: set[str]) -> int:
+    """The 1-based rank of the first relevant document among `hits` (sorted as the library's
+    evaluator sorts them: score descending, then corpus id), 0 when none is in the top
+    RANK_K (runfolder.scores_from_ranks turns ranks into per-query scores)."""
+    top = sorted(hits, key=lambda x: (-x["score"], x["corpus_id"]))[: rf.RANK_K]
+    return next((i + 1 for i, hit in enumerate(top) if hit["corpus_id"] in relevant), 0)
+
+
 def evaluate_model(model, synsets, *, n_train: int, batch_size: int = 64) -> dict:
-    """{"mrr@10", "recall@1", "recall@10", "queries", "documents", "lens": {...},
-    "eval_time_s"} of `model` on `synsets` (fractions in [0, 1])."""
+    """{"mrr@10", "recall@1", "recall@10", "ranks", "queries", "documents", "lens": {...},
+    "eval_time_s"} of `model` on `synsets` (fractions in [0, 1]). "ranks": each query's rank of
+    its relevant document, 1..10, 0 when lower (`runfolder.scores_from_ranks`)."""
     from sentence_transformers.sentence_transformer.evaluation import (
         InformationRetrievalEvaluator,
     )
 
+    class RankedIR(InformationRetrievalEvaluator):
+        """The library's evaluator, keeping each query's rank of its relevant document (within
+        the top 10; 0 = not there), from the same sorted hits its metrics use."""
+
+        def compute_metrics(self, queries_result_list):
+            self.ranks = [
+                _first_relevant(hits, self.relevant_docs[qid])
+                for qid, hits in zip(self.queries_ids, queries_result_list)
+            ]
+            return super().compute_metrics(queries_result_list)
+
     t0 = time.perf_counter()
     task = wordnet.retrieval_task(synsets)
-    ir = InformationRetrievalEvaluator(
+    ir = RankedIR(
         task.queries, task.corpus, task.relevant, mrr_at_k=[10], ndcg_at_k=[10],
         accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
         batch_size=batch_size, write_csv=False,
     )  # fmt: skip
     found = ir(model)
     out = {name: float(found[key]) for name, key in RETRIEVAL.items()}
+    out["ranks"] = ir.ranks  # per query, in the task's order: paired intervals over queries
     examples, definitions = wordnet.lens_pairs(synsets)
     lens = SimilarityLensEvaluator(examples, definitions, n=n_train, batch_size=batch_size,
                                    write_csv=False)  # fmt: skip
