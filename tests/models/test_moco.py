@@ -99,3 +99,28 @@ def test_encoders_shapes():
     assert isinstance(enc.backbone.net.maxpool, nn.Identity)
     h, z = enc(torch.randn(2, 3, 32, 32))
     assert h.shape == (2, 512) and z.shape == (2, 8)
+
+
+def test_one_sample_bn_groups_are_refused():
+    """Groups of one sample make key group j equal query group j: shuffle-BN's guarantee is
+    gone, so it is an error, in the config and in the module."""
+    from contrastlens.errors import ConfigError
+    from contrastlens.experiments import presets
+    from contrastlens.models.moco import check_group_size
+    from contrastlens.train.config import validate
+
+    cfg = presets.get("smoke")
+    cfg.method.name, cfg.train.batch_size = "moco", 16
+    cfg.method.moco_bn_groups = 16
+    with pytest.raises(ConfigError, match="BN groups of one sample"):
+        validate(cfg)
+    cfg.method.moco_bn_groups, cfg.train.micro_batch = 2, 1
+    with pytest.raises(ConfigError, match="BN groups of one sample"):
+        validate(cfg)
+    cfg.method.moco_bn_groups, cfg.train.micro_batch = 8, 0  # groups of 2: allowed
+    validate(cfg)
+    cfg.method.moco_bn_groups = 1  # no shuffle-BN at all: allowed, documented
+    validate(cfg)
+    with pytest.raises(ValueError, match="one sample each"):
+        check_group_size(1)
+    assert check_group_size(2) == 2

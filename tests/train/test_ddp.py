@@ -17,10 +17,12 @@ from contrastlens.train.config import config_to_dict
 
 
 @pytest.mark.parametrize(
-    "method, norm",
-    [("simclr", "none"), ("siglip", "none"), ("simclr", "bn"), ("moco", "bn")],
-)  # siglip: learnable t, b outside DDP; moco: 2 shuffle-BN groups on 1 process = 2 processes
-def test_two_processes_equal_one(tmp_path, method, norm):
+    "method, norm, micro",
+    [("simclr", "none", 0), ("siglip", "none", 0), ("simclr", "bn", 0), ("moco", "bn", 0),
+     ("simclr", "none", 4)],
+)  # siglip: learnable t, b outside DDP; moco: 2 shuffle-BN groups on 1 process = 2 processes;
+# micro 4: GradCache on 2 processes (DDP's no_sync on every chunk but the last) = 1 process
+def test_two_processes_equal_one(tmp_path, method, norm, micro):
     cfg = exact_config(epochs=1)
     cfg.vrn.weight = 3.0
     cfg.method.name = method
@@ -29,11 +31,12 @@ def test_two_processes_equal_one(tmp_path, method, norm):
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(config_to_dict(cfg)))
     common = ["train", "--config", str(path), "--no-eval", "--out-dir", str(tmp_path)]
+    two_only = ["--set", f"train.micro_batch={micro}"]  # one process: the plain step
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={port}", "-m", "contrastlens", *common, "--name", "two"]  # fmt: skip
+           f"--master_port={port}", "-m", "contrastlens", *common, *two_only, "--name", "two"]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]

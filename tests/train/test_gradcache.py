@@ -118,3 +118,66 @@ def test_one_directional_moco_without_regularizers():
     chunked_step(p, x1, x2, ids, micro_batch=4, stats=False)
     for name, g in plain.items():
         torch.testing.assert_close(_grads(p)[name], g, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def _chunkwise_reference(p, x1, x2, ids, M):
+    """The step whose forward runs chunk by chunk with gradient (each chunk's own BN statistics
+    and, from the same starting RNG state, the same random draws in the same order)."""
+    z1, z2 = [], []
+    for lo in range(0, x1.shape[0], M):
+        with p.precision.autocast(p.device):
+            _, z = p.model(torch.cat([p.precision.inputs(x1[lo : lo + M]),
+                                      p.precision.inputs(x2[lo : lo + M])]))  # fmt: skip
+        z1.append(z[:M].to(p.dtype))
+        z2.append(z[M:].to(p.dtype))
+    loss = p.objective(torch.cat(z1), torch.cat(z2), ids=ids)["loss"]
+    loss.backward()
+    return loss.detach()
+
+
+def test_chunked_step_replays_dropout_masks(monkeypatch):
+    """Each chunk's second pass replays the RNG state of its first: the same dropout masks, so
+    the gradient is the one of the embeddings the loss saw (without the replay it is not)."""
+    p, x1, x2, ids = _setup("simclr", vrn=3.0)
+    net = p.encoder.projector.net
+    p.encoder.projector.net = torch.nn.Sequential(net[0], torch.nn.Dropout(0.5), *net[1:])
+    torch.manual_seed(123)
+    ref = _chunkwise_reference(p, x1, x2, ids, M=4)
+    plain = _grads(p)
+    p.optimizer.zero_grad(set_to_none=True)
+    torch.manual_seed(123)
+    terms, _, _ = chunked_step(p, x1, x2, ids, micro_batch=4, stats=False)
+    torch.testing.assert_close(terms["loss"], ref, rtol=1e-12, atol=1e-12)
+    for name, g in plain.items():
+        torch.testing.assert_close(_grads(p)[name], g, rtol=1e-9, atol=1e-12, msg=name)
+    # the test can fail: without the replay, the second pass draws other masks
+    p.optimizer.zero_grad(set_to_none=True)
+    torch.manual_seed(123)
+    monkeypatch.setattr(torch, "set_rng_state", lambda state: None)
+    chunked_step(p, x1, x2, ids, micro_batch=4, stats=False)
+    diff = max((_grads(p)[n] - g).abs().max().item() for n, g in plain.items())
+    assert diff > 1e-6
+
+
+def test_chunked_step_under_bf16_autocast_matches_the_chunkwise_step():
+    """bf16 autocast (the CPU's default here): the cached step equals the chunk-by-chunk step
+    run under the same autocast, to bf16 rounding."""
+    from contrastlens.train.precision import Precision
+
+    cfg = exact_config(epochs=1)
+    cfg.train.dtype, cfg.vrn.weight, cfg.train.batch_size = "float32", 3.0, 16
+    seed_everything(0)
+    split = load_split(cfg.data, "train")
+    batches, n, channels = two_view_batches(cfg.data, batch_size=16, seed=0, device=CPU,
+                                            images=split)  # fmt: skip
+    r = resolve(cfg, n_train=n, world=1, steps_per_epoch=len(batches))
+    p = build(cfg, r, CPU, torch.float32, channels)
+    p.precision = Precision(amp="bf16", channels_last=False)
+    x1, x2, ids = next(iter(batches.epoch(0)))
+    ref = _chunkwise_reference(p, x1, x2, ids, M=4)
+    plain = _grads(p)
+    p.optimizer.zero_grad(set_to_none=True)
+    terms, _, _ = chunked_step(p, x1, x2, ids, micro_batch=4, stats=False)
+    torch.testing.assert_close(terms["loss"], ref, rtol=1e-6, atol=1e-6)
+    for name, g in plain.items():
+        torch.testing.assert_close(_grads(p)[name], g, rtol=1e-4, atol=1e-6, msg=name)

@@ -107,6 +107,20 @@ class Queue(nn.Module):
         return f"size={len(self)}, dim={self.keys_KD.shape[1]}"
 
 
+def check_group_size(rows: int) -> int:
+    """Shuffle-BN needs at least 2 samples per BN group: with one, key group j (samples j,
+    j + G, ...) is query group j itself, so a key would be normalized with its own query's
+    statistics, silently. ValueError naming the settings that fix it."""
+    if rows < 2:
+        raise ValueError(
+            "MoCo's shuffle-BN groups would hold one sample each (method.moco_bn_groups equal to "
+            "the batch, train.micro_batch=1, or one sample per process), so keys would share "
+            "their queries' BN statistics; use groups of >= 2 samples (e.g. moco_bn_groups=2), "
+            "or moco_bn_groups=1 for no shuffle-BN"
+        )
+    return rows
+
+
 class MoCo(nn.Module):
     """MoCo v2's momentum key encoder, queue and shuffle-BN around a query encoder."""
 
@@ -139,7 +153,7 @@ class MoCo(nn.Module):
         if batch % groups:
             raise ValueError(f"a batch of {batch} cannot be cut into {groups} MoCo BN groups; "
                              "choose method.moco_bn_groups dividing the batch size")  # fmt: skip
-        return batch // groups
+        return check_group_size(batch // groups)
 
     def queries(self, model: nn.Module, x1: torch.Tensor, x2: torch.Tensor):
         """Projections of both views by the query encoder (`model`, maybe DDP-wrapped), each
@@ -160,7 +174,7 @@ class MoCo(nn.Module):
         BN group (default `self.group_size`; `train.micro_batch` passes its chunk size)."""
         momentum_update(self.key_encoder, encoder, self.momentum)
         B, r = x1.shape[0], distributed.rank()
-        c = group_size or self.group_size(B)
+        c = check_group_size(group_size) if group_size else self.group_size(B)
         G = B // c
         x1_S = distributed.all_gather_no_grad(x1)  # (S = B * world, ...); identity on one
         x2_S = distributed.all_gather_no_grad(x2)

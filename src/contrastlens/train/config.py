@@ -452,6 +452,16 @@ def validate(cfg: Config) -> None:
     if mb < 0 or (mb and t.batch_size % mb):
         raise ConfigError(f"train.micro_batch={mb} must be 0 (off) or divide train.batch_size="
                           f"{t.batch_size}")  # fmt: skip
+    if cfg.method.name == "moco":  # BN groups: micro-batches when cached, else moco_bn_groups
+        groups = cfg.method.moco_bn_groups
+        rows = mb if 0 < mb < t.batch_size else t.batch_size // groups if groups > 1 else 2
+        if rows < 2:  # models/moco.py: one-sample groups lose shuffle-BN's guarantee
+            raise ConfigError(
+                f"method.moco_bn_groups={cfg.method.moco_bn_groups} with train.batch_size="
+                f"{t.batch_size}, train.micro_batch={mb} makes BN groups of one sample, so keys "
+                "would share their queries' statistics; use groups of >= 2 samples (e.g. "
+                "method.moco_bn_groups=2), or method.moco_bn_groups=1 for no shuffle-BN"
+            )
     if t.time_schedule and t.max_minutes <= 0:
         raise ConfigError("train.time_schedule needs train.max_minutes > 0")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
