@@ -33,20 +33,16 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+import reference as ref
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis_profiles import STRUCTURES, given_settings, make_ids, make_views
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference as ref  # noqa: E402
-from hypothesis_profiles import STRUCTURES, given_settings, make_ids, make_views  # noqa: E402
-
-from contrastlens import losses  # noqa: E402
+from contrastlens import losses
 
 EPS32 = torch.finfo(torch.float32).eps
 TOL64 = 1e-12  # measured worst over ~20,000 random cases: 8e-15 (value), 4e-15 (gradient)

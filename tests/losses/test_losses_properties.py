@@ -5,17 +5,13 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
+import reference as ref
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference as ref  # noqa: E402
-
-from contrastlens import losses  # noqa: E402
+from contrastlens import losses
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,16 +7,11 @@ Shape legend: B rows, D dimension, K queue length.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+import reference as ref
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference as ref  # noqa: E402
-
-from contrastlens import losses  # noqa: E402
+from contrastlens import losses
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

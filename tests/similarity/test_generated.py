@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-from pathlib import Path
 
 import pytest
+import reference as ref
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis_profiles import STRUCTURES, given_settings, make_ids, make_views
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import reference as ref  # noqa: E402
-from hypothesis_profiles import STRUCTURES, given_settings, make_ids, make_views  # noqa: E402
-
-from contrastlens.similarity import (  # noqa: E402
+from contrastlens.similarity import (
     SimilarityAccumulator,
     StreamingHistogram,
     pair_stats,

@@ -18,8 +18,13 @@ from contrastlens.train.config import config_to_dict
 
 @pytest.mark.parametrize(
     "method, norm, micro",
-    [("simclr", "none", 0), ("siglip", "none", 0), ("simclr", "bn", 0), ("moco", "bn", 0),
-     ("simclr", "none", 4)],
+    [
+        ("simclr", "none", 0),
+        ("siglip", "none", 0),
+        ("simclr", "bn", 0),
+        ("moco", "bn", 0),
+        ("simclr", "none", 4),
+    ],
 )  # siglip: learnable t, b outside DDP; moco: 2 shuffle-BN groups on 1 process = 2 processes;
 # micro 4: GradCache on 2 processes (DDP's no_sync on every chunk but the last) = 1 process
 def test_two_processes_equal_one(tmp_path, method, norm, micro):
@@ -36,7 +41,8 @@ def test_two_processes_equal_one(tmp_path, method, norm, micro):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={port}", "-m", "contrastlens", *common, *two_only, "--name", "two"]  # fmt: skip
+           f"--master_port={port}", "-m", "contrastlens", *common, *two_only,
+           "--name", "two"]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
