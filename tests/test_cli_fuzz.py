@@ -169,8 +169,8 @@ def _guard(what: str):
 def sandbox(tmp_path_factory):
     """A private cwd and data environment (nothing found, nothing downloaded), and guards in
     place of every long-running piece of work."""
-    import contrastlens.experiments.evaluate as evaluate
-    import contrastlens.experiments.study as study
+    import contrastlens.experiments.evaluate_run as evaluate
+    import contrastlens.experiments.engine as study
     import contrastlens.experiments.sweep as sweep
     import contrastlens.text.run as text_run
     import contrastlens.theory.study as theory_study

@@ -53,7 +53,8 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
 
 
 def test_sittings_restrict_grids_by_seed_and_batch():
-    from contrastlens.experiments.study import _restrict, get_study
+    from contrastlens.experiments.engine import _restrict
+    from contrastlens.experiments.studies import get_study
 
     study = get_study("full")
     _restrict(study, "train.batch_size", [16, 128], "--batches")
@@ -85,7 +86,8 @@ def test_every_run_of_a_study_is_a_valid_config(name):
     """Each run of the preset (placeholders replaced by a value of their selection's grid)
     builds a valid config, so a sitting cannot fail hours in on a typo."""
     from contrastlens.experiments import presets
-    from contrastlens.experiments.study import _substitute, get_study
+    from contrastlens.experiments.engine import _substitute
+    from contrastlens.experiments.studies import get_study
     from contrastlens.experiments.sweep import expand, set_strings
     from contrastlens.text import config as text_config
     from contrastlens.train.config import apply_overrides, validate
@@ -107,7 +109,7 @@ def test_every_run_of_a_study_is_a_valid_config(name):
 
 
 def test_the_floor_scores_the_split_of_the_runs_final_probes(tmp_path):
-    from contrastlens.experiments.study import measure_floor
+    from contrastlens.experiments.engine import measure_floor
     from contrastlens.experiments.sweep import Sweep
 
     held_out = {"data.val_size": 16, "eval.linear_epochs": 2}

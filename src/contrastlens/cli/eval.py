@@ -51,7 +51,7 @@ def run(args) -> int:
     import json
 
     from contrastlens.errors import ConfigError
-    from contrastlens.experiments.evaluate import evaluate_run
+    from contrastlens.experiments.evaluate_run import evaluate_run
 
     for item in args.overrides:
         if not item.strip().startswith("eval."):

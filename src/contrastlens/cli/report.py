@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from contrastlens import runfolder as rf
-    from contrastlens.experiments.study import headline_text
+    from contrastlens.experiments.engine import headline_text
     from contrastlens.report.build import build_report
     from contrastlens.report.text import build_text_report, find_text_runs
 

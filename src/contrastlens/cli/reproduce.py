@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "text-full: all-MiniLM-L6-v2 fine-tuned on WordNet (issue 16; needs the "
         "sentence-transformers extra).",
     )
-    from contrastlens.experiments.study import STUDIES  # light: no torch
+    from contrastlens.experiments.studies import STUDIES  # light: no torch
 
     p.add_argument("--preset", default="quick", choices=tuple(STUDIES))
     p.add_argument("--out", help="study folder (default runs/reproduce-<preset>)")
@@ -39,7 +39,7 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from contrastlens.experiments.study import finding_lines, headline_text, reproduce
+    from contrastlens.experiments.engine import finding_lines, headline_text, reproduce
 
     only = args.only.split(",") if args.only else None
     seeds, batches = _ints(args.seeds, "--seeds"), _ints(args.batches, "--batches")

@@ -1,3 +1,3 @@
 """Experiments: named training presets (`presets`), the resumable sweep runner (`sweep`), the
-study presets behind `contrastlens reproduce` (`study`), and evaluating a run folder
-(`evaluate.evaluate_run`)."""
+studies behind `contrastlens reproduce` (`studies`: definitions, data) and the engine that runs
+them (`engine`), and evaluating a run folder (`evaluate_run`)."""

@@ -7,5 +7,5 @@ similarity lens (issue 16).
     run.py        train_text(cfg): one run into a run folder (contrastlens.runfolder's files)
 
 `contrastlens train-text` runs one; `contrastlens reproduce --preset text-{smoke,quick,full}`
-runs the study (contrastlens.experiments.study). Needs the sentence-transformers extra.
+runs the study (contrastlens.experiments.studies). Needs the sentence-transformers extra.
 """
