@@ -169,11 +169,11 @@ def _guard(what: str):
 def sandbox(tmp_path_factory):
     """A private cwd and data environment (nothing found, nothing downloaded), and guards in
     place of every long-running piece of work."""
-    import contrastlens.experiments.evaluate_run as evaluate
     import contrastlens.experiments.engine as study
+    import contrastlens.experiments.evaluate_run as evaluate
     import contrastlens.experiments.sweep as sweep
-    import contrastlens.text.run as text_run
-    import contrastlens.theory.study as theory_study
+    import contrastlens.text.trainer as text_run
+    import contrastlens.theory.simulation_study as theory_study
     import contrastlens.train.loop as loop
     from contrastlens.data import sources
 
@@ -685,7 +685,7 @@ def test_reproduce_is_rejected(data, paths):
 
 # --------------------------------------------------------------------------- train-text
 
-# TextConfig's numbers: (lowest valid, highest valid); bounds from text/config.py's validate
+# TextConfig's numbers: (lowest valid, highest valid); bounds from text/text_config.py's validate
 TEXT_RANGES = {
     "batch_size": (2, 2**16), "mini_batch_size": (0, 16), "train_pairs": (16, None),
     "epochs": (0.0, 1000.0), "lr": (0.0, None), "warmup_ratio": (0.0, 1.0),
@@ -698,7 +698,7 @@ TEXT_CHOICES = {"arm", "eval_split", "amp"}
 
 @st.composite
 def bad_text_setting(draw) -> tuple[str, str]:
-    from contrastlens.text.config import TextConfig
+    from contrastlens.text.text_config import TextConfig
 
     key = draw(st.sampled_from(sorted(TEXT_RANGES) + sorted(TEXT_CHOICES)))
     if key in TEXT_CHOICES:

@@ -360,7 +360,7 @@ def test_metrics_damaged_in_the_middle_stop_the_resume(stopped_run, reference):
 
 
 def test_a_second_trainer_on_the_same_folder_refuses(stopped_run):
-    from contrastlens.train.run import lock_run_folder
+    from contrastlens.train.folder import lock_run_folder
 
     held = lock_run_folder(stopped_run)  # a training process still running there
     try:

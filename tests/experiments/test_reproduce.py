@@ -89,7 +89,7 @@ def test_every_run_of_a_study_is_a_valid_config(name):
     from contrastlens.experiments.engine import _substitute
     from contrastlens.experiments.studies import get_study
     from contrastlens.experiments.sweep import expand, set_strings
-    from contrastlens.text import config as text_config
+    from contrastlens.text import text_config
     from contrastlens.train.config import apply_overrides, validate
 
     study = get_study(name)
@@ -101,7 +101,7 @@ def test_every_run_of_a_study_is_a_valid_config(name):
         for spec in expand(sweep):
             ids.append((sweep.name, spec.run_id))
             if sweep.command == "train-text":
-                text_config.apply_overrides(text_config.get(sweep.preset),
+                text_config.apply_overrides(presets.get_text(sweep.preset),
                                             set_strings(spec.overrides))  # fmt: skip
             else:
                 validate(apply_overrides(presets.get(sweep.preset), set_strings(spec.overrides)))

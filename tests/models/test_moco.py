@@ -106,7 +106,7 @@ def test_one_sample_bn_groups_are_refused():
     gone, so it is an error, in the config and in the module."""
     from contrastlens.errors import ConfigError
     from contrastlens.experiments import presets
-    from contrastlens.models.moco import check_group_size
+    from contrastlens.models.momentum import check_group_size
     from contrastlens.train.config import validate
 
     cfg = presets.get("smoke")

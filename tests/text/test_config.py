@@ -6,20 +6,21 @@ import pytest
 
 from contrastlens.cli import main
 from contrastlens.errors import ConfigError
-from contrastlens.text import config
+from contrastlens.experiments import presets
+from contrastlens.text import text_config as config
 
 
 def test_overrides_are_typed_and_validated():
     cfg = config.apply_overrides(
-        config.get("wordnet"), ["arm=mnrl-vrn", "lr=1e-4", "batch_size=64", "vrn_weight=10"]
+        presets.get_text("wordnet"), ["arm=mnrl-vrn", "lr=1e-4", "batch_size=64", "vrn_weight=10"]
     )
     assert (cfg.arm, cfg.lr, cfg.batch_size, cfg.vrn_weight) == ("mnrl-vrn", 1e-4, 64, 10.0)
     assert isinstance(cfg.vrn_weight, float) and cfg.run_name() == "mnrl-vrn_bs64_seed0"
     cached = config.apply_overrides(
-        config.get("wordnet"), ["arm=cached-mnrl", "batch_size=256", "mini_batch_size=16"]
+        presets.get_text("wordnet"), ["arm=cached-mnrl", "batch_size=256", "mini_batch_size=16"]
     )
     assert cached.mini_batch() == 16
-    assert config.get("wordnet").mini_batch() == 16  # plain arms: the batch itself
+    assert presets.get_text("wordnet").mini_batch() == 16  # plain arms: the batch itself
 
 
 @pytest.mark.parametrize("item, message", [
@@ -41,19 +42,19 @@ def test_overrides_are_typed_and_validated():
 def test_bad_overrides_name_the_problem(item, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
                        .replace("[", r"\[")):  # fmt: skip
-        config.apply_overrides(config.get("wordnet"), [item])
+        config.apply_overrides(presets.get_text("wordnet"), [item])
 
 
 def test_json_config_merges_and_checks_types(tmp_path):
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"arm": "mnrl-gor", "gor_weight": 2, "seed": 3}))
-    cfg = config.merge(config.get("wordnet"), config.read(good), where=str(good))
+    cfg = config.merge(presets.get_text("wordnet"), config.read(good), where=str(good))
     assert (cfg.arm, cfg.gor_weight, cfg.seed, cfg.train_pairs) == ("mnrl-gor", 2.0, 3, 8000)
     for bad, message in (({"seed": 1.5}, "seed must be a int"), ({"lr": "fast"}, "lr must be a "
                          "finite float"), ({"batch_size": True}, "batch_size must be a int"),
                          ({"wat": 1}, "unknown text setting 'wat'")):  # fmt: skip
         with pytest.raises(ConfigError, match=message):
-            config.merge(config.get("wordnet"), bad)
+            config.merge(presets.get_text("wordnet"), bad)
     (tmp_path / "list.json").write_text("[1]")
     with pytest.raises(ConfigError, match="JSON object"):
         config.read(tmp_path / "list.json")
@@ -69,3 +70,11 @@ def test_cli_prints_config_and_refuses_bad_input(tmp_path, capsys):
     assert main(["train-text", "--set", "batch_size=0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "batch_size must be >= 2" in err[0]
+
+
+def test_overrides_return_a_new_config():
+    base = presets.get_text("wordnet")
+    cfg = config.apply_overrides(base, ["batch_size=64"])
+    merged = config.merge(base, {"lr": 1e-4})
+    assert (cfg.batch_size, merged.lr) == (64, 1e-4)
+    assert (base.batch_size, base.lr) == (16, 5e-5)  # the preset it started from is unchanged

@@ -53,7 +53,7 @@ def test_retrieval_scores_match_a_direct_computation():
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from contrastlens.text.evaluate import evaluate_model
+    from contrastlens.text.retrieval import evaluate_model
 
     synsets = wordnet.split_synsets(wordnet.load_synsets()).validation[:40]
     model = SentenceTransformer(str(MODEL), local_files_only=True, device="cpu")

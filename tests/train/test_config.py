@@ -13,7 +13,7 @@ from contrastlens.train.config import (
 )
 
 
-@pytest.mark.parametrize("name", list(presets.PRESETS))
+@pytest.mark.parametrize("name", list(presets.IMAGE))
 def test_presets_validate_and_round_trip(name):
     cfg = presets.get(name)
     validate(cfg)
@@ -64,3 +64,15 @@ def test_value_errors():
         validate(apply_overrides(Config(), ["method.name=byol"]))
     with pytest.raises(ConfigError, match="vrn.n or vrn.delta"):
         validate(apply_overrides(Config(), ["vrn.n=100", "vrn.delta=-0.01"]))
+
+
+def test_one_registry_names_each_preset_kind():
+    from contrastlens.errors import ConfigError
+    from contrastlens.text.text_config import TextConfig
+
+    assert set(presets.PRESETS) == set(presets.IMAGE) | set(presets.TEXT)
+    assert isinstance(presets.get_text("wordnet"), TextConfig)
+    with pytest.raises(ConfigError, match="text preset: contrastlens train-text"):
+        presets.get("wordnet")
+    with pytest.raises(ConfigError, match="image preset: contrastlens train --preset smoke"):
+        presets.get_text("smoke")

@@ -217,7 +217,7 @@ def test_resume_from_python_applies_the_resume_rules(tmp_path):
 
 
 def test_resume_from_python_takes_the_folder_lock(tmp_path):
-    from contrastlens.train.run import lock_run_folder
+    from contrastlens.train.folder import lock_run_folder
 
     train(tiny_config(epochs=2, max_steps=4), tmp_path / "r")
     held = lock_run_folder(tmp_path / "r")  # another trainer is still on this folder

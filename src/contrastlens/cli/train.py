@@ -129,7 +129,7 @@ def run(args) -> int:
     from contrastlens.experiments import presets
 
     if args.list_presets:
-        for name, fn in presets.PRESETS.items():
+        for name, fn in presets.IMAGE.items():
             print(f"{name:20s} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
         return 0
     cfg = build_config(args)

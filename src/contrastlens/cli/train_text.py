@@ -1,5 +1,5 @@
 """`contrastlens train-text`: one text run (fine-tune all-MiniLM-L6-v2 on WordNet) into a run
-folder (see contrastlens.text.run).
+folder (see contrastlens.text.trainer).
 
 contrastlens train-text --preset wordnet --set arm=mnrl-vrn --set vrn_weight=10
 contrastlens train-text --preset wordnet --set arm=cached-mnrl --set batch_size=256 \\
@@ -22,9 +22,11 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from contrastlens.text.config import PRESETS  # light: standard library only
-
-    p.add_argument("--preset", default="wordnet", choices=tuple(PRESETS))
+    p.add_argument(
+        "--preset",
+        default="wordnet",
+        help="a text preset: wordnet (the study's run) or wordnet-smoke",
+    )
     p.add_argument("--config", default=None, help="a JSON text config (partial is fine)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. arm=mnrl-vrn (repeatable)")  # fmt: skip
@@ -38,9 +40,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from contrastlens.errors import ConfigError
-    from contrastlens.text import config
+    from contrastlens.experiments import presets
+    from contrastlens.text import text_config as config
 
-    cfg = config.get(args.preset)
+    cfg = presets.get_text(args.preset)
     if args.config:
         cfg = config.merge(cfg, config.read(args.config), where=args.config)
     extra = [f"name={args.name}"] if args.name else []
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise ConfigError("train-text needs the sentence-transformers extra: pip install "
                           "'contrastlens[sentence-transformers]'") from None  # fmt: skip
-    from contrastlens.text.run import train_text
+    from contrastlens.text.trainer import train_text
 
     final = train_text(cfg)
     ev = final["eval"]

@@ -13,6 +13,7 @@ cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (docs/theor
                 200 epochs, 10 warmup, t = 0.2, linear probe 200 epochs (a GPU job).
 cifar10-moco    MoCo v2 on CIFAR-10 (queue 4096, momentum 0.99, t = 0.2, symmetric).
 imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base.
+wordnet, wordnet-smoke   text presets (`contrastlens train-text`): a TextConfig each.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 from contrastlens.data.augment import recipe
 from contrastlens.errors import ConfigError
+from contrastlens.text.text_config import TextConfig
 from contrastlens.train.config import (
     Config,
     DataConfig,
@@ -137,7 +139,20 @@ def imagefolder_simclr() -> Config:
     )
 
 
-PRESETS: dict[str, Callable[[], Config]] = {
+def wordnet() -> TextConfig:
+    """Text: the text study's run, 8,000 training pairs, one pass, batch 16, scored on test."""
+    return TextConfig(preset="wordnet")
+
+
+def wordnet_smoke() -> TextConfig:
+    """Text: seconds, 64 training pairs (4 steps of 16), scored on 64 test synsets."""
+    return TextConfig(
+        train_pairs=64, eval_split="test", eval_synsets=64, log_every=1, preset="wordnet-smoke"
+    )
+
+
+# The one registry: image presets (`contrastlens train`) and text presets (`train-text`).
+IMAGE: dict[str, Callable[[], Config]] = {
     "fmnist-simclr": fmnist_simclr,
     "fmnist-quick": fmnist_quick,
     "smoke": smoke,
@@ -147,10 +162,23 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "cifar10-moco": cifar10_moco,
     "imagefolder-simclr": imagefolder_simclr,
 }
+TEXT: dict[str, Callable[[], TextConfig]] = {"wordnet": wordnet, "wordnet-smoke": wordnet_smoke}
+PRESETS: dict[str, Callable[[], Config | TextConfig]] = {**IMAGE, **TEXT}
 
 
 def get(name: str) -> Config:
-    """A fresh Config of the named preset."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    """A fresh Config of the named image preset (`contrastlens train --preset`)."""
+    if name in TEXT:
+        raise ConfigError(f"{name!r} is a text preset: contrastlens train-text --preset {name}")
+    if name not in IMAGE:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(IMAGE)}")
+    return IMAGE[name]()
+
+
+def get_text(name: str) -> TextConfig:
+    """A fresh TextConfig of the named text preset (`contrastlens train-text --preset`)."""
+    if name in IMAGE:
+        raise ConfigError(f"{name!r} is an image preset: contrastlens train --preset {name}")
+    if name not in TEXT:
+        raise ConfigError(f"unknown text preset {name!r}; choose one of {', '.join(TEXT)}")
+    return TEXT[name]()

@@ -45,7 +45,7 @@ SHORT = {
     "vrn.weight": "vrn",
     "method.temperature": "t",
     "train.seed": "seed",
-    # text runs (contrastlens.text.config: flat keys)
+    # text runs (contrastlens.text.text_config: flat keys)
     "arm": "",
     "batch_size": "bs",
     "vrn_weight": "vrn",

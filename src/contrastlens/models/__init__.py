@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import nn
 
 from contrastlens.models.heads import Encoder, Projector
-from contrastlens.models.moco import MoCo, Queue, make_key_encoder, momentum_update
+from contrastlens.models.momentum import MoCo, Queue, make_key_encoder, momentum_update
 from contrastlens.models.resnet import CifarResNet
 from contrastlens.models.small_cnn import SmallCNN
 

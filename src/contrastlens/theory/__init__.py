@@ -41,7 +41,7 @@ from contrastlens.theory.conditions import (
     siglip_separation_condition,
 )
 from contrastlens.theory.simulate import LOSSES, SimulationResult, simulate
-from contrastlens.theory.study import format_table, run_simulation_study
+from contrastlens.theory.simulation_study import format_table, run_simulation_study
 from contrastlens.theory.welch import welch_bound
 
 __all__ = [

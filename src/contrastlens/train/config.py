@@ -82,7 +82,7 @@ class MethodConfig:
     moco_queue: int = 4096
     moco_symmetric: bool = True  # loss on (q1, k2) and (q2, k1), averaged (MoCo v3 style)
     # shuffle-BN on one process: BN groups per step; no key is normalized with its query's
-    # group (models/moco.py). 1 = queries and keys share statistics (no shuffle-BN).
+    # group (models/momentum.py). 1 = queries and keys share statistics (no shuffle-BN).
     moco_bn_groups: int = 2
 
 
@@ -455,7 +455,7 @@ def validate(cfg: Config) -> None:
     if cfg.method.name == "moco":  # BN groups: micro-batches when cached, else moco_bn_groups
         groups = cfg.method.moco_bn_groups
         rows = mb if 0 < mb < t.batch_size else t.batch_size // groups if groups > 1 else 2
-        if rows < 2:  # models/moco.py: one-sample groups lose shuffle-BN's guarantee
+        if rows < 2:  # models/momentum.py: one-sample groups lose shuffle-BN's guarantee
             raise ConfigError(
                 f"method.moco_bn_groups={cfg.method.moco_bn_groups} with train.batch_size="
                 f"{t.batch_size}, train.micro_batch={mb} makes BN groups of one sample, so keys "

@@ -11,7 +11,7 @@ The parameter gradients equal those of the plain step on the same batch, except 
 norm sees each chunk as its own batch: the result equals the plain step whose BN statistics are
 computed per micro-batch (tests/train/test_gradcache.py). Batch-norm running statistics are
 updated once per chunk, by the second pass. MoCo's keys are computed in BN groups of the chunk
-size, never in their query's group (shuffle-BN, models/moco.py). Under several
+size, never in their query's group (shuffle-BN, models/momentum.py). Under several
 processes every chunk but the last backpropagates without DDP's gradient all-reduce.
 
 Legend: B per-process batch, M micro-batch, P projection dims.

@@ -41,12 +41,12 @@ from contrastlens.optimum import negative_optimum
 from contrastlens.similarity import embedding_diagnostics
 from contrastlens.train.checkpoint import rng_state, seed_everything, set_rng_state
 from contrastlens.train.config import Config, config_to_dict, validate
+from contrastlens.train.folder import RunFolder, base_meta, lock_run_folder, new_run_path
 from contrastlens.train.gradcache import chunked_step
 from contrastlens.train.optim import LRSchedule, build_optimizer, named_trainable
 from contrastlens.train.precision import Precision, resolve_precision
 from contrastlens.train.resolve import Resolved, process_batch, resolve
 from contrastlens.train.resume import resume_changes
-from contrastlens.train.run import RunFolder, base_meta, lock_run_folder, new_run_path
 
 
 class TrainingDivergedError(RuntimeError):

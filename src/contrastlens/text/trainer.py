@@ -32,7 +32,7 @@ from pathlib import Path
 
 from contrastlens import runfolder as rf
 from contrastlens.memory import process_peak_rss_mb, rss_mb
-from contrastlens.text.config import TextConfig, to_dict
+from contrastlens.text.text_config import TextConfig, to_dict
 
 
 def _offline() -> None:
@@ -105,7 +105,7 @@ def train_text(cfg: TextConfig) -> dict:
 
     from contrastlens.data import wordnet
     from contrastlens.integrations.sentence_transformers import minilm_path
-    from contrastlens.text.evaluate import evaluate_model
+    from contrastlens.text.retrieval import evaluate_model
     from contrastlens.train.precision import cpu_has_native_bf16
 
     folder = Path(cfg.out_dir) / cfg.run_name()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,26 +60,6 @@ class TextConfig:
         return self.mini_batch_size or self.batch_size
 
 
-def wordnet() -> TextConfig:
-    """The study's run: 8,000 training pairs, one pass, batch 16, scored on the test split."""
-    return TextConfig(preset="wordnet")
-
-
-def wordnet_smoke() -> TextConfig:
-    """Seconds: 64 training pairs (4 steps of 16), scored on 64 test synsets."""
-    return TextConfig(train_pairs=64, eval_split="test", eval_synsets=64, log_every=1,
-                      preset="wordnet-smoke")  # fmt: skip
-
-
-PRESETS = {"wordnet": wordnet, "wordnet-smoke": wordnet_smoke}
-
-
-def get(name: str) -> TextConfig:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown text preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]()
-
-
 def _parse(name: str, kind: type, text: str) -> Any:
     try:
         if kind is int:
@@ -95,7 +75,9 @@ def _parse(name: str, kind: type, text: str) -> Any:
 
 
 def apply_overrides(cfg: TextConfig, items: list[str]) -> TextConfig:
-    """`key=value` strings applied to `cfg` (in place; returned), then `validate`d."""
+    """A new config: `cfg` with `key=value` strings applied, `validate`d (`cfg` is unchanged,
+    as the image stack's `train.config.apply_overrides`)."""
+    cfg = replace(cfg)
     kinds = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(cfg)}
     for item in items:
         key, sep, value = item.partition("=")
@@ -163,8 +145,9 @@ def to_dict(cfg: TextConfig) -> dict:
 
 
 def merge(cfg: TextConfig, data: dict, where: str = "config") -> TextConfig:
-    """Settings from a (partial) dict applied to `cfg` (in place; returned), type-checked and
-    `validate`d."""
+    """A new config: `cfg` with the settings of a (partial) dict applied, type-checked and
+    `validate`d (`cfg` is unchanged)."""
+    cfg = replace(cfg)
     kinds = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(cfg)}
     for key, value in data.items():
         if key not in kinds:
