@@ -73,3 +73,16 @@ def test_retrieval_scores_match_a_direct_computation():
     assert scores["recall@10"] == pytest.approx(float((ranks <= 10).double().mean()))
     mrr = torch.where(ranks <= 10, 1 / ranks, torch.zeros_like(ranks)).mean()
     assert scores["mrr@10"] == pytest.approx(float(mrr))
+    # the lens negatives split by lexicographer file, against the (N, N) matrix
+    examples, definitions = wordnet.lens_pairs(synsets)
+    lex = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])
+    a = model.encode(examples, convert_to_tensor=True, normalize_embeddings=True).double()
+    p = model.encode(definitions, convert_to_tensor=True, normalize_embeddings=True).double()
+    same = (lex[:, None] == lex[None, :]) & ~torch.eye(len(lex), dtype=torch.bool)
+    by = scores["lens"]["by_label"]
+    assert by["label"] == "lexicographer file" and by["same"]["count"] == int(same.sum()) > 0
+    assert by["same"]["mean"] == pytest.approx(float((a @ p.T)[same].mean()), abs=1e-5)
+    assert by["different"]["var"] == pytest.approx(
+        float((a @ p.T)[~same & ~torch.eye(len(lex), dtype=torch.bool)].var(unbiased=False)),
+        abs=1e-5,
+    )
