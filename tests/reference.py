@@ -14,9 +14,16 @@ def unit(z_BD: torch.Tensor) -> torch.Tensor:
     return z_BD / z_BD.pow(2).sum(dim=1, keepdim=True).sqrt()
 
 
-def _negatives(ids, i: int, B: int) -> list[int]:
-    """Indices j that are negatives of anchor i: j != i, and ids differ when ids are given."""
-    return [j for j in range(B) if j != i and (ids is None or ids[i] != ids[j])]
+def _negatives(ids, i: int, B: int, false_negatives=None) -> list[int]:
+    """Indices j that are negatives of anchor i: j != i, ids differ when ids are given, and
+    false_negatives[i][j] is False when a mask is given."""
+    return [
+        j
+        for j in range(B)
+        if j != i
+        and (ids is None or ids[i] != ids[j])
+        and (false_negatives is None or not bool(false_negatives[i][j]))
+    ]
 
 
 def infonce_family(
@@ -99,16 +106,28 @@ def moco(q, k, queue, *, temperature):
     return total / Q.shape[0]
 
 
-def vrn(z1, z2, *, n=None, delta=None, p=2, ids=None, within_view=False, queue=None):
+def vrn(
+    z1,
+    z2,
+    *,
+    n=None,
+    delta=None,
+    p=2,
+    ids=None,
+    within_view=False,
+    queue=None,
+    false_negatives=None,
+):
     """Def 5.7: mean over negative pairs of (s - delta)^p, delta = -1/(n-1); pairs (u_i, v_j)
-    with ids differing, plus (u_i, u_j), (v_i, v_j) when within_view, plus (u_i, queue_r)."""
+    with ids differing and not marked in false_negatives, plus (u_i, u_j), (v_i, v_j) when
+    within_view, plus (u_i, queue_r). No pair left: 0."""
     if delta is None:
         delta = -1.0 / (n - 1)
     U, V = unit(z1), unit(z2)
     B = U.shape[0]
     values = []
     for i in range(B):
-        neg = _negatives(ids, i, B)
+        neg = _negatives(ids, i, B, false_negatives)
         values.append(V[neg] @ U[i])
         if within_view:
             values.append(U[neg] @ U[i])
@@ -116,7 +135,26 @@ def vrn(z1, z2, *, n=None, delta=None, p=2, ids=None, within_view=False, queue=N
         if queue is not None:
             values.append(unit(queue.detach()) @ U[i])
     s = torch.cat(values)
+    if len(s) == 0:
+        return (U * 0.0).sum() + (V * 0.0).sum()
     return ((s - delta).abs() ** p).sum() / len(s)
+
+
+def ranking(scores, positive, false_negatives=None):
+    """MNRL / one-direction InfoNCE, one Python loop per anchor: -log( e^{s_i,pos} /
+    (e^{s_i,pos} + sum over the other columns j, unless false_negatives[i][j], of e^{s_ij}) )."""
+    R, C = scores.shape
+    total = 0.0
+    for i in range(R):
+        pos = int(positive[i])
+        others = [
+            j
+            for j in range(C)
+            if j != pos and (false_negatives is None or not bool(false_negatives[i][j]))
+        ]
+        denominator = torch.exp(scores[i, pos]) + torch.exp(scores[i, others]).sum()
+        total = total - torch.log(torch.exp(scores[i, pos]) / denominator)
+    return total / R
 
 
 def simplex_etf(n: int, d: int, dtype=torch.float64) -> torch.Tensor:

@@ -47,7 +47,11 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     "table1": {"pairs", "pos_mean", "neg_mean", "neg_var", "excess",
                     "neg_hist"}, "full": {SimilarityMoments of one augmented pair of every
                     training image: "n", "pos_mean", "pos_var", "neg_mean", "neg_var",
-                    "within_mean", "within_var", "optimum", "excess"}, "eval_time_s",
+                    "within_mean", "within_var", "optimum", "excess", "by_label": the same
+                    negatives split by class label, {"labels" (number of classes), "same":
+                    {"count", "mean", "var", "share"} over the pairs of one class (false
+                    negatives to the loss), "different": {...} the rest; mean and var null for
+                    no pairs, the two shares add up to 1}}, "eval_time_s",
                     "correct": {"linear", "knn"}: one character per scored image, in the
                     split's order, "1" where that probe's top-1 class is right, else "0"
                     (`encode_flags`; the kNN at knn_k), "evaluated": {"at", "git"} when

@@ -32,6 +32,7 @@ REAL_LINES = {
             ("choke",),
             "breathe with great difficulty, as when experiencing a strong emotion",
             ("She choked with emotion when she spoke about her deceased husband",),
+            29,
         ),
     ),
     ("data.adj", 186): (
@@ -43,6 +44,7 @@ REAL_LINES = {
             ("about", "astir"),
             "on the move",
             ("up and about", "the whole town was astir over the incident"),
+            0,
         ),
     ),
     ("data.noun", 87): (
@@ -55,6 +57,7 @@ REAL_LINES = {
             ("alienation",),
             "the action of alienating; the action of causing to become unfriendly",
             ("his behavior alienated the other students",),
+            4,
         ),
     ),
     ("data.adj", 146): (  # an attribution after the last example is dropped
@@ -71,11 +74,12 @@ REAL_LINES = {
                 "you'll get used to the idea",
                 "...was wont to complain that this is a cold world",
             ),
+            0,
         ),
     ),
     ("data.adv", 3550): (  # no pointers, no example
         "00505450 02 r 02 by_rights 0 properly 1 000 | with reason or justice  \n",
-        Synset(505450, "r", ("by_rights", "properly"), "with reason or justice", ()),
+        Synset(505450, "r", ("by_rights", "properly"), "with reason or justice", (), 2),
     ),
 }
 
@@ -86,6 +90,15 @@ def test_parse_real_lines(where):
     synset = parse_line(line)
     assert synset == expected
     assert synset.key == f"{expected.offset:08d}-{expected.pos}"
+    assert synset.lexname == wordnet.LEXNAMES[expected.lex_filenum]
+
+
+def test_lexicographer_files():
+    choke, about, alienation, _, by_rights = (s for _, s in REAL_LINES.values())
+    assert (choke.lexname, about.lexname) == ("verb.body", "adj.all")
+    assert (alienation.lexname, by_rights.lexname) == ("noun.act", "adv.all")
+    assert len(wordnet.LEXNAMES) == 45 and wordnet.LEXNAMES[44] == "adj.ppl"
+    assert Synset(1, "n", ("w",), "d", ()).lexname == "unknown (-1)"
 
 
 @needs_wordnet
@@ -215,6 +228,7 @@ def test_fast_and_field_by_field_parsers_agree():
         s = parse_line(line)
         assert (s.offset, s.pos) == (offset, "a" if ss_type == "s" else ss_type)
         assert s.words == tuple(wordnet._ADJ_MARKER.sub("", w) for w in words)
+        assert s.lex_filenum == int(head.split()[1])
 
 
 def test_missing_offline_not_root_and_no_apt(isolated, monkeypatch, capsys):
@@ -309,6 +323,15 @@ def test_real_counts(real_synsets):
     assert len(senses["well"]) > 5  # hard negatives: other senses of the same word
 
 
+def test_real_lexicographer_files_match_the_part_of_speech(real_synsets):
+    """Every synset's lexicographer file is one of its part of speech (noun.* for nouns, ...):
+    the LEXNAMES table is in lex_filenum order."""
+    prefix = {"n": ("noun.",), "v": ("verb.",), "a": ("adj.",), "r": ("adv.",)}
+    assert all(s.lexname.startswith(prefix[s.pos]) for s in real_synsets)
+    used = {s.lex_filenum for s in real_synsets}
+    assert len(used) >= 40 and used <= set(range(45))
+
+
 def test_real_split_is_fixed_disjoint_and_leak_free(real_synsets):
     split = split_synsets(real_synsets)
     assert [len(p) for p in split] == [26_927, 2_000, 4_000]
@@ -360,6 +383,7 @@ def test_retrieval_task_merges_shared_definitions():
     assert set(task.relevant) == set(task.queries)
     examples, definitions = wordnet.lens_pairs(synsets)
     assert (examples, definitions) == (["the dog barked", "cats purr"], ["a dog", "a cat"])
+    assert wordnet.lens_synsets(synsets) == synsets[:2]
 
 
 def test_real_test_split_task(real_synsets):

@@ -2,6 +2,7 @@ from train.helpers import tiny_config
 
 from contrastlens import runfolder as rf
 from contrastlens.cli import main
+from contrastlens.data.splits import load_split
 from contrastlens.eval import evaluate
 from contrastlens.train.loop import train
 
@@ -23,6 +24,13 @@ def test_eval_cli_writes_into_run_folder(tmp_path, capsys, monkeypatch):
     assert ev["linear_lr"] == seen[-1] == 0.1  # the paper's protocol by default
     assert {"linear_top1", "linear_top5", "knn_top1", "table1", "full"} <= set(ev)
     assert ev["full"]["n"] == 64 and ev["table1"]["neg_var"] >= 0
+    # the exact negatives split by the training labels: same-class share from the labels alone
+    _, ytr = load_split(tiny_config().data, tiny_config().data.train_split)
+    same = sum(c * (c - 1) for c in ytr.bincount().tolist())
+    by = ev["full"]["by_label"]
+    assert by["same"]["count"] == same and by["different"]["count"] == 64 * 63 - same
+    assert by["same"]["share"] == same / (64 * 63) and by["labels"] == len(set(ytr.tolist()))
+    assert by["same"]["var"] >= 0 and by["different"]["var"] >= 0
     t1 = ev["table1"]  # second moment >= the Welch floor of n = 64 unit vectors in R^8
     assert t1["welch_floor"] == (64 - 8) / (8 * 63) and t1["neg_second_moment"] >= 0
     assert {"alignment", "uniformity", "rankme"} <= set(t1["diagnostics"])

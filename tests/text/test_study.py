@@ -78,3 +78,16 @@ def test_retrieval_scores_match_a_direct_computation():
     per_query = rf.scores_from_ranks(scores["ranks"])
     for key in ("mrr@10", "recall@1"):
         assert sum(per_query[key]) / len(ranks) == pytest.approx(scores[key], abs=1e-12)
+    # the lens negatives split by lexicographer file, against the (N, N) matrix
+    examples, definitions = wordnet.lens_pairs(synsets)
+    lex = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])
+    a = model.encode(examples, convert_to_tensor=True, normalize_embeddings=True).double()
+    p = model.encode(definitions, convert_to_tensor=True, normalize_embeddings=True).double()
+    same = (lex[:, None] == lex[None, :]) & ~torch.eye(len(lex), dtype=torch.bool)
+    by = scores["lens"]["by_label"]
+    assert by["label"] == "lexicographer file" and by["same"]["count"] == int(same.sum()) > 0
+    assert by["same"]["mean"] == pytest.approx(float((a @ p.T)[same].mean()), abs=1e-5)
+    assert by["different"]["var"] == pytest.approx(
+        float((a @ p.T)[~same & ~torch.eye(len(lex), dtype=torch.bool)].var(unbiased=False)),
+        abs=1e-5,
+    )

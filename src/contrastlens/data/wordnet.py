@@ -73,6 +73,19 @@ FILES = {
 }
 SS_TYPES = {"n": "n", "v": "v", "a": "as", "r": "r"}  # file pos -> allowed ss_type letters
 REINSTALL = f"`apt-get install --reinstall {PACKAGE}`"
+# lexnames(5WN): the 45 lexicographer files of WordNet 3.0, by lex_filenum; a coarse semantic
+# class of every synset (26 noun, 15 verb, 3 adjective and 1 adverb files)
+LEXNAMES = tuple(
+    (
+        "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute "
+        "noun.body noun.cognition noun.communication noun.event noun.feeling noun.food "
+        "noun.group noun.location noun.motive noun.object noun.person noun.phenomenon noun.plant "
+        "noun.possession noun.process noun.quantity noun.relation noun.shape noun.state "
+        "noun.substance noun.time verb.body verb.change verb.cognition verb.communication "
+        "verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
+        "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
+    ).split()
+)
 
 _ADJ_MARKER = re.compile(r"\((?:a|p|ip)\)$")  # data.adj: syntactic marker glued to the word
 _QUOTED = re.compile(r'"([^"]*)"?')  # a quoted example; an unclosed last one runs to the end
@@ -87,6 +100,14 @@ class Synset:
     words: tuple[str, ...]  # as in WordNet (underscores for spaces), adjective markers removed
     definition: str
     examples: tuple[str, ...]
+    lex_filenum: int = -1  # its lexicographer file, `LEXNAMES[lex_filenum]`; -1 = not known
+
+    @property
+    def lexname(self) -> str:
+        """The lexicographer file, e.g. `noun.animal` or `verb.motion` (lexnames(5WN))."""
+        if 0 <= self.lex_filenum < len(LEXNAMES):
+            return LEXNAMES[self.lex_filenum]
+        return f"unknown ({self.lex_filenum})"
 
     @property
     def key(self) -> str:
@@ -235,18 +256,19 @@ def parse_line(line: str, lineno: int = 0, path: str | os.PathLike = "<line>") -
         and (m["f_cnt"] is None) == (m["ss"] != "v")
         and (m["f_cnt"] is None or m["frames"].count("+") == int(m["f_cnt"]))
     ):
-        offset, ss_type = int(m["offset"]), m["ss"]
+        offset, ss_type, lex_filenum = int(m["offset"]), m["ss"], int(m["lex"])
     else:  # the slow walk names the first bad field (and is the authority on odd spacing)
         offset, ss_type, words = _walk_fields(line, head if sep else None, f"{path}, line {lineno}")
+        lex_filenum = int(head.split()[1])  # checked by the walk: two digits
     pos = "a" if ss_type == "s" else ss_type
     definition, examples = split_gloss(gloss)
     words = tuple(_ADJ_MARKER.sub("", w) for w in words)
-    return Synset(offset, pos, words, definition, examples)
+    return Synset(offset, pos, words, definition, examples, lex_filenum)
 
 
 # The fast path: one regex per line; counts are checked against w_cnt, p_cnt and f_cnt.
 _HEAD = re.compile(
-    r"(?P<offset>\d{8}) \d{2} (?P<ss>[nvasr]) (?P<w_cnt>[0-9a-fA-F]{2}) "
+    r"(?P<offset>\d{8}) (?P<lex>\d{2}) (?P<ss>[nvasr]) (?P<w_cnt>[0-9a-fA-F]{2}) "
     r"(?P<words>(?:\S+ [0-9a-fA-F] )+)(?P<p_cnt>\d{3})"
     r"(?P<ptrs>(?: \S{1,2} \d{8} [nvasr] [0-9a-fA-F]{4})*)"
     r"(?: (?P<f_cnt>\d{2})(?P<frames>(?: \+ \d{2} [0-9a-fA-F]{2})*))?"
@@ -488,15 +510,21 @@ def retrieval_task(synsets: list[Synset] | tuple[Synset, ...]) -> RetrievalTask:
     return RetrievalTask(queries, corpus, relevant)
 
 
-def lens_pairs(synsets: list[Synset] | tuple[Synset, ...]) -> tuple[list[str], list[str]]:
-    """(examples, definitions): the first example and the definition of each synset with a
-    distinct definition, row i a positive pair; every other row's definition is a true
-    negative (no two rows share a definition)."""
+def lens_synsets(synsets: list[Synset] | tuple[Synset, ...]) -> list[Synset]:
+    """The synsets of `lens_pairs`' rows, in order: the first synset of each distinct definition
+    (for labels of the rows, e.g. `s.lex_filenum`)."""
     seen: set[str] = set()
-    examples, definitions = [], []
+    rows = []
     for s in synsets:
         if _norm(s.definition) not in seen:
             seen.add(_norm(s.definition))
-            examples.append(s.examples[0])
-            definitions.append(s.definition)
-    return examples, definitions
+            rows.append(s)
+    return rows
+
+
+def lens_pairs(synsets: list[Synset] | tuple[Synset, ...]) -> tuple[list[str], list[str]]:
+    """(examples, definitions): the first example and the definition of each synset with a
+    distinct definition (`lens_synsets`), row i a positive pair; every other row's definition
+    is a true negative (no two rows share a definition)."""
+    rows = lens_synsets(synsets)
+    return [s.examples[0] for s in rows], [s.definition for s in rows]

@@ -17,7 +17,8 @@ Functions take tensors and an `EvalConfig`; reading a run folder to evaluate it 
 - `raw_pixel_floor`: the same probes on raw pixels, the floor to beat;
 - exact full-dataset statistics (`SimilarityAccumulator`) of one augmented pair of every
   training image: mean/variance over all n(n-1) cross-view negatives and the excess over
-  -1/(n-1).
+  -1/(n-1), and the same negatives split by class ("by_label": same-class pairs, false
+  negatives to the loss, and different-class pairs; exact, no n x n matrix).
 
 Legend: N images, F backbone features, P projector dims.
 """
@@ -220,7 +221,7 @@ def evaluate_encoder(
     # Exact full-dataset statistics: one augmented pair of every training image.
     z1, z2 = augmented_projections(encoder, xtr, augment, mean, std, device, dtype,
                                    seed=seed + 2, precision=precision)  # fmt: skip
-    full = SimilarityAccumulator().update(z1, z2).result().as_dict()
+    full = SimilarityAccumulator().update(z1, z2, labels=ytr).result().as_dict()
     return {
         "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
         "knn_top1": knn_at[ev.knn_k], f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],

@@ -5,6 +5,8 @@
                                                             one forward, {"mnrl": ..., "vrn": ...}
     CachedMultipleNegativesRankingVRNLoss(model, n=..., mini_batch_size=32)
                                                             the same two terms with GradCache
+    ...(..., mask_duplicates=True)                           in-batch duplicates are not negatives
+    MaskedPairsCallback(loss)                                logs "masked_pairs" per step
     SimilarityLensEvaluator(anchors, positives, n=...)       held-out similarity statistics
     minilm_path()                                            the verified all-MiniLM-L6-v2 folder
 
@@ -23,7 +25,34 @@ TRAINING SET (not the batch):
 Only the first two columns (anchor, positive) enter VRN; hard-negative columns are left to the
 ranking loss. The math is `contrastlens.losses.vrn_loss`.
 
-Shape legend: B rows of a batch, D embedding dimension, N held-out pairs.
+Duplicates (`mask_duplicates=True` on CombinedLoss, VRNLoss and the cached loss; default False,
+the plain losses): in a large batch some in-batch negatives are the same text as the anchor's
+positive, and the ranking loss then pushes the anchor away from its own positive. Instead of the
+no_duplicates batch sampler (which skips and delays such rows), the loss masks these false
+negatives: candidate j is not a negative of anchor i when
+
+    - it is the same text as anchor i's positive, or as anchor i itself (any candidate column:
+      the other rows' positives and every hard negative), or
+    - it is the positive of a row j whose anchor is the same text as anchor i (a duplicate
+      query: its positives are positives of anchor i too), or
+    - it is the positive of a row j with the same group id as row i, when the dataset has a
+      `label` column (sentence-transformers passes it to the loss as `labels`; integer ids).
+
+Anchor i's own positive always stays. A masked pair leaves MNRL's softmax denominator (it
+gets no gradient) and VRN's negatives (VRN is the mean over the pairs left). "Same text" means
+the same token ids: the loss receives tokenized features, so rows are compared by their
+`input_ids` where `attention_mask` is 1 (exact, padding and its side ignored), across columns
+and, with gather_across_devices, across processes. These are the texts the model sees after
+its tokenizer, prompts and truncation: an uncased tokenizer (all-MiniLM-L6-v2) makes "Dog" and
+"dog" the same text, and texts equal up to max_seq_length are the same. The masks are
+`contrastlens.losses.masking`; the masked MNRL is `contrastlens.losses.ranking_loss`. Each loss
+keeps the count of pairs it masked in the last batch (`masked_pairs`); `MaskedPairsCallback`
+adds its mean per training batch to the trainer's log lines ("masked_pairs").
+
+Shape legend: B rows of a batch (this process), G rows of the global batch (B times the number
+of processes with gather_across_devices, else B), C = G * (columns - 1) candidates of a row
+(the positives, then each hard-negative column), T tokens, D embedding dimension, N held-out
+pairs.
 """
 
 from __future__ import annotations
@@ -38,11 +67,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlens.errors import DataError
 from contrastlens.integrations import VRN_CITATION, missing_extra
-from contrastlens.losses import vrn_loss
+from contrastlens.losses import false_negatives, ranking_loss, same_key, vrn_loss
 from contrastlens.losses._checks import resolve_delta
 from contrastlens.similarity import SimilarityAccumulator, embedding_diagnostics
 from contrastlens.theory import welch_bound
@@ -52,8 +82,16 @@ try:
     from sentence_transformers.sentence_transformer.evaluation import BaseEvaluator
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
     )
-    from sentence_transformers.util import cos_sim
+    from sentence_transformers.util import (
+        all_gather,
+        all_gather_padded,
+        all_gather_with_grad,
+        cos_sim,
+        get_rank,
+    )
+    from transformers import TrainerCallback
 except ImportError as error:
     raise ImportError(
         missing_extra(
@@ -65,8 +103,10 @@ __all__ = [
     "MINILM_SHA256",
     "CachedMultipleNegativesRankingVRNLoss",
     "CombinedLoss",
+    "MaskedPairsCallback",
     "SimilarityLensEvaluator",
     "VRNLoss",
+    "duplicate_false_negatives",
     "minilm_path",
 ]
 
@@ -83,7 +123,164 @@ def _embed(model: nn.Module, sentence_features: Iterable[dict[str, Tensor]]) -> 
     return [model(features)["sentence_embedding"] for features in sentence_features]
 
 
-class VRNLoss(nn.Module):
+# ----------------------------------------------------------------------------- duplicates
+def _token_rows(features: dict[str, Tensor], column: int, gather: bool) -> Tensor:
+    """(B or G, T) int64 token ids of one input column: each row's attended tokens first, in
+    order, then -1 (so left and right padding compare alike)."""
+    ids = features.get("input_ids")
+    if "cu_seq_lens_q" in features or not isinstance(ids, Tensor) or ids.dim() != 2:
+        raise ValueError(
+            f"mask_duplicates compares the tokenized texts, but input column {column} has no "
+            "padded (B, T) input_ids (non-text or flattened inputs): set mask_duplicates=False "
+            "and use batch_sampler=BatchSamplers.NO_DUPLICATES instead"
+        )
+    attended = features.get("attention_mask")
+    attended = torch.ones_like(ids, dtype=torch.bool) if attended is None else attended.bool()
+    if gather:  # pads the token axis to the longest of all processes, then gathers
+        ids_GT1, attended_GT = all_gather_padded(ids[..., None], attended.to(torch.uint8))
+        ids, attended = ids_GT1[..., 0], attended_GT.bool()
+    order_BT = (~attended).to(torch.uint8).argsort(dim=1, stable=True)  # attended tokens first
+    rows_BT = ids.long().gather(1, order_BT)
+    return rows_BT.masked_fill(~attended.gather(1, order_BT), -1)
+
+
+def _text_keys(sentence_features: list[dict[str, Tensor]], gather: bool) -> list[Tensor]:
+    """One (G,) int64 key per input column: equal keys <=> the same token sequence, within and
+    across columns."""
+    rows = [_token_rows(f, column, gather) for column, f in enumerate(sentence_features)]
+    width = max(r.shape[1] for r in rows)
+    rows = [F.pad(r, (0, width - r.shape[1]), value=-1) for r in rows]
+    _, keys = torch.unique(torch.cat(rows), dim=0, return_inverse=True)
+    return list(keys.split(rows[0].shape[0]))
+
+
+def duplicate_false_negatives(
+    sentence_features: Iterable[dict[str, Tensor]],
+    labels: Tensor | None = None,
+    *,
+    gather_across_devices: bool = False,
+) -> Tensor:
+    """The false negatives of a batch (rules in the module docstring): a (B, C) boolean mask,
+    True where candidate j is not a negative of this process's anchor i. Candidates are MNRL's
+    columns: the G positives, then each hard-negative column's G rows; row i's own positive is
+    column rank * B + i (with gather_across_devices), else i.
+
+    sentence_features: the tokenized columns (anchor, positive, negative_1, ...), as the trainer
+    passes them to a loss. labels: (B,) integer group ids (the dataset's `label` column), or
+    None. Costs a sort of the batch's token rows and a few (B, C) comparisons, no embeddings.
+    """
+    sentence_features = list(sentence_features)
+    if len(sentence_features) < 2:
+        raise ValueError(
+            f"mask_duplicates needs (anchor, positive) columns, got {len(sentence_features)}"
+        )
+    keys = _text_keys(sentence_features, gather_across_devices)
+    B = sentence_features[0]["input_ids"].shape[0]
+    G = keys[0].shape[0]
+    offset = get_rank() * B if gather_across_devices else 0
+    rows_B = torch.arange(offset, offset + B, device=keys[0].device)
+    anchor_B, positive_B, docs_C = keys[0][rows_B], keys[1][rows_B], torch.cat(keys[1:])
+    same_BC = same_key(anchor_B, docs_C) | same_key(positive_B, docs_C)
+    same_BC[:, :G] |= same_key(anchor_B, keys[0])  # a duplicate anchor's positive
+    if labels is not None:
+        if not isinstance(labels, Tensor) or labels.shape != (B,):
+            got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+            raise ValueError(f"labels must be ({B},) group ids, one per row, got {got}")
+        if labels.is_floating_point() or labels.is_complex():
+            raise ValueError(
+                f"mask_duplicates reads the `label` column as group ids, which must be integers "
+                f"(got dtype {labels.dtype}): cast the column to int, or drop it"
+            )
+        groups_B = labels.to(keys[0].device)
+        groups_G = all_gather(groups_B) if gather_across_devices else groups_B
+        same_BC[:, :G] |= same_key(groups_B, groups_G)  # the positives of one group
+    return false_negatives(same_BC, rows_B)
+
+
+def _check_maskable(loss: nn.Module, name: str) -> None:
+    """mask_duplicates masks MNRL in its default form (one direction, no hardness weighting)."""
+    hard = getattr(loss, "hardness_mode", None) is not None and loss.hardness_strength > 0
+    if tuple(loss.directions) != ("query_to_doc",) or hard:
+        raise ValueError(
+            f"{name}: mask_duplicates masks MultipleNegativesRankingLoss with "
+            f"directions=('query_to_doc',) and no hardness weighting, got directions="
+            f"{tuple(loss.directions)}, hardness_mode={loss.hardness_mode!r}: use those "
+            "defaults, or mask_duplicates=False"
+        )
+
+
+def _masked_mnrl(
+    loss: nn.Module, queries_BD: Tensor, docs: list[Tensor], false_BC: Tensor
+) -> Tensor:
+    """MultipleNegativesRankingLoss's value (its scale, similarity_fct and gathering) with the
+    false negatives out of the softmax (`contrastlens.losses.ranking_loss`)."""
+    B, offset = queries_BD.shape[0], 0
+    if loss.gather_across_devices:
+        docs = [all_gather_with_grad(doc) for doc in docs]
+        offset = get_rank() * B
+    scores_BC = loss.similarity_fct(queries_BD, torch.cat(docs)) * loss.scale
+    positive_B = torch.arange(offset, offset + B, device=queries_BD.device)
+    return ranking_loss(scores_BC, positive_B, false_negatives_RC=false_BC)
+
+
+class _MaskedPairs:
+    """The count of pairs masked by mask_duplicates: `masked_pairs` (0-d tensor, the last
+    batch's; None before the first), and its sum over the training batches since the last
+    `pop_masked_pairs()` (what `MaskedPairsCallback` logs)."""
+
+    masked_pairs: Tensor | None = None
+    _masked_sum: Tensor | None = None
+    _masked_batches: int = 0
+
+    def _count(self, false_BC: Tensor) -> None:
+        self.masked_pairs = false_BC.sum()
+        if self.model.training:
+            total = self._masked_sum
+            self._masked_sum = self.masked_pairs if total is None else total + self.masked_pairs
+            self._masked_batches += 1
+
+    def pop_masked_pairs(self) -> float | None:
+        """Mean masked pairs per training batch since the previous call (None: no batch)."""
+        if not self._masked_batches:
+            return None
+        mean = float(self._masked_sum) / self._masked_batches
+        self._masked_sum, self._masked_batches = None, 0
+        return mean
+
+
+class MaskedPairsCallback(TrainerCallback):
+    """Adds "masked_pairs", the mean number of pairs masked per training batch since the
+    previous log line, to each training log line of `SentenceTransformerTrainer` (the logged
+    dict and `trainer.state.log_history`) for a loss made with mask_duplicates=True.
+
+        trainer = SentenceTransformerTrainer(..., loss=loss, callbacks=[MaskedPairsCallback(loss)])
+
+    Callbacks run in order: the console and the log history get the number; a report_to
+    integration (TensorBoard, W&B) sees it only if this callback runs before it, e.g.
+    `trainer.callback_handler.callbacks.insert(0, MaskedPairsCallback(loss))`.
+    """
+
+    def __init__(self, loss: nn.Module) -> None:
+        if not hasattr(loss, "pop_masked_pairs"):
+            raise ValueError(
+                f"{type(loss).__name__} counts no masked pairs: give the callback a CombinedLoss, "
+                "VRNLoss or CachedMultipleNegativesRankingVRNLoss made with mask_duplicates=True"
+            )
+        self.loss = loss
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:  # training lines only
+            return
+        value = self.loss.pop_masked_pairs()
+        if value is None:
+            return
+        logs["masked_pairs"] = value
+        last = state.log_history[-1] if state.log_history else {}
+        if last.get("step") == state.global_step and "loss" in last:
+            last["masked_pairs"] = value  # the trainer stored a copy of this line before
+
+
+class VRNLoss(_MaskedPairs, nn.Module):
     """VRN (Lee et al., ICML 2025, Def 5.7) as a sentence-transformers loss.
 
     For (anchor, positive) columns a_BD, p_BD: weight * mean over i != j of
@@ -95,9 +292,11 @@ class VRNLoss(nn.Module):
     exactly one. weight: the lambda of the paper (30 there, with lr and batch; tune it with the
     learning rate). p: the power (2 in the paper). gather_across_devices: score local anchors
     against the positives of every process (multi-GPU; the value equals one process holding
-    the global batch).
+    the global batch). mask_duplicates: drop the false negatives (duplicate texts; rows of one
+    group when the dataset has a `label` column) from VRN's negatives (module docstring).
 
-    Inputs: (anchor, positive) pairs, or more columns (only the first two are used); no labels.
+    Inputs: (anchor, positive) pairs, or more columns (only the first two are used); labels:
+    none, or integer group ids with mask_duplicates.
     Returns {"vrn": 0-d tensor}.
     """
 
@@ -109,6 +308,7 @@ class VRNLoss(nn.Module):
         weight: float = 1.0,
         p: float = 2.0,
         gather_across_devices: bool = False,
+        mask_duplicates: bool = False,
     ) -> None:
         super().__init__()
         resolve_delta(n, delta)  # exactly one of n, delta, both valid: fail here, not mid-training
@@ -118,19 +318,40 @@ class VRNLoss(nn.Module):
         self.weight = weight
         self.p = p
         self.gather_across_devices = gather_across_devices
+        self.mask_duplicates = mask_duplicates
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        return self.compute_loss_from_embeddings(_embed(self.model, list(sentence_features)[:2]))
+        features = list(sentence_features)[:2]
+        false_BG = None
+        if self.mask_duplicates:
+            false_BG = duplicate_false_negatives(
+                features, labels, gather_across_devices=self.gather_across_devices
+            )
+            self._count(false_BG)
+        embeddings = _embed(self.model, features)
+        return self.compute_loss_from_embeddings(embeddings, labels, false_negatives=false_BG)
 
     def compute_loss_from_embeddings(
-        self, embeddings: list[Tensor], labels: Tensor | None = None
+        self,
+        embeddings: list[Tensor],
+        labels: Tensor | None = None,
+        *,
+        false_negatives: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """embeddings: one (B, D) tensor per column, [anchors, positives, ...]; labels unused."""
+        """embeddings: one (B, D) tensor per column, [anchors, positives, ...]; labels unused.
+        false_negatives: (B, G) boolean, True where positive j is a false negative of anchor i
+        (`duplicate_false_negatives`); required with mask_duplicates (embeddings alone carry
+        no texts)."""
         if len(embeddings) < 2:
             raise ValueError(
                 f"VRNLoss needs (anchor, positive) columns, got {len(embeddings)} column(s)"
+            )
+        if self.mask_duplicates and false_negatives is None:
+            raise ValueError(
+                "VRNLoss(mask_duplicates=True) finds duplicates in the texts: call it on the "
+                "tokenized features (forward), or pass false_negatives="
             )
         vrn = vrn_loss(
             embeddings[0],
@@ -139,24 +360,28 @@ class VRNLoss(nn.Module):
             delta=self.delta,
             p=self.p,
             gather=self.gather_across_devices,
+            false_negatives=false_negatives,
         )
         return {"vrn": self.weight * vrn}
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
+        config = {
             "n": self.n,
             "delta": resolve_delta(self.n, self.delta),
             "weight": self.weight,
             "p": self.p,
             "gather_across_devices": self.gather_across_devices,
         }
+        if self.mask_duplicates:
+            config["mask_duplicates"] = True
+        return config
 
     @property
     def citation(self) -> str:
         return VRN_CITATION
 
 
-class CombinedLoss(nn.Module):
+class CombinedLoss(_MaskedPairs, nn.Module):
     """Several sentence-transformers losses on ONE forward pass, as named terms.
 
         loss = CombinedLoss(
@@ -172,9 +397,20 @@ class CombinedLoss(nn.Module):
     a loss returning a dict (VRNLoss: "vrn"; GOR: "gor_mean", "gor_second_moment") contributes
     its own keys. The cached (GradCache) losses embed by themselves and cannot share a forward:
     use `CachedMultipleNegativesRankingVRNLoss` instead.
+
+    mask_duplicates: mask the false negatives of each batch (duplicate texts; rows of one group
+    when the dataset has an integer `label` column; module docstring) in every term: the
+    MultipleNegativesRankingLoss terms (default directions, no hardness weighting) and the
+    VRNLoss terms, all with one gather_across_devices setting. The count is `masked_pairs`
+    (log it with `MaskedPairsCallback`).
+
+        loss = CombinedLoss(model, mnrl=MultipleNegativesRankingLoss(model),
+                            vrn=VRNLoss(model, n=len(train_dataset)), mask_duplicates=True)
     """
 
-    def __init__(self, model: SentenceTransformer, **losses: nn.Module) -> None:
+    def __init__(
+        self, model: SentenceTransformer, *, mask_duplicates: bool = False, **losses: nn.Module
+    ) -> None:
         super().__init__()
         if not losses:
             raise ValueError("CombinedLoss needs at least one loss, e.g. mnrl=..., vrn=...")
@@ -187,18 +423,72 @@ class CombinedLoss(nn.Module):
                 )
         self.model = model
         self.losses = nn.ModuleDict(losses)
+        self.mask_duplicates = mask_duplicates
+        if mask_duplicates:
+            self.gather_across_devices = self._check_maskable_terms()
+
+    def _check_maskable_terms(self) -> bool:
+        """Every term can take the mask, and all gather alike; returns their gather setting."""
+        gathers = set()
+        for name, loss in self.losses.items():
+            if isinstance(loss, VRNLoss):
+                if loss.mask_duplicates:
+                    raise ValueError(
+                        f"{name}: set mask_duplicates on CombinedLoss, not on its VRNLoss (a term "
+                        "gets embeddings only, the combined loss finds the duplicates)"
+                    )
+            elif isinstance(loss, MultipleNegativesRankingLoss):
+                _check_maskable(loss, name)
+            else:
+                raise ValueError(
+                    f"{name}: mask_duplicates masks MultipleNegativesRankingLoss and VRNLoss "
+                    f"terms; {type(loss).__name__} has no masked form: drop the term or "
+                    "mask_duplicates"
+                )
+            gathers.add(bool(loss.gather_across_devices))
+        if len(gathers) > 1:
+            raise ValueError(
+                "mask_duplicates needs one gather_across_devices setting for every term (the "
+                "mask's columns are the gathered batch or the local one)"
+            )
+        return gathers.pop()
 
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        return self.compute_loss_from_embeddings(_embed(self.model, sentence_features), labels)
+        if not self.mask_duplicates:
+            return self.compute_loss_from_embeddings(_embed(self.model, sentence_features), labels)
+        features = list(sentence_features)
+        false_BC = duplicate_false_negatives(
+            features, labels, gather_across_devices=self.gather_across_devices
+        )
+        self._count(false_BC)
+        return self._terms(_embed(self.model, features), labels, false_BC)
 
     def compute_loss_from_embeddings(
         self, embeddings: list[Tensor], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
+        if self.mask_duplicates:
+            raise ValueError(
+                "CombinedLoss(mask_duplicates=True) finds duplicates in the texts: call it on "
+                "the tokenized features (forward), not on embeddings"
+            )
+        return self._terms(embeddings, labels, None)
+
+    def _terms(
+        self, embeddings: list[Tensor], labels: Tensor | None, false_BC: Tensor | None
+    ) -> dict[str, Tensor]:
         terms: dict[str, Tensor] = {}
         for name, loss in self.losses.items():
-            out = loss.compute_loss_from_embeddings(embeddings, labels)
+            if false_BC is None:
+                out = loss.compute_loss_from_embeddings(embeddings, labels)
+            elif isinstance(loss, VRNLoss):  # the positives' block of the mask
+                G = false_BC.shape[1] // (len(embeddings) - 1)
+                out = loss.compute_loss_from_embeddings(
+                    embeddings, labels, false_negatives=false_BC[:, :G]
+                )
+            else:
+                out = _masked_mnrl(loss, embeddings[0], embeddings[1:], false_BC)
             new = out if isinstance(out, dict) else {name: out}
             if clash := terms.keys() & new.keys():
                 raise ValueError(f"{name}: term name(s) {sorted(clash)} already used")
@@ -206,12 +496,15 @@ class CombinedLoss(nn.Module):
         return terms
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             name: {"loss": type(loss).__name__, **loss.get_config_dict()}
             if hasattr(loss, "get_config_dict")
             else {"loss": type(loss).__name__}
             for name, loss in self.losses.items()
         }
+        if self.mask_duplicates:
+            config["mask_duplicates"] = True
+        return config
 
     @property
     def citation(self) -> str:
@@ -243,7 +536,7 @@ class _SharedGradient(torch.autograd.Function):
         return grad_first, None, None
 
 
-class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
+class CachedMultipleNegativesRankingVRNLoss(_MaskedPairs, CachedMultipleNegativesRankingLoss):
     """`CachedMultipleNegativesRankingLoss` (GradCache) plus VRN on the same cached embeddings.
 
     GradCache (Gao et al., 2021) embeds the batch in mini-batches without a graph, computes the
@@ -255,7 +548,9 @@ class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
     gradients equal `CombinedLoss(model, mnrl=MultipleNegativesRankingLoss(model, ...),
     vrn=VRNLoss(model, ...))` (tested).
 
-    n, delta, weight, p: as in `VRNLoss`. Every other argument is
+    n, delta, weight, p: as in `VRNLoss`. mask_duplicates: mask the false negatives in both
+    terms, as `CombinedLoss(..., mask_duplicates=True)` does (module docstring); needs the
+    default directions and no hardness weighting. Every other argument is
     `CachedMultipleNegativesRankingLoss`'s (scale, similarity_fct, mini_batch_size, ...).
     Returns {"mnrl": ..., "vrn": ...}; the trainer sums them (the two terms share the one cached
     gradient, so they must be summed with equal weight: backward through a different
@@ -272,6 +567,7 @@ class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
         scale: float = 20.0,
         similarity_fct=cos_sim,
         mini_batch_size: int = 32,
+        mask_duplicates: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -281,6 +577,10 @@ class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
             mini_batch_size=mini_batch_size,
             **kwargs,
         )
+        self.mask_duplicates = mask_duplicates
+        if mask_duplicates:
+            _check_maskable(self, type(self).__name__)
+        self._false_BC: Tensor | None = None  # this batch's mask, between forward and the loss
         self.vrn = VRNLoss(
             model,
             n=n,
@@ -294,21 +594,59 @@ class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
     def calculate_loss(
         self, reps: list[list[Tensor]], labels: Tensor | None = None, *, with_backward: bool = False
     ) -> Tensor:
-        """MNRL (chunked, by the parent) + VRN on the cached embeddings; with_backward adds
-        both gradients to the embeddings' .grad (the cache) and returns the detached total."""
-        mnrl = super().calculate_loss(reps, labels, with_backward=with_backward)
+        """MNRL (chunked, by the parent; or masked, `_masked_loss`) + VRN on the cached
+        embeddings; with_backward adds both gradients to the embeddings' .grad (the cache) and
+        returns the detached total."""
+        false_BC = self._false_BC
+        if false_BC is None:
+            mnrl = super().calculate_loss(reps, labels, with_backward=with_backward)
+        else:
+            mnrl = self._masked_loss(reps, false_BC, with_backward)
         columns = [torch.cat(column_mbs) for column_mbs in reps[:2]]  # (B, D) anchors, positives
-        vrn = self.vrn.compute_loss_from_embeddings(columns)["vrn"]
+        false_BG = None if false_BC is None else false_BC[:, : false_BC.shape[1] // (len(reps) - 1)]
+        vrn = self.vrn.compute_loss_from_embeddings(columns, false_negatives=false_BG)["vrn"]
         if with_backward:
             vrn.backward()
             vrn = vrn.detach()
         self._terms = (mnrl.detach(), vrn.detach())
         return mnrl + vrn
 
+    def _masked_loss(self, reps: list[list[Tensor]], false_BC: Tensor, with_backward: bool):
+        """MNRL with the false negatives masked, chunked over mini_batch_size anchors as the
+        parent chunks it (each chunk's backward fills the cache)."""
+        queries_BD = torch.cat(reps[0])
+        docs = [torch.cat(column_mbs) for column_mbs in reps[1:]]
+        if self.gather_across_devices:
+            docs = [all_gather_with_grad(doc) for doc in docs]  # once, for every chunk
+        B = queries_BD.shape[0]
+        offset = get_rank() * B if self.gather_across_devices else 0
+        docs_CD = torch.cat(docs)
+        losses = []
+        for begin in range(0, B, self.mini_batch_size):
+            end = min(begin + self.mini_batch_size, B)
+            scores_MC = self.similarity_fct(queries_BD[begin:end], docs_CD) * self.scale
+            positive_M = torch.arange(offset + begin, offset + end, device=queries_BD.device)
+            loss = ranking_loss(scores_MC, positive_M, false_negatives_RC=false_BC[begin:end])
+            loss = loss * (end - begin) / B
+            if with_backward:
+                loss.backward()
+                loss = loss.detach()
+            losses.append(loss)
+        return sum(losses)
+
     def forward(
         self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
     ) -> dict[str, Tensor]:
-        total = super().forward(sentence_features, labels)  # carries GradCache's hook
+        sentence_features = list(sentence_features)
+        if self.mask_duplicates:
+            self._false_BC = duplicate_false_negatives(
+                sentence_features, labels, gather_across_devices=self.gather_across_devices
+            )
+            self._count(self._false_BC)
+        try:
+            total = super().forward(sentence_features, labels)  # carries GradCache's hook
+        finally:
+            self._false_BC = None
         mnrl, vrn = self._terms
         self._terms = None
         mnrl, vrn = _SharedGradient.apply(total, mnrl, vrn)
@@ -317,7 +655,8 @@ class CachedMultipleNegativesRankingVRNLoss(CachedMultipleNegativesRankingLoss):
     def get_config_dict(self) -> dict[str, Any]:
         vrn = {f"vrn_{key}": value for key, value in self.vrn.get_config_dict().items()}
         vrn.pop("vrn_gather_across_devices")
-        return {**super().get_config_dict(), **vrn}
+        extra = {"mask_duplicates": True} if self.mask_duplicates else {}
+        return {**super().get_config_dict(), **vrn, **extra}
 
     @property
     def citation(self) -> str:

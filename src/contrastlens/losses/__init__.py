@@ -8,6 +8,10 @@ Pure functions of embeddings -> 0-d tensor, one family per file, thin modules ar
     moco.py       moco_loss (the queue and key encoder: contrastlens.models.MoCo)
     vrn.py        Def 5.7: vrn_loss; similarity_stats (batch pos/neg mean, neg variance)
     gor.py        GOR (Zhang et al. 2017) as sentence-transformers computes it: gor_loss
+    ranking.py    ranking_loss: MNRL / one-direction InfoNCE over candidates, false negatives
+                  masked out of the denominator
+    masking.py    false negatives (duplicates, groups): same_key, false_negatives,
+                  negative_mask -> (rows, columns) boolean masks for ranking_loss and vrn_loss
     modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
                   MoCoLoss, VRN
     objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
@@ -26,6 +30,7 @@ from contrastlens.losses.infonce import (
     infonce_loss,
     simclr_loss,
 )
+from contrastlens.losses.masking import false_negatives, negative_mask, same_key
 from contrastlens.losses.moco import moco_loss
 from contrastlens.losses.modules import (
     VRN,
@@ -39,6 +44,7 @@ from contrastlens.losses.modules import (
 )
 from contrastlens.losses.objective import METHODS, Objective, build_objective
 from contrastlens.losses.pairs import ViewPairs, normalize, view_pairs
+from contrastlens.losses.ranking import ranking_loss
 from contrastlens.losses.vrn import similarity_stats, vrn_loss
 
 __all__ = [
@@ -57,11 +63,15 @@ __all__ = [
     "build_objective",
     "dcl_loss",
     "dhel_loss",
+    "false_negatives",
     "gor_loss",
     "infonce_family",
     "infonce_loss",
     "moco_loss",
+    "negative_mask",
     "normalize",
+    "ranking_loss",
+    "same_key",
     "sigmoid_loss",
     "similarity_stats",
     "simclr_loss",

@@ -11,7 +11,9 @@ columns (with gradient).
 
 Our extensions (not in the paper, documented as such): `within_view=True` adds the pairs
 (u_i, u_j) and (v_i, v_j); `queue=` adds the pairs (q_i, queue_k) for MoCo. All pairs are
-pooled into one mean.
+pooled into one mean. `false_negatives=` removes any further pairs (i, j) from the negatives
+(duplicate texts, same group: `contrastlens.losses.masking`); the mean is then over the pairs
+left, and a batch with none left gives 0.
 
 How it is computed: for p = 2 no (B, G) matrix is needed. For a block of rows X and columns Y,
 
@@ -27,6 +29,8 @@ N columns of a block (G or K), E excluded (same-instance) pairs.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
@@ -93,7 +97,10 @@ def vrn_from_pairs(
     if use_queue:  # extension: q_i . queue_k, all negatives
         total = total + _power_sum(P.u_BD, P.queue_KD, None, None, delta, p)
         count += P.B * P.queue_KD.shape[0]
-    return P.global_sum(total / P.global_count(count))
+    if count == 0 and not P.gathered:  # every pair masked (false_negatives): nothing to reduce
+        return total * 0.0
+    # only masks can leave a process (or every process) without pairs: then it adds 0
+    return P.global_sum(total / P.global_count(count).clamp_min(1))
 
 
 def vrn_loss(
@@ -107,6 +114,7 @@ def vrn_loss(
     within_view: bool = False,
     queue: torch.Tensor | None = None,
     gather: bool = False,
+    false_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """VRN (Def 5.7, Lee et al., ICML 2025): mean over negative pairs of |u_i.v_j - delta|^p.
 
@@ -117,11 +125,24 @@ def vrn_loss(
     within_view: also the within-view pairs (our extension). queue: (K, D) keys: also the
     pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against all
     processes' z2 (with gradient), as the authors do; the value and every input's gradient
-    equal one process holding the global batch. Returns a 0-d tensor (add it with a weight
-    lambda: the paper's default is 30).
+    equal one process holding the global batch. false_negatives: (B, G) boolean, True where
+    global row j is a false negative of local row i (`contrastlens.losses.masking`): the pair
+    (i, j) is not a negative, in every view combination (like equal ids, for any relation);
+    VRN is then the mean over the pairs left (0 if none is left). Returns a 0-d tensor (add it
+    with a weight lambda: the paper's default is 30).
     """
     target = resolve_delta(n, delta)
     P = view_pairs(z1, z2, ids=ids, gather=gather, queue=queue)
+    if false_negatives is not None:
+        if not isinstance(false_negatives, torch.Tensor) or false_negatives.dtype != torch.bool:
+            raise ValueError("false_negatives must be a boolean (B, G) tensor")
+        if false_negatives.shape != (P.B, P.G):
+            raise ValueError(
+                f"false_negatives must have shape ({P.B}, {P.G}) (local rows, global columns), "
+                f"got {tuple(false_negatives.shape)}"
+            )
+        same_BG = P.excluded_mask() | false_negatives.to(P.u_BD.device)
+        P = dataclasses.replace(P, same_BG=same_BG)
     return vrn_from_pairs(
         P, delta=target, p=p, within_view=within_view, use_queue=queue is not None
     )

@@ -14,6 +14,20 @@ For rows u_i, v_i (i = 1..N) the statistics over all pairs follow from D x D sum
 
 so one pass costs O(N D^2) time and O(D^2) memory, all in float64. Every row is taken to be a
 distinct instance (no duplicate ids across updates).
+
+With class labels y_i (`update(z1, z2, labels=y)`), the cross-view negatives split exactly into
+same-label pairs (y_i = y_j, i != j: false negatives to a contrastive loss) and different-label
+pairs. For each label c with rows U_c, V_c (n_c of them) the same sums restricted to the class
+give the same-label part, minus the positives (every (i, i) lies in its own class):
+
+    sum_{i != j, y_i = y_j} u_i.v_j     = sum_c (sum U_c).(sum V_c) - sum_i u_i.v_i
+    sum_{i != j, y_i = y_j} (u_i.v_j)^2 = sum_c <U_c^T U_c, V_c^T V_c>_F - sum_i (u_i.v_i)^2
+
+and the different-label part is the total minus the same-label part. A class keeps its rows
+while it has at most D of them (then ||U_c V_c^T||_F^2 is the cheaper form) and its two D x D
+Gram matrices after that, so memory is O(D * min(N, L D)) for L labels, never an N x N matrix.
+
+Legend (labels): L distinct labels, M rows of one label in one update.
 """
 
 from __future__ import annotations
@@ -42,9 +56,110 @@ class SimilarityMoments:
     within_var: float
     optimum: float  # Thm 5.1: -1/(n-1)
     excess: float  # neg_mean - optimum (< 0: over-separated)
+    by_label: LabelSplit | None = None  # when labels were given
 
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def as_dict(self) -> dict:
+        """Flat numbers, plus "by_label" (`LabelSplit.as_dict`) when labels were given."""
+        out = {k: v for k, v in asdict(self).items() if k != "by_label"}
+        if self.by_label is not None:
+            out["by_label"] = self.by_label.as_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class LabelSplit:
+    """The n(n-1) cross-view negatives (u_i, v_j), i != j, split by label: "same" (y_i = y_j,
+    false negatives to the loss) and "different" (y_i != y_j). Mean and population variance of
+    each part (None when it has no pairs) and its share of all negatives (the two shares add up
+    to 1). With L balanced classes the same-label share is (n/L - 1)/(n - 1), about 1/L."""
+
+    labels: int  # distinct labels seen
+    same_count: int  # sum_c n_c (n_c - 1)
+    same_mean: float | None
+    same_var: float | None
+    same_share: float
+    different_count: int
+    different_mean: float | None
+    different_var: float | None
+    different_share: float
+
+    def as_dict(self) -> dict:
+        """{"labels", "same": {"count", "mean", "var", "share"}, "different": {...}}."""
+        return {
+            "labels": self.labels,
+            **{
+                part: {
+                    key: getattr(self, f"{part}_{key}") for key in ("count", "mean", "var", "share")
+                }
+                for part in ("same", "different")
+            },
+        }
+
+
+def _check_labels(labels: object, rows: int) -> torch.Tensor:
+    """labels: a 1-D integer (or bool) tensor with one class id per row."""
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.shape[0] != rows:
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(
+            f"labels must be a 1-D tensor of shape ({rows},), one class id per row, got {got}"
+        )
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError(
+            f"labels must be integer class ids, got dtype {labels.dtype} (e.g. labels.long() "
+            "for integral values)"
+        )
+    return labels
+
+
+class _Group:
+    """One label's running sums: sum u, sum v, and the rows themselves while there are at most D
+    of them, their D x D Gram matrices after that (float64)."""
+
+    def __init__(self, D: int, device: torch.device) -> None:
+        kw = {"dtype": torch.float64, "device": device}
+        self.n = 0
+        self.sum_u_D = torch.zeros(D, **kw)
+        self.sum_v_D = torch.zeros(D, **kw)
+        self.u_MD: torch.Tensor | None = torch.zeros(0, D, **kw)
+        self.v_MD: torch.Tensor | None = torch.zeros(0, D, **kw)
+        self.gram_u_DD: torch.Tensor | None = None
+        self.gram_v_DD: torch.Tensor | None = None
+
+    def add(self, u_MD: torch.Tensor, v_MD: torch.Tensor) -> None:
+        self.n += u_MD.shape[0]
+        self.sum_u_D += u_MD.sum(0)
+        self.sum_v_D += v_MD.sum(0)
+        if self.gram_u_DD is not None:
+            self.gram_u_DD.addmm_(u_MD.T, u_MD)
+            self.gram_v_DD.addmm_(v_MD.T, v_MD)
+            return
+        self.u_MD = torch.cat([self.u_MD, u_MD])
+        self.v_MD = torch.cat([self.v_MD, v_MD])
+        if self.n > self.u_MD.shape[1]:  # more rows than D: the Gram matrices are smaller
+            self._to_gram()
+
+    def _to_gram(self) -> None:
+        if self.gram_u_DD is None:
+            self.gram_u_DD, self.gram_v_DD = self.u_MD.T @ self.u_MD, self.v_MD.T @ self.v_MD
+            self.u_MD = self.v_MD = None
+
+    def merge(self, other: _Group) -> None:
+        if other.gram_u_DD is None:
+            self.add(other.u_MD, other.v_MD)
+            return
+        self._to_gram()
+        self.n += other.n
+        self.sum_u_D += other.sum_u_D
+        self.sum_v_D += other.sum_v_D
+        self.gram_u_DD += other.gram_u_DD
+        self.gram_v_DD += other.gram_v_DD
+
+    def pair_sums(self) -> tuple[float, float]:
+        """(sum u_i.v_j, sum (u_i.v_j)^2) over all pairs (i, j) of the class, i = j included."""
+        linear = float(self.sum_u_D @ self.sum_v_D)
+        if self.gram_u_DD is not None:
+            return linear, float((self.gram_u_DD * self.gram_v_DD).sum())
+        return linear, float((self.u_MD @ self.v_MD.T).pow(2).sum())
 
 
 class SimilarityAccumulator:
@@ -59,6 +174,12 @@ class SimilarityAccumulator:
     normalize: L2-normalize rows first (cosine similarities), as everywhere in contrastlens.
     Accumulation is float64 whatever the input dtype; the state lives on the first batch's
     device. `merge` adds another accumulator's state (e.g. one per process or per shard).
+
+    With labels (give them to every update, or to none), `result().by_label` splits the
+    cross-view negatives into same-label and different-label pairs (`LabelSplit`), exactly:
+
+        acc.update(z1_BD, z2_BD, labels=y_B)   # y_B: (B,) integer class ids
+        acc.result().by_label.same_var         # variance over all pairs i != j with y_i = y_j
     """
 
     def __init__(self, *, normalize: bool = True) -> None:
@@ -70,11 +191,19 @@ class SimilarityAccumulator:
         self._gram_v_DD: torch.Tensor | None = None
         # scalar float64 sums: pos, pos^2, ||u||^2, ||u||^4, ||v||^2, ||v||^4
         self._scalars: torch.Tensor | None = None
+        # label -> _Group when labels are given (None: no labels, or nothing seen yet)
+        self._groups: dict[int, _Group] | None = None
 
     @torch.no_grad()
-    def update(self, z1_BD: torch.Tensor, z2_BD: torch.Tensor) -> SimilarityAccumulator:
+    def update(
+        self,
+        z1_BD: torch.Tensor,
+        z2_BD: torch.Tensor,
+        labels: torch.Tensor | None = None,
+    ) -> SimilarityAccumulator:
         """Adds B instances: z1_BD, z2_BD are the two views, finite floating (B, D), D >= 1 (B = 0
-        adds nothing). Returns self."""
+        adds nothing). labels: (B,) integer class ids of the instances (both views share them),
+        for `result().by_label`; give them to every update or to none. Returns self."""
         for z, name in ((z1_BD, "z1_BD"), (z2_BD, "z2_BD")):
             if not isinstance(z, torch.Tensor):
                 check_embeddings(z, name)  # raises: not a tensor
@@ -85,6 +214,14 @@ class SimilarityAccumulator:
             )
         check_embeddings(z1_BD, "z1_BD")  # floating, D >= 1, finite
         check_embeddings(z2_BD, "z2_BD")
+        if labels is not None:
+            labels = _check_labels(labels, z1_BD.shape[0])
+        if self.n > 0 and (labels is None) != (self._groups is None):
+            raise ValueError(
+                "labels were given to "
+                + ("earlier updates but not to this one" if labels is None else "this update only")
+                + ": give labels to every update of an accumulator, or to none"
+            )
         u_BD = z1_BD.detach().double()
         v_BD = z2_BD.detach().double()
         if self.normalize:
@@ -109,13 +246,38 @@ class SimilarityAccumulator:
         sv_B = (v_BD * v_BD).sum(1)
         sums = [pos_B, pos_B**2, su_B, su_B**2, sv_B, sv_B**2]
         self._scalars += torch.stack([x.sum() for x in sums])
+        if labels is not None:
+            self._add_labeled(u_BD, v_BD, labels.to(u_BD.device))
         self.n += u_BD.shape[0]
         return self
 
+    def _add_labeled(self, u_BD: torch.Tensor, v_BD: torch.Tensor, y_B: torch.Tensor) -> None:
+        """Each label's rows of this batch into its group (rows sorted by label, then split)."""
+        if y_B.numel() == 0:
+            return
+        if self._groups is None:
+            self._groups = {}
+        keys_L, inverse_B, counts_L = torch.unique(y_B, return_inverse=True, return_counts=True)
+        order_B = inverse_B.argsort(stable=True)
+        sizes = counts_L.tolist()
+        for key, u_MD, v_MD in zip(
+            keys_L.tolist(), u_BD[order_B].split(sizes), v_BD[order_B].split(sizes)
+        ):
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = _Group(u_BD.shape[1], u_BD.device)
+            group.add(u_MD, v_MD)
+
     def merge(self, other: SimilarityAccumulator) -> SimilarityAccumulator:
-        """Adds the state of `other` (same D, disjoint instances). Returns self."""
+        """Adds the state of `other` (same D, disjoint instances; both labeled or neither).
+        Returns self."""
         if other._gram_u_DD is None:
             return self
+        if self._gram_u_DD is not None and (self._groups is None) != (other._groups is None):
+            raise ValueError(
+                "one accumulator has labels and the other has none: merge only accumulators "
+                "updated the same way (labels for every update, or for none)"
+            )
         if self._gram_u_DD is None:
             self._sum_u_D = other._sum_u_D.clone()
             self._sum_v_D = other._sum_v_D.clone()
@@ -133,6 +295,16 @@ class SimilarityAccumulator:
             self._gram_u_DD += other._gram_u_DD
             self._gram_v_DD += other._gram_v_DD
             self._scalars += other._scalars
+        if other._groups is not None:
+            if self._groups is None:
+                self._groups = {}
+            for key, theirs in other._groups.items():
+                ours = self._groups.get(key)
+                if ours is None:
+                    ours = self._groups[key] = _Group(
+                        theirs.sum_u_D.shape[0], theirs.sum_u_D.device
+                    )
+                ours.merge(theirs)
         self.n += other.n
         return self
 
@@ -154,6 +326,7 @@ class SimilarityAccumulator:
         neg_mean = neg1 / pairs
         within_mean = w1 / (2 * pairs)
         optimum = negative_optimum(n)
+        by_label = None if self._groups is None else self._label_split(pos, pos2, neg1, neg2)
         return SimilarityMoments(
             n=n,
             pos_mean=pos_mean,
@@ -166,4 +339,32 @@ class SimilarityAccumulator:
             within_var=max(w2 / (2 * pairs) - within_mean**2, 0.0),
             optimum=optimum,
             excess=neg_mean - optimum,
+            by_label=by_label,
         )
+
+    def _label_split(self, pos: float, pos2: float, neg1: float, neg2: float) -> LabelSplit:
+        """Same-label sums from each label's group (minus the positives), different = total -
+        same; pos, pos2, neg1, neg2 are the sums of s and s^2 over positives and all negatives."""
+        pairs = self.n * (self.n - 1)
+        same1, same2, same_count = -pos, -pos2, 0
+        for group in self._groups.values():
+            linear, square = group.pair_sums()
+            same1 += linear
+            same2 += square
+            same_count += group.n * (group.n - 1)
+        parts = {}
+        for part, count, s1, s2 in (
+            ("same", same_count, same1, same2),
+            ("different", pairs - same_count, neg1 - same1, neg2 - same2),
+        ):
+            mean = s1 / count if count else None
+            var = max(s2 / count - mean**2, 0.0) if count else None
+            parts.update(
+                {
+                    f"{part}_count": count,
+                    f"{part}_mean": mean,
+                    f"{part}_var": var,
+                    f"{part}_share": count / pairs,
+                }
+            )
+        return LabelSplit(labels=len(self._groups), **parts)

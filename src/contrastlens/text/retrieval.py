@@ -7,7 +7,11 @@ and every distinct definition of the split a document; sentence-transformers'
 `InformationRetrievalEvaluator` (cosine) gives MRR@10, Recall@1 and Recall@10 (one relevant
 document per query, so Recall@k is the hit rate at k). The lens
 (`SimilarityLensEvaluator`): one (example, definition) pair per distinct definition, the
-cross pairs as negatives, with n = the training-set size for the Welch floor and VRN's delta.
+cross pairs as negatives, with n = the training-set size for the Welch floor and VRN's delta;
+"lens"."by_label" splits those negatives exactly into pairs of the same WordNet lexicographer
+file (`Synset.lexname`: noun.animal, verb.motion, ...; 45 coarse classes, a synset's own label
+would give no same-label pairs, one row per definition) and pairs of different files
+(`similarity.LabelSplit`).
 Embeddings are computed in float32 whatever the training precision (the zero-shot baseline and
 every arm are measured the same way).
 """
@@ -19,6 +23,7 @@ import time
 from contrastlens import runfolder as rf
 from contrastlens.data import wordnet
 from contrastlens.integrations.sentence_transformers import SimilarityLensEvaluator
+from contrastlens.similarity import SimilarityAccumulator
 
 RETRIEVAL = {"mrr@10": "cosine_mrr@10", "recall@1": "cosine_recall@1",
              "recall@10": "cosine_recall@10"}  # fmt: skip
@@ -35,9 +40,11 @@ def _first_relevant(hits: list[dict], relevant: set[str]) -> int:
 
 
 def evaluate_model(model, synsets, *, n_train: int, batch_size: int = 64) -> dict:
-    """{"mrr@10", "recall@1", "recall@10", "ranks", "queries", "documents", "lens": {...},
-    "eval_time_s"} of `model` on `synsets` (fractions in [0, 1]). "ranks": each query's rank of
-    its relevant document, 1..10, 0 when lower (`runfolder.scores_from_ranks`)."""
+    """{"mrr@10", "recall@1", "recall@10", "ranks", "queries", "documents", "lens": {...,
+    "by_label": {"label", "labels", "same": {"count", "mean", "var", "share"}, "different":
+    {...}}}, "eval_time_s"} of `model` on `synsets` (fractions in [0, 1]). "ranks": each query's
+    rank of its relevant document, 1..10, 0 when lower (`runfolder.scores_from_ranks`)."""
+    import torch
     from sentence_transformers.sentence_transformer.evaluation import (
         InformationRetrievalEvaluator,
     )
@@ -70,6 +77,9 @@ def evaluate_model(model, synsets, *, n_train: int, batch_size: int = 64) -> dic
     positives = lens.embed_inputs(model, definitions).double().cpu()
     metrics = lens.compute_metrics(anchors, positives)
     out["lens"] = {k: float(metrics[k]) for k in LENS if k in metrics}
+    lex_B = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])
+    split = SimilarityAccumulator().update(anchors, positives, labels=lex_B).result().by_label
+    out["lens"]["by_label"] = {"label": "lexicographer file", **split.as_dict()}
     out.update(queries=len(task.queries), documents=len(task.corpus),
                lens_pairs=len(examples), eval_time_s=time.perf_counter() - t0)  # fmt: skip
     return out
