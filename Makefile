@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.contrastlens-installed
 
-.PHONY: demo test install data lint format bench
+.PHONY: demo test test-fast install data lint format bench
 
 demo: $(STAMP) data
 	$(BIN)/contrastlens reproduce --preset quick
@@ -16,6 +16,11 @@ test: $(STAMP) data
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the slow and integration tests (tests/conftest.py), <= 60 s.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not integration"
 
 install: $(STAMP)
 
