@@ -50,6 +50,10 @@ NEG_VAR = "eval.table1.neg_var"  # variance of negative sims, 5,000 augmented tr
 NEG_MEAN = "eval.table1.neg_mean"
 NEG_HIST = "eval.table1.neg_hist"  # {"edges": [...], "counts": [...]}
 EXACT_NEG_VAR = "eval.full.neg_var"  # exact, all n(n-1) cross-view pairs of one augmentation
+# the same pairs split by class (SimilarityAccumulator's labels): same-class (false negatives
+# to the loss) and different-class negatives, mean and variance each
+SAME_MEAN, SAME_VAR = "eval.full.by_label.same.mean", "eval.full.by_label.same.var"
+DIFF_MEAN, DIFF_VAR = "eval.full.by_label.different.mean", "eval.full.by_label.different.var"
 NEG_M2 = "eval.table1.neg_second_moment"  # variance + mean^2 of the same negatives
 WELCH = "eval.table1.welch_floor"  # (n - d) / (d (n - 1)): no n unit vectors in R^d go below
 ALIGN = "eval.table1.diagnostics.alignment"
@@ -101,10 +105,12 @@ _ARMS_NOTE = (
 )
 _VARIANCE_NOTE = (
     "Projector outputs, L2-normalized; the paper's Table 1 measures the same statistic over "
-    "5,000 augmented training pairs. The full-batch optimum is −1/(n−1) with zero variance; "
-    "with n > d no representation can bring the second moment (variance + mean²) below the "
-    "Welch floor (n − d)/(d(n − 1)) ≈ 1/d (docs/theory.md). Alignment, uniformity (Wang & "
-    "Isola) and RankMe are of the same pairs."
+    "5,000 augmented training pairs. The exact columns cover all n(n − 1) cross-view negatives "
+    "of one augmented pair of every training image, split by class (same class: negatives to "
+    "the loss that share the label; runs before this split was recorded show –). The "
+    "full-batch optimum is −1/(n−1) with zero variance; with n > d no representation can bring "
+    "the second moment (variance + mean²) below the Welch floor (n − d)/(d(n − 1)) ≈ 1/d "
+    "(docs/theory.md). Alignment, uniformity (Wang & Isola) and RankMe are of the same pairs."
 )
 NOTES = {"headline": _INTERVALS, "arms": f"{_ARMS_NOTE} {_INTERVALS}", "variance": _VARIANCE_NOTE}
 
@@ -225,6 +231,8 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
         "neg. mean",
         "neg. variance (5,000 aug. pairs)",
         "exact neg. variance (all pairs)",
+        "same-class neg. mean / variance",
+        "different-class neg. mean / variance",
         "second moment",
         "Welch floor",
         "alignment",
@@ -244,6 +252,8 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                     summarize(list(_by_seed(seeds, NEG_MEAN).values())).fmt(1, 4),
                     summarize(list(_by_seed(seeds, NEG_VAR).values())).fmt(1, 4),
                     summarize(list(_by_seed(seeds, EXACT_NEG_VAR).values())).fmt(1, 4),
+                    _mean_var(seeds, SAME_MEAN, SAME_VAR),
+                    _mean_var(seeds, DIFF_MEAN, DIFF_VAR),
                     *(
                         summarize(list(_by_seed(seeds, key).values())).fmt(1, 4)
                         for key in (NEG_M2, WELCH, ALIGN, UNIFORM)
@@ -252,6 +262,13 @@ def variance_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 ]
             )
     return header, rows
+
+
+def _mean_var(seeds: dict[int, Run], mean: str, var: str) -> str:
+    """ "mean / variance" over seeds (means), "–" for runs that did not record them."""
+    m = summarize(list(_by_seed(seeds, mean).values()))
+    v = summarize(list(_by_seed(seeds, var).values()))
+    return "–" if not (m.n and v.n) else f"{m.mean:.4f} / {v.mean:.4f}"
 
 
 def _arms(runs: list[Run]) -> dict[tuple, dict[int, Run]]:
@@ -579,7 +596,8 @@ def _simulator_blocks(sim_dir: Path) -> list[Block]:
 def build_report(directory: str | Path, out_dir: str | Path | None = None) -> dict:
     """Write report.md, report.html and report.json (the tables) for the runs under `directory`.
 
-    Returns {"md": path, "html": path, "headline": (header, rows), "runs": counts}.
+    Returns {"md": path, "html": path, "headline": (header, rows), "variance", "arms",
+    "runs": counts}.
     """
     root = Path(directory)
     out = Path(out_dir) if out_dir else root
@@ -587,116 +605,128 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     out.mkdir(parents=True, exist_ok=True)
     # Runs scored on a validation split (the selection step) are reported in their section
     # only: their accuracies are not test accuracies.
-    selection = [
-        r
-        for r in runs
-        if dig(r.config, "data.val_size", 0) and dig(r.config, "eval.final_split", "auto") != "test"
-    ]
+    selection = [r for r in runs if _scored_on_validation(r)]
     runs = [r for r in runs if r not in selection]
-    done = [r for r in runs if r.complete]
-    failed = [r for r in runs if r.failed]
     meta = rf.try_read_json(root / rf.STUDY)
-
+    tables = {
+        "headline": headline_rows(runs),
+        "arms": arm_rows(runs),
+        "variance": variance_rows(runs),
+    }
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
-    # Setup
-    blocks.append(Block("h2", SECTIONS["setup"]))
-    blocks.append(
-        Block(
-            "p",
-            f"{len(runs)} run folders under {root}: {len(done)} complete "
-            "(finished, or stopped by a limit they were given), "
-            f"{len(failed)} failed, {len(runs) - len(done) - len(failed)} "
-            "unfinished. Numbers are mean ± sample std over seeds; Δ is the "
-            "paired difference (VRN on − off, same seed) with a 95% Student-t "
-            "interval. VRN λ is the weight each run trained with (meta.json "
-            'resolved.vrn_weight); "60 (30 x 0.075/lr)" marks a weight set '
-            "by vrn.lr_ref, scaled by the run's peak lr.",
-        )
+    blocks += _setup_blocks(root, runs, meta)
+    blocks += _table_section("headline", *tables["headline"])
+    blocks += _table_section("arms", *tables["arms"])
+    blocks += _floor_blocks(root, runs, selection)
+    blocks += _table_section("variance", *tables["variance"])
+    blocks += _figure_blocks(runs, out)
+    blocks += [Block("h2", SECTIONS["simulator"]), *_simulator_blocks(root / "simulate")]
+    blocks += _selection_blocks(root, selection, meta)
+    blocks += _runs_blocks(root, runs)
+    blocks += _environment_blocks(root, runs, meta)
+
+    md_path, html_path = out / "report.md", out / "report.html"
+    rf.write_text(to_markdown(blocks), md_path)
+    rf.write_text(to_html(blocks, blocks[0].text), html_path)
+    as_json = {k: {"header": h, "rows": r} for k, (h, r) in tables.items()}
+    rf.write_text(json.dumps(as_json, indent=1) + "\n", out / "report.json")
+    done = sum(r.complete for r in runs)
+    failed = sum(r.failed for r in runs)
+    return {
+        "md": md_path,
+        "html": html_path,
+        **tables,
+        "runs": {"total": len(runs), "done": done, "failed": failed},
+    }
+
+
+def _scored_on_validation(r: Run) -> bool:
+    return bool(dig(r.config, "data.val_size", 0)) and (
+        dig(r.config, "eval.final_split", "auto") != "test"
     )
+
+
+def _setup_blocks(root: Path, runs: list[Run], meta: dict) -> list[Block]:
+    done = sum(r.complete for r in runs)
+    failed = sum(r.failed for r in runs)
+    text = (
+        f"{len(runs)} run folders under {root}: {done} complete (finished, or stopped by a "
+        f"limit they were given), {failed} failed, {len(runs) - done - failed} unfinished. "
+        "Numbers are mean ± sample std over seeds; Δ is the paired difference (VRN on − off, "
+        "same seed) with a 95% Student-t interval. VRN λ is the weight each run trained with "
+        '(meta.json resolved.vrn_weight); "60 (30 x 0.075/lr)" marks a weight set by '
+        "vrn.lr_ref, scaled by the run's peak lr."
+    )
+    blocks = [Block("h2", SECTIONS["setup"]), Block("p", text)]
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
-    header, rows = headline_rows(runs)
-    blocks += _table_section("headline", header, rows)
-    ah, ar = arm_rows(runs)
-    blocks += _table_section("arms", ah, ar)
-    # Floor
-    blocks.append(Block("h2", SECTIONS["floor"]))
-    floor = json.loads((root / "floor.json").read_text()) if (root / "floor.json").is_file() else {}
-    if floor:  # compared with the runs scored on the floor's split (a pilot: validation)
-        fh, fr = floor_rows(selection if floor.get("probe_split") == "val" else runs, floor)
-        blocks.append(
-            Block(
-                "p",
-                f"The same probes on raw pixels ({floor.get('feature_dim')}-d, "
-                f"{floor.get('n_train')} training images, scored on the "
-                f"{floor.get('probe_split')} split): a representation has to "
-                "beat these numbers to be worth learning.",
-            )
-        )
-        blocks.append(Block("table", header=fh, rows=fr))
-    else:
-        blocks.append(Block("p", "Not measured: this folder has no floor.json."))
-    # Variance table
-    vh, vr = variance_rows(runs)
-    blocks += _table_section("variance", vh, vr)
-    # Plots
+    return blocks
+
+
+def _floor_blocks(root: Path, runs: list[Run], selection: list[Run]) -> list[Block]:
+    """The raw-pixel floor (floor.json) against the runs scored on the floor's split."""
+    blocks = [Block("h2", SECTIONS["floor"])]
+    path = root / "floor.json"
+    floor = json.loads(path.read_text()) if path.is_file() else {}
+    if not floor:
+        return blocks + [Block("p", "Not measured: this folder has no floor.json.")]
+    compared = selection if floor.get("probe_split") == "val" else runs  # a pilot: validation
+    fh, fr = floor_rows(compared, floor)
+    text = (
+        f"The same probes on raw pixels ({floor.get('feature_dim')}-d, {floor.get('n_train')} "
+        f"training images, scored on the {floor.get('probe_split')} split): a representation "
+        "has to beat these numbers to be worth learning."
+    )
+    return blocks + [Block("p", text), Block("table", header=fh, rows=fr)]
+
+
+def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
     figures = [
-        (SECTIONS["hists"], plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
+        ("hists", plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
         (
-            SECTIONS["m2"],
+            "m2",
             plot_second_moment_vs_batch(runs, out / "neg_m2_vs_batch.png"),
             "second moment of negative similarities, with the Welch floor",
         ),
-        (SECTIONS["batch"], plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        ("batch", plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
         (
-            SECTIONS["time"],
+            "time",
             plot_accuracy_vs_time(runs, out / "acc_vs_time.png"),
             "linear top-1 of the curve probes against training seconds",
         ),
-        (SECTIONS["temperature"], plot_temperature(runs, out / "temperature.png"), "temperature"),
+        ("temperature", plot_temperature(runs, out / "temperature.png"), "temperature"),
     ]
-    for title, path, caption in figures:
-        blocks.append(Block("h2", title))
+    blocks = []
+    for key, path, caption in figures:
+        blocks.append(Block("h2", SECTIONS[key]))
         if path is None:
-            why = (
-                "the grid has a single temperature"
-                if title == SECTIONS["temperature"]
-                else "no finished runs with this data"
+            why = {"temperature": "the grid has a single temperature"}.get(
+                key, "no finished runs with this data"
             )
             blocks.append(Block("p", f"Not shown: {why}."))
-        else:
-            blocks.append(Block("img", caption, path=path))
-        if title == SECTIONS["time"] and path is not None:
+            continue
+        blocks.append(Block("img", caption, path=path))
+        if key == "time":
             ch, cr = curve_rows(runs)
-            blocks.append(
-                Block(
-                    "p",
-                    "Probes during training (eval.curve_epochs) on the split "
-                    "held out from training (validation when the study holds "
-                    "one out), with the shorter probe of the curve: linear "
-                    "top-1 % (kNN top-1 %) at the mean training seconds, "
-                    "mean over seeds.",
-                )
+            text = (
+                "Probes during training (eval.curve_epochs) and at the end of training, on the "
+                "validation split held out from training, with the shorter probe of the curve: "
+                "linear top-1 % (kNN top-1 %) at the mean training seconds, mean over seeds. "
+                "The test split is scored once, at the end, with the full probe (tables above)."
             )
-            blocks.append(Block("table", header=ch, rows=cr))
-    # Simulator
-    blocks.append(Block("h2", SECTIONS["simulator"]))
-    blocks.extend(_simulator_blocks(root / "simulate"))
-    # Selection
-    blocks.append(Block("h2", SECTIONS["selection"]))
-    blocks.append(
-        Block(
-            "p",
-            meta.get(
-                "selection",
-                "No hyperparameter selection was recorded for "
-                "this folder: the values in each run's "
-                "config.json were fixed in advance.",
-            ),
-        )
+            blocks += [Block("p", text), Block("table", header=ch, rows=cr)]
+    return blocks
+
+
+def _selection_blocks(root: Path, selection: list[Run], meta: dict) -> list[Block]:
+    default = (
+        "No hyperparameter selection was recorded for this folder: the values in each run's "
+        "config.json were fixed in advance."
     )
+    blocks = [Block("h2", SECTIONS["selection"]), Block("p", meta.get("selection", default))]
     if selection:
-        sel_rows = [
+        header = ["selection run", "status", "arm", "validation linear %", "validation kNN %"]
+        rows = [
             [
                 _where(r, root),
                 r.status,
@@ -707,95 +737,45 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
             ]
             for r in sorted(selection, key=lambda r: (r.gor_weight, r.vrn_weight, r.seed))
         ]
-        blocks.append(
-            Block(
-                "table",
-                header=[
-                    "selection run",
-                    "status",
-                    "arm",
-                    "validation linear %",
-                    "validation kNN %",
-                    "neg. variance",
-                ],
-                rows=sel_rows,
-            )
-        )
-    # Runs
-    blocks.append(Block("h2", SECTIONS["runs"]))
-    run_rows = []
+        blocks.append(Block("table", header=[*header, "neg. variance"], rows=rows))
+    return blocks
+
+
+def _runs_blocks(root: Path, runs: list[Run]) -> list[Block]:
+    header = ["run", "status", "linear %", "kNN %", "train s", "eval s", "peak RSS MiB"]
+    rows = []
     for r in runs:
         err = ""
         if r.failed:
             tail = r.error.get("log_tail") or [""]
             err = next((ln for ln in reversed(tail) if ln.strip()), "")[:160]
-        secs = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS)]
-        secs.append(r.metric(PEAK_RSS))
-        run_rows.append(
+        numbers = [r.metric(TRAIN_SECONDS), r.metric(EVAL_SECONDS), r.metric(PEAK_RSS)]
+        rows.append(
             [
                 _where(r, root),
                 r.status,
                 pct(r.metric(LINEAR)),
                 pct(r.metric(KNN)),
-                *("–" if math.isnan(x) else f"{x:.0f}" for x in secs),
+                *("–" if math.isnan(x) else f"{x:.0f}" for x in numbers),
                 precision_label(r.meta),
                 code_state(r.meta),
                 err,
             ]
         )
-    blocks.append(
-        Block(
-            "table",
-            header=[
-                "run",
-                "status",
-                "linear %",
-                "kNN %",
-                "train s",
-                "eval s",
-                "peak RSS MiB",
-                "precision",
-                "code",
-                "error",
-            ],
-            rows=run_rows,
-        )
-    )
-    # Environment
-    blocks.append(Block("h2", SECTIONS["environment"]))
-    env = next(
-        (
-            {
-                k: r.meta.get(k)
-                for k in ("versions", "git", "hostname", "device", "world_size", "precision")
-            }
-            for r in done
-            if r.meta
-        ),
-        None,
-    )
-    blocks.append(Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)))
+    header += ["precision", "code", "error"]
+    return [Block("h2", SECTIONS["runs"]), Block("table", header=header, rows=rows)]
+
+
+def _environment_blocks(root: Path, runs: list[Run], meta: dict) -> list[Block]:
+    keys = ("versions", "git", "hostname", "device", "world_size", "precision")
+    env = next(({k: r.meta.get(k) for k in keys} for r in runs if r.complete and r.meta), None)
     commands = (meta.get("commands") or []) + _sweep_commands(root)
     commands += [f"contrastlens report {root}"]
-    blocks.append(Block("pre", "\n".join(commands)))
-
-    md_path, html_path = out / "report.md", out / "report.html"
-    rf.write_text(to_markdown(blocks), md_path)
-    rf.write_text(to_html(blocks, blocks[0].text), html_path)
-    tables = {
-        "headline": {"header": header, "rows": rows},
-        "variance": {"header": vh, "rows": vr},
-        "arms": {"header": ah, "rows": ar},
-    }
-    rf.write_text(json.dumps(tables, indent=1) + "\n", out / "report.json")
-    return {
-        "md": md_path,
-        "html": html_path,
-        "headline": (header, rows),
-        "variance": (vh, vr),
-        "arms": (ah, ar),
-        "runs": {"total": len(runs), "done": len(done), "failed": len(failed)},
-    }
+    return [
+        Block("h2", SECTIONS["environment"]),
+        Block("pre", json.dumps(env or {"note": "not recorded"}, indent=1)),
+        Block("pre", "\n".join(commands)),
+    ]
 
 
 def _where(run: Run, root: Path) -> str:
