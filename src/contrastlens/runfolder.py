@@ -330,6 +330,35 @@ def scores_from_ranks(ranks: list[int]) -> dict[str, list[float]]:
 # --------------------------------------------------------------------------- provenance
 
 
+def portable(arg: str) -> str:
+    """`arg` as a committed file may hold it: a path inside the working directory relative to
+    it, the Python interpreter as "python", the package's __main__ as "contrastlens"; other
+    text unchanged. Run folders and study records hold no absolute path of the machine."""
+    import sys
+
+    if arg == sys.executable:
+        return "python"
+    path = Path(arg)
+    if not path.is_absolute():
+        return arg
+    if path.name == "__main__.py" and path.parent.name == "contrastlens":
+        return "contrastlens"
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return arg
+
+
+def portable_argv(argv: list[str]) -> list[str]:
+    """A command line with `portable` arguments (also the value of `--flag=/abs/path` and of
+    `key=/abs/path` settings)."""
+    out = []
+    for a in argv:
+        head, sep, tail = a.rpartition("=")
+        out.append(head + sep + portable(tail) if sep and tail.startswith("/") else portable(a))
+    return out
+
+
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

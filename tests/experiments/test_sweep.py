@@ -75,3 +75,21 @@ def test_grid_floats_reach_the_runs_in_full():
     spec = expand(Sweep("s", "smoke", {"optim.base_lr": [0.1234567], "train.seed": [0]}))[0]
     assert spec.run_id == "base_lr-0.123457_seed0"  # the id stays short
     assert set_strings(spec.overrides) == ["optim.base_lr=0.1234567", "train.seed=0"]
+
+
+def test_recorded_commands_and_paths_hold_no_absolute_path(tmp_path, monkeypatch):
+    import sys
+
+    from contrastlens import runfolder as rf
+
+    monkeypatch.chdir(tmp_path)
+    inside = str(tmp_path / "results" / "x")
+    main_py = "/somewhere/site-packages/contrastlens/__main__.py"
+    argv = [main_py, "train", "--out-dir", inside, f"--out={inside}", "--set", f"out_dir={inside}"]
+    assert rf.portable_argv(argv) == [
+        "contrastlens", "train", "--out-dir", "results/x", "--out=results/x", "--set",
+        "out_dir=results/x",
+    ]  # fmt: skip
+    assert rf.portable(sys.executable) == "python"
+    assert rf.portable("/elsewhere/data") == "/elsewhere/data"  # outside: kept as given
+    assert rf.portable("train.seed=3") == "train.seed=3"

@@ -71,8 +71,6 @@ class Study:
     kind: str = "image"  # "text": runs of `train-text`, reported by report.text
 
 
-
-
 def _smoke() -> Study:
     grid = {"method.name": ["simclr", "moco"], "vrn.weight": [0.0, 30.0], "train.seed": [0]}
     return Study(

@@ -148,7 +148,7 @@ def run_sweep(
     goes on. Interrupting (Ctrl-C, SIGKILL) loses at most the run in progress, which resumes
     from its last checkpoint (`--resume`) next time.
     """
-    out = Path(out_dir)
+    out = Path(rf.portable(str(out_dir)))  # inside the working directory: a relative path
     runs = expand(sweep)
     lock = _lock(out)
     try:
@@ -159,7 +159,11 @@ def run_sweep(
 
 def _run(sweep, out, runs, retry_failed, timeout_s, log) -> dict[str, str]:
     rf.write_json(
-        {"sweep": asdict(sweep), "runs": [r.run_id for r in runs], "argv": sys.argv},
+        {
+            "sweep": asdict(sweep),
+            "runs": [r.run_id for r in runs],
+            "argv": rf.portable_argv(sys.argv),
+        },
         out / rf.SWEEP,
     )
     results: dict[str, str] = {}
@@ -176,7 +180,11 @@ def _run(sweep, out, runs, retry_failed, timeout_s, log) -> dict[str, str]:
             cmd = [sys.executable, "-m", "contrastlens", "train", "--resume", str(run_dir)]
         run_dir.mkdir(parents=True, exist_ok=True)
         rf.write_json(
-            {"run_id": spec.run_id, "values": spec.values, "command": shlex.join(cmd)},
+            {
+                "run_id": spec.run_id,
+                "values": spec.values,
+                "command": shlex.join(rf.portable_argv(cmd)),
+            },
             run_dir / rf.SWEEP_RUN,
         )
         log(f"[{i}/{len(runs)}] {spec.run_id}: training ...")
@@ -195,7 +203,12 @@ def _run(sweep, out, runs, retry_failed, timeout_s, log) -> dict[str, str]:
             continue
         tail = (run_dir / rf.LOG).read_text(errors="replace").splitlines()[-25:]
         rf.write_json(
-            {"returncode": code, "seconds": elapsed, "command": shlex.join(cmd), "log_tail": tail},
+            {
+                "returncode": code,
+                "seconds": elapsed,
+                "command": shlex.join(rf.portable_argv(cmd)),
+                "log_tail": tail,
+            },
             run_dir / rf.ERROR,
         )
         results[spec.run_id] = "failed"

@@ -119,7 +119,7 @@ def train_text(cfg: TextConfig) -> dict:
     pairs = wordnet.training_pairs(split.train, cfg.train_pairs, seed=cfg.subset_seed)
     bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and cpu_has_native_bf16())
     meta = {
-        "seed": cfg.seed, "command": sys.argv, "started": rf.utc_now(),
+        "seed": cfg.seed, "command": rf.portable_argv(sys.argv), "started": rf.utc_now(),
         "hostname": socket.gethostname(), "git": rf.git_revision(), "versions": _versions(),
         "precision": {"amp": "bf16" if bf16 and cfg.arm != "zero-shot" else "off"},
         "threads": torch.get_num_threads(), "train_size": len(pairs),

@@ -42,7 +42,7 @@ def base_meta(seed: int) -> dict:
     """Provenance of a new run: seed, command, start time, host, git revision, versions."""
     return {
         "seed": seed,
-        "command": sys.argv,
+        "command": rf.portable_argv(sys.argv),
         "started": rf.utc_now(),
         "hostname": socket.gethostname(),
         "git": rf.git_revision(),

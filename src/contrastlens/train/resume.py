@@ -48,9 +48,7 @@ def resume_changes(stored: dict, cfg: Config) -> dict:
     config.json; ConfigError naming the first one that is not in RESUME_SETTABLE."""
     old, new = flat(stored), flat(config_to_dict(cfg))
     changes = {
-        k: [old.get(k), v]
-        for k, v in new.items()
-        if old.get(k) != v and k not in IGNORED_ON_RESUME
+        k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in IGNORED_ON_RESUME
     }
     fixed = [k for k in changes if not k.startswith(RESUME_SETTABLE)]
     if fixed:
