@@ -1,4 +1,4 @@
-"""Hypothesis settings for the generated tests (issue 18), chosen by an environment variable:
+"""Hypothesis settings for the generated tests, chosen by an environment variable:
 
     CONTRASTLENS_HYPOTHESIS_PROFILE=default   (or unset) the CI size: deterministic, runs in
                                               `make test` (>= 2,000 generated cases, <= 30 s)

@@ -1,4 +1,4 @@
-"""Generated command lines for every subcommand (issue 18): bad input is rejected with exit
+"""Generated command lines for every subcommand: bad input is rejected with exit
 status 2 and one line on stderr naming the problem, never a traceback, and before any work.
 
 Every subcommand (data, eval, report, reproduce, simulate, sweep, theory, train) gets generated

@@ -1,4 +1,4 @@
-"""Injected faults (issue 18): a full disk, damaged files, SIGKILL, two sweeps on one folder,
+"""Injected faults: a full disk, damaged files, SIGKILL, two sweeps on one folder,
 a NaN loss, a dead or hung process of a distributed run. Each fault must end in one clear line
 (naming the file and the fix) or be handled, must leave what was already written intact, and the
 run must then continue to the result an undisturbed run gives.

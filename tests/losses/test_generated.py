@@ -1,4 +1,4 @@
-"""Generated property tests (hypothesis) for every loss in contrastlens.losses (issue 18).
+"""Generated property tests (hypothesis) for every loss in contrastlens.losses.
 
 For random batches -- B in 2..64, D in 1..64, float32 and float64, instance ids with
 duplicates, temperatures log-uniform in [0.01, 10], the within-view / cross-view / decoupled

@@ -1,4 +1,4 @@
-"""Generated property tests (hypothesis) for the similarity statistics (issue 18): pair_stats,
+"""Generated property tests (hypothesis) for the similarity statistics: pair_stats,
 SimilarityAccumulator, StreamingHistogram and similarity_histograms.
 
 For random batches -- B in 2..64, D in 1..64, float32 and float64, ids with duplicates (all

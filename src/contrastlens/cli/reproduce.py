@@ -9,12 +9,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "reproduce",
         help="run a study preset (sweeps + simulator) and write its report",
-        description="smoke: seconds, synthetic data. quick: about 6 minutes on 2 CPU cores, "
-        "Fashion-MNIST, SimCLR and MoCo with and without VRN at batch 32 and 256 (the README's "
-        "main job). full: the small-batch study (hours; resumable: rerun to continue). "
-        "v2: the head-to-head image study (issue 17). text-smoke, text-quick (<= 10 min), "
-        "text-full: all-MiniLM-L6-v2 fine-tuned on WordNet (issue 16; needs the "
-        "sentence-transformers extra).",
+        description="smoke: seconds, synthetic data. quick: the demo (`make demo`), minutes on 2 "
+        "CPU cores: Fashion-MNIST, SimCLR with and without VRN at batch 64, 2 seeds, lambda from "
+        "quick-select (its validation runs). full: the small-batch image study (hours; "
+        "resumable: rerun to continue). v2, v2-pilot: Study v2 on images. precision-parity: "
+        "bf16 against float32. text-smoke, text-quick (<= 10 min), text-full: the text study, "
+        "all-MiniLM-L6-v2 fine-tuned on WordNet (needs the sentence-transformers extra).",
     )
     from contrastlens.experiments.studies import STUDIES  # light: no torch
 

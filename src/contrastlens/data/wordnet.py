@@ -1,6 +1,6 @@
 """WordNet 3.0 as (example sentence, definition) pairs: locate, verify, parse, split.
 
-The text study (issue 16) retrieves a synset's definition from one of its example sentences;
+The text study retrieves a synset's definition from one of its example sentences;
 other senses of the same word are the natural hard negatives.
 
 Files: `data.noun`, `data.verb`, `data.adj`, `data.adv` of WordNet 3.0, looked for, in order, in

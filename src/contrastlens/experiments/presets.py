@@ -6,7 +6,7 @@ fmnist-simclr   the Fashion-MNIST recipe on 2 CPU cores: a fixed 28-minute train
                 crop/flip/brightness/contrast, SimCLR t = 0.3, SGD 0.3, time-based cosine;
                 linear probe lr 3 (chosen on validation, results/speed-targets/).
 fmnist-quick    the same model on 20,000 images for 3 epochs (step-based, reproducible): a
-                few CPU minutes per run, for studies of many short runs (issue 6).
+                few CPU minutes per run, for studies of many short runs.
 smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --dry-run).
 cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (docs/theory.md, "Protocol"):
                 CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,

@@ -1,6 +1,6 @@
 """The text study's runs: fine-tune all-MiniLM-L6-v2 on WordNet (example -> definition) with
 sentence-transformers' own trainer and losses, VRN and GOR added, and evaluate retrieval and the
-similarity lens (issue 16).
+similarity lens (the text study).
 
     text_config.py  TextConfig and `--set key=value` overrides (standard library)
     retrieval.py    retrieval (MRR@10, Recall@1, Recall@10) and the similarity lens of a model
