@@ -54,7 +54,8 @@ class _FP32:
 
 FP32 = _FP32()
 
-FLOOR_K = 10  # the k at which raw-pixel kNN is strongest on Fashion-MNIST (85.5%, results/fmnist-recipe)
+# the k at which raw-pixel kNN is strongest on Fashion-MNIST (85.5%, results/fmnist-recipe)
+FLOOR_K = 10
 
 
 @torch.no_grad()
