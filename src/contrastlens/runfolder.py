@@ -44,6 +44,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
     eval.json       the end-of-run evaluation (also written by `contrastlens eval RUN_DIR`):
                     {"linear_top1", "linear_top5", "knn_top1", "knn_top1_k10",
                     "linear_epochs", "knn_k", "knn_temperature", "feature_dim", "probe_split",
+                    "probe_fit_split" (the split the probes fit: the training split, or its
+                    labeled part, e.g. STL-10 "train" for "train+unlabeled"),
                     "table1": {"pairs", "pos_mean", "neg_mean", "neg_var", "excess",
                     "neg_hist"}, "full": {SimilarityMoments of one augmented pair of every
                     training image: "n", "pos_mean", "pos_var", "neg_mean", "neg_var",

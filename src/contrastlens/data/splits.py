@@ -2,6 +2,7 @@
 
     images_NCHW, labels_N = load_split(cfg.data, "train")   # minus val_size, first `subset`
     images_NCHW, labels_N = load_split(cfg.data, "val")     # the held-out validation images
+    fit = load_split(cfg.data, probe_fit_split(cfg.data))   # what the probes fit (labeled)
     batches, n, channels = two_view_batches(cfg.data, batch_size=256, seed=0, device=dev)
 
 `data` is a `DataConfig` (contrastlens.train.config); only its fields are read, so this module
@@ -35,6 +36,15 @@ def probe_split(data, final_split: str = "auto") -> str:
     if final_split == "test":
         return data.test_split
     return "val" if data.val_size else data.test_split
+
+
+def probe_fit_split(data) -> str:
+    """The split the probes fit: the training split, or its labeled part when it holds
+    unlabeled images (STL-10's "train+unlabeled" and "unlabeled" -> "train"; datasets.PROBE_FIT).
+    """
+    from contrastlens.data.datasets import PROBE_FIT
+
+    return PROBE_FIT.get((data.dataset, data.train_split), data.train_split)
 
 
 def load_split(data, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:

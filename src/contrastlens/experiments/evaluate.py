@@ -12,7 +12,7 @@ import torch
 
 from contrastlens import distributed
 from contrastlens import runfolder as rf
-from contrastlens.data.splits import load_split, probe_split
+from contrastlens.data.splits import load_split, probe_fit_split, probe_split
 from contrastlens.data.views import normalization
 from contrastlens.eval.evaluate import evaluate_encoder
 from contrastlens.models import build_encoder
@@ -38,6 +38,8 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     if train is None:
         raise ValueError("evaluation of imagefolder runs is not supported yet (streamed data)")
     test = load_split(cfg.data, probe_split(cfg.data, cfg.eval.final_split))
+    fit_name = probe_fit_split(cfg.data)  # STL-10 train+unlabeled: its labeled "train"
+    fit = train if fit_name == cfg.data.train_split else load_split(cfg.data, fit_name)
     encoder = build_encoder(cfg.model, train[0].shape[1])
     ckpt = load_checkpoint(folder / rf.CHECKPOINT, map_location=dev)
     encoder.load_state_dict(ckpt["encoder"])
@@ -48,9 +50,10 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     result = evaluate_encoder(encoder, train, test, cfg.eval, augment=cfg.data.augment,
                               norm=normalization(cfg.data.dataset, train[0].shape[1]),
                               seed=cfg.train.seed, device=dev, dtype=dtype,
-                              precision=precision)  # fmt: skip
+                              precision=precision, fit=fit)  # fmt: skip
     result.update(
         probe_split=probe_split(cfg.data, cfg.eval.final_split),
+        probe_fit_split=fit_name,
         checkpoint_step=ckpt["step"],
         evaluated={"at": rf.utc_now(), "git": rf.git_revision()},  # the code that scored it
     )

@@ -366,11 +366,17 @@ def validate(cfg: Config) -> None:
     choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
     choice("eval.final_split", e.final_split, ("auto", "test"))
     choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
-    from contrastlens.data.datasets import SPLITS
+    from contrastlens.data.datasets import PROBE_FIT, SPLITS
 
     if d.dataset in SPLITS:  # synthetic ignores split names; an image folder has its own
         choice("data.train_split", d.train_split, SPLITS[d.dataset])
         choice("data.test_split", d.test_split, SPLITS[d.dataset])
+    if d.val_size and (d.dataset, d.train_split) in PROBE_FIT:
+        raise ConfigError(
+            f"data.val_size={d.val_size} with data.train_split={d.train_split!r}: the held-out "
+            "images would include unlabeled ones, which no probe can score; use "
+            "data.train_split=train or data.val_size=0"
+        )
     positive = {
         "train.batch_size": t.batch_size,
         "train.epochs": t.epochs,

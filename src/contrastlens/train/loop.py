@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from contrastlens import distributed
-from contrastlens.data.splits import load_split, probe_split, two_view_batches
+from contrastlens.data.splits import load_split, probe_fit_split, probe_split, two_view_batches
 from contrastlens.data.views import normalization
 from contrastlens.errors import ConfigError
 from contrastlens.losses import build_objective
@@ -366,12 +366,19 @@ class ProbeData:
         self._scored: dict[str, tuple] = {}
 
     def splits(self, final: bool = False):
+        """(fit, scored): the probes' fit split (the training split, or its labeled part:
+        `probe_fit_split`) and the scored split."""
         if self.train is None:
             raise ValueError("evaluation of imagefolder runs is not supported yet (streamed)")
         name = probe_split(self.cfg.data, self.cfg.eval.final_split if final else "auto")
         if name not in self._scored:
             self._scored[name] = load_split(self.cfg.data, name)
-        return self.train, self._scored[name]
+        fit = probe_fit_split(self.cfg.data)
+        if fit == self.cfg.data.train_split:
+            return self.train, self._scored[name]
+        if fit not in self._scored:
+            self._scored[fit] = load_split(self.cfg.data, fit)
+        return self._scored[fit], self._scored[name]
 
     def norm(self):
         return normalization(self.cfg.data.dataset, self.train[0].shape[1])
@@ -387,8 +394,9 @@ class ProbeData:
     def evaluate(self, p: Parts, cfg: Config) -> dict:
         from contrastlens.eval.evaluate import evaluate_encoder
 
-        train, test = self.splits(final=True)
-        result = evaluate_encoder(p.encoder, train, test, cfg.eval, augment=cfg.data.augment,
+        fit, test = self.splits(final=True)
+        result = evaluate_encoder(p.encoder, self.train, test, cfg.eval, augment=cfg.data.augment,
                                   norm=self.norm(), seed=cfg.train.seed, device=p.device,
-                                  dtype=p.dtype, precision=p.precision)  # fmt: skip
-        return {**result, "probe_split": probe_split(cfg.data, cfg.eval.final_split)}
+                                  dtype=p.dtype, precision=p.precision, fit=fit)  # fmt: skip
+        split = probe_split(cfg.data, cfg.eval.final_split)
+        return {**result, "probe_split": split, "probe_fit_split": probe_fit_split(cfg.data)}
