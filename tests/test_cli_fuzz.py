@@ -74,7 +74,7 @@ SECTIONS = {k.rsplit(".", 1)[0] for k in LEAVES if "." in k} | {""}
 CHOICES = {  # string keys with a fixed set of values (validate)
     "data.dataset", "model.backbone", "model.norm", "method.name", "optim.name", "train.amp",
     "train.channels_last", "train.dtype", "data.augment.recipe", "data.augment.crop",
-    "train.device",
+    "train.device", "model.stem",
 }  # fmt: skip
 # Integer keys: the smallest valid value (anything below is rejected); sizes >= HUGE too.
 INT_MIN = {
@@ -319,6 +319,7 @@ def _choices(key: str) -> set[str]:
         "train.dtype": {"float32", "float64"}, "data.augment.recipe": {"simclr", "grayscale",
                                                                        "none"},
         "data.augment.crop": {"resized", "pad", "none"}, "train.device": set(),
+        "model.stem": {"auto", "cifar", "imagenet"},
     }[key]  # fmt: skip
 
 

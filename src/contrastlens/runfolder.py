@@ -12,7 +12,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                      numpy, contrastlens}, "world_size", "device", "dtype", "precision":
                      {"amp", "channels_last"}, "train_size", "resolved": {"vrn_n", "vrn_delta",
                      "vrn_weight", "peak_lr", "steps_per_epoch", "total_steps",
-                     "warmup_steps", "within_view"}, "resumed": [UTC times of each --resume],
+                     "warmup_steps", "within_view", "stem" (the ResNet stem in use, null for
+                     other backbones)}, "resumed": [UTC times of each --resume],
                      "amended": [{"at", "changes": {key: [old, new]}}: settings changed on
                      --resume (optim.*, train.max_steps, ...; cli/train.py RESUME_SETTABLE),
                      present only when some were]}

@@ -26,6 +26,13 @@ from contrastlens.data.views import (
 
 # Every name `data.dataset` accepts: the datasets read from files, and generated test images.
 DATASETS = (*FILE_DATASETS, "synthetic")
+FOLDER_SIDE = 224  # an image folder's crops when data.image_size is 0
+
+
+def image_side(data, images: tuple[torch.Tensor, torch.Tensor] | None) -> int:
+    """The side of the training images: the loaded split's (`images`, from `load_split`), or
+    an image folder's crops (data.image_size, else FOLDER_SIDE)."""
+    return images[0].shape[-1] if images is not None else data.image_size or FOLDER_SIDE
 
 
 def probe_split(data, final_split: str = "auto") -> str:
@@ -93,7 +100,7 @@ def two_view_batches(
 
         if not data.root:
             raise ValueError("data.root: the image folder path is required for imagefolder")
-        ds = open_imagefolder(data.root, data.train_split, data.image_size or 224)
+        ds = open_imagefolder(data.root, data.train_split, image_side(data, None))
         mean, std = normalization("imagefolder", 3)
         b = ImageFolderBatches(ds, workers=data.workers, device=device, mean=mean, std=std,
                                **common)  # fmt: skip

@@ -40,7 +40,7 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     test = load_split(cfg.data, probe_split(cfg.data, cfg.eval.final_split))
     fit_name = probe_fit_split(cfg.data)  # STL-10 train+unlabeled: its labeled "train"
     fit = train if fit_name == cfg.data.train_split else load_split(cfg.data, fit_name)
-    encoder = build_encoder(cfg.model, train[0].shape[1])
+    encoder = build_encoder(cfg.model, train[0].shape[1], train[0].shape[-1])
     ckpt = load_checkpoint(folder / rf.CHECKPOINT, map_location=dev)
     encoder.load_state_dict(ckpt["encoder"])
     encoder.to(device=dev, dtype=dtype)

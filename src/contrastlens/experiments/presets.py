@@ -12,7 +12,9 @@ cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (docs/theor
                 CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,
                 200 epochs, 10 warmup, t = 0.2, linear probe 200 epochs (a GPU job).
 cifar10-moco    MoCo v2 on CIFAR-10 (queue 4096, momentum 0.99, t = 0.2, symmetric).
-imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base.
+imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base;
+                the standard ResNet (ImageNet stem: model.stem=auto at 224 px), about 4 GMACs
+                per image forward (the CIFAR stem would cost ~15x).
 """
 
 from __future__ import annotations

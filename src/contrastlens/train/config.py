@@ -11,7 +11,9 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              workers,
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
-    model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim
+    model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim,
+             stem (ResNets: auto | cifar | imagenet; auto = imagenet from 128 px up; the
+             stem in use is meta.json's resolved.stem)
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
              moco_symmetric, moco_bn_groups
     vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view, lr_ref
@@ -39,7 +41,7 @@ from contrastlens.data.augment import AugmentConfig
 from contrastlens.data.splits import DATASETS
 from contrastlens.errors import ConfigError
 from contrastlens.losses.objective import METHODS
-from contrastlens.models import BACKBONES
+from contrastlens.models import BACKBONES, STEMS
 
 
 @dataclass
@@ -69,6 +71,10 @@ class ModelConfig:
     norm: str = "bn"  # small_cnn: "bn" or "none" (no batch norm anywhere, also in the head)
     proj_hidden: int = 512
     proj_dim: int = 128
+    # ResNets' first layers: "cifar" (3x3 stride-1 conv, no max-pool: 32 px stays 32 px),
+    # "imagenet" (7x7 stride-2 conv + max-pool, the standard ResNet at 224 px; the CIFAR stem
+    # there costs ~15x the FLOPs), "auto" = imagenet from 128 px up (models/resnet.py).
+    stem: str = "auto"
 
 
 @dataclass
@@ -358,6 +364,7 @@ def validate(cfg: Config) -> None:
     choice("data.dataset", d.dataset, DATASETS)
     choice("model.backbone", m.backbone, BACKBONES)
     choice("model.norm", m.norm, ("bn", "none"))
+    choice("model.stem", m.stem, STEMS)
     choice("method.name", cfg.method.name, METHODS)
     choice("optim.name", cfg.optim.name, ("sgd", "lars"))
     choice("train.amp", t.amp, ("auto", "bf16", "off"))

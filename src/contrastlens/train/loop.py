@@ -31,12 +31,18 @@ from pathlib import Path
 import torch
 
 from contrastlens import distributed
-from contrastlens.data.splits import load_split, probe_fit_split, probe_split, two_view_batches
+from contrastlens.data.splits import (
+    image_side,
+    load_split,
+    probe_fit_split,
+    probe_split,
+    two_view_batches,
+)
 from contrastlens.data.views import normalization
 from contrastlens.errors import ConfigError
 from contrastlens.losses import build_objective
 from contrastlens.memory import PeakMemory
-from contrastlens.models import MoCo, build_encoder
+from contrastlens.models import MoCo, build_encoder, encoder_stem
 from contrastlens.optimum import negative_optimum
 from contrastlens.similarity import embedding_diagnostics
 from contrastlens.train.checkpoint import rng_state, seed_everything, set_rng_state
@@ -70,11 +76,14 @@ class Parts:
     world: int
 
 
-def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, n_train: int):
-    """Model, objective, MoCo and optimizer, identical on every process (same seed)."""
+def build(
+    cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, n_train: int, side=32
+):
+    """Model, objective, MoCo and optimizer, identical on every process (same seed). side: the
+    training images' side (the ResNet stem under model.stem=auto)."""
     world = distributed.world_size()
     precision = resolve_precision(cfg.train, device, convolutional=True)
-    encoder = build_encoder(cfg.model, channels)
+    encoder = build_encoder(cfg.model, channels, side)
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
     if world > 1 and cfg.train.sync_bn and has_bn and cfg.method.name != "moco":
         encoder = distributed.convert_sync_batchnorm(encoder)
@@ -190,7 +199,8 @@ def train(
         cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, device=device,
         dtype=dtype, rank=rank, world_size=world, images=train_split,
     )  # fmt: skip
-    p = build(cfg, device, dtype, channels, n_train)
+    side = image_side(cfg.data, train_split)
+    p = build(cfg, device, dtype, channels, n_train, side)
     steps_per_epoch = len(batches)
     total_steps = cfg.train.epochs * steps_per_epoch
     schedule = LRSchedule.from_config(cfg, steps_per_epoch)
@@ -217,7 +227,7 @@ def train(
             "vrn_delta": p.objective.vrn_delta, "vrn_weight": p.objective.vrn_weight,
             "peak_lr": schedule.peak, "steps_per_epoch": steps_per_epoch,
             "total_steps": total_steps, "warmup_steps": schedule.warmup_steps,
-            "within_view": p.objective.within_view,
+            "within_view": p.objective.within_view, "stem": encoder_stem(cfg.model, side),
         }  # fmt: skip
         folder.create(config_to_dict(cfg), meta)
     folder.open_logs(tensorboard=cfg.train.tensorboard, progress=cfg.train.progress,
