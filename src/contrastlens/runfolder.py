@@ -10,10 +10,12 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
     meta.json       {"seed", "command" (argv), "started" (UTC ISO time), "hostname",
                      "git": {"revision", "dirty"}, "versions": {python, torch, torchvision,
                      numpy, contrastlens}, "world_size", "device", "dtype", "precision":
-                     {"amp", "channels_last"}, "train_size", "resolved": {"vrn_n", "vrn_delta",
-                     "vrn_weight", "peak_lr", "steps_per_epoch", "total_steps",
-                     "warmup_steps", "within_view", "stem" (the ResNet stem in use, null for
-                     other backbones)}, "resumed": [UTC times of each --resume],
+                     {"amp", "channels_last", "tf32"}, "cuda": {"name", "capability",
+                     "memory_gib", "cudnn_benchmark"} (null off CUDA), "train_size",
+                     "resolved": {"vrn_n", "vrn_delta", "vrn_weight", "peak_lr",
+                     "steps_per_epoch", "total_steps", "warmup_steps", "within_view", "stem"
+                     (the ResNet stem in use, null for other backbones)}, "resumed": [UTC
+                     times of each --resume],
                      "amended": [{"at", "changes": {key: [old, new]}}: settings changed on
                      --resume (optim.*, train.max_steps, ...; cli/train.py RESUME_SETTABLE),
                      present only when some were]}

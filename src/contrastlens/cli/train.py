@@ -57,6 +57,8 @@ RESUME_SETTABLE = (
     "train.device",
     "train.amp",
     "train.channels_last",
+    "train.cudnn_benchmark",
+    "train.tf32",
 )
 _IGNORED_ON_RESUME = ("out_dir", "name", "preset")  # the run folder is --resume's argument
 

@@ -18,7 +18,7 @@ from contrastlens.eval.evaluate import evaluate_encoder
 from contrastlens.models import build_encoder
 from contrastlens.train.checkpoint import load_checkpoint
 from contrastlens.train.config import apply_overrides, config_from_dict
-from contrastlens.train.precision import resolve_precision
+from contrastlens.train.precision import configure_cuda, resolve_precision
 
 
 def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None = None) -> dict:
@@ -45,6 +45,7 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     encoder.load_state_dict(ckpt["encoder"])
     encoder.to(device=dev, dtype=dtype)
     precision = resolve_precision(cfg.train, dev, convolutional=True)
+    configure_cuda(cfg.train, dev, precision)  # the run's cuDNN and TF32 settings
     if precision.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
     result = evaluate_encoder(encoder, train, test, cfg.eval, augment=cfg.data.augment,

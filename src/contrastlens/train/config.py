@@ -22,7 +22,8 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              warmup_epochs, min_lr_ratio
     train    epochs, batch_size (global), seed, device, amp, channels_last, dtype, micro_batch,
              log_every, checkpoint_every, max_steps, max_minutes, time_schedule, progress,
-             tensorboard, sync_bn
+             tensorboard, sync_bn, cudnn_benchmark, tf32 (CUDA only; recorded in meta.json's
+             "cuda" and "precision")
     eval     at_end, linear_epochs, linear_lr, knn_k, knn_temperature, table1_pairs,
              curve_epochs, curve_linear_epochs, final_split
     out_dir, name, preset
@@ -144,6 +145,12 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     sync_bn: bool = True  # global batch-norm statistics when world size > 1 (not MoCo)
+    # CUDA only: cuDNN times its convolution algorithms once per input shape and keeps the
+    # fastest (the training batches all have one shape); false = cuDNN's heuristics.
+    cudnn_benchmark: bool = True
+    # CUDA, Ampere or newer: TF32 convolutions in float32 code (train.amp=off, and what bf16
+    # autocast leaves in float32). Off: amp=off is IEEE float32 (torch's own default is on).
+    tf32: bool = False
 
 
 @dataclass

@@ -49,7 +49,7 @@ from contrastlens.train.checkpoint import rng_state, seed_everything, set_rng_st
 from contrastlens.train.config import Config, config_to_dict, validate
 from contrastlens.train.gradcache import chunked_step
 from contrastlens.train.optim import LRSchedule, build_optimizer, named_trainable, peak_lr
-from contrastlens.train.precision import Precision, resolve_precision
+from contrastlens.train.precision import Precision, configure_cuda, resolve_precision
 from contrastlens.train.run import RunFolder, base_meta, new_run_path
 
 
@@ -74,6 +74,7 @@ class Parts:
     device: torch.device
     dtype: torch.dtype
     world: int
+    cuda: dict | None = None  # the GPU and its settings (precision.configure_cuda); None on CPU
 
 
 def build(
@@ -110,7 +111,8 @@ def build(
     lr_peak = peak_lr(cfg.optim.base_lr, cfg.train.batch_size)
     optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, lr_peak)
     model = distributed.wrap_ddp(encoder, device)
-    return Parts(encoder, model, objective, moco, optimizer, precision, device, dtype, world)
+    cuda = configure_cuda(cfg.train, device, precision)
+    return Parts(encoder, model, objective, moco, optimizer, precision, device, dtype, world, cuda)
 
 
 def vrn_weight(cfg: Config) -> float:
@@ -222,6 +224,7 @@ def train(
         meta = base_meta(cfg.train.seed)
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
                     precision=p.precision.as_dict(), train_size=n_train)  # fmt: skip
+        meta["cuda"] = p.cuda
         meta["resolved"] = {
             "vrn_n": cfg.vrn.n or n_train if cfg.vrn.delta is None else None,
             "vrn_delta": p.objective.vrn_delta, "vrn_weight": p.objective.vrn_weight,
