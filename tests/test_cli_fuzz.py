@@ -82,7 +82,7 @@ INT_MIN = {
     "method.moco_queue": 1, "method.moco_bn_groups": 1, "model.proj_hidden": 1, "model.depth": 1,
     "model.pool": 1, "train.checkpoint_every": 1, "eval.knn_k": 1, "eval.linear_epochs": 1,
     "eval.curve_linear_epochs": 1, "eval.table1_pairs": 1, "data.image_size": 0,
-    "data.subset": 0, "data.val_size": 0, "data.workers": 0, "data.augment.pad": 0,
+    "data.subset": 0, "data.val_size": 0, "data.workers": -1, "data.augment.pad": 0,
     "model.mid_pool": 0, "train.max_steps": 0, "train.seed": 0, "data.synthetic_n": 2,
     "vrn.n": 2, "train.micro_batch": 0,
 }  # fmt: skip

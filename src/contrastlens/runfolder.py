@@ -14,7 +14,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                      "memory_gib", "cudnn_benchmark"} (null off CUDA), "train_size",
                      "resolved": {"vrn_n", "vrn_delta", "vrn_weight", "peak_lr",
                      "steps_per_epoch", "total_steps", "warmup_steps", "within_view", "stem"
-                     (the ResNet stem in use, null for other backbones)}, "resumed": [UTC
+                     (the ResNet stem in use, null for other backbones), "workers" (an image
+                     folder's DataLoader workers, else null)}, "resumed": [UTC
                      times of each --resume],
                      "amended": [{"at", "changes": {key: [old, new]}}: settings changed on
                      --resume (optim.*, train.max_steps, ...; cli/train.py RESUME_SETTABLE),

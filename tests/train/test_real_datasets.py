@@ -2,6 +2,7 @@
 trained on train+unlabeled and evaluated, STL-10 without class_names.txt, an ImageFolder."""
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from contrastlens import runfolder as rf
 from contrastlens.data import load_dataset
 from contrastlens.data.datasets import STL10_CLASSES
 from contrastlens.data.splits import load_split, probe_fit_split
+from contrastlens.data.views import auto_workers
 from contrastlens.errors import ConfigError
 from contrastlens.experiments import presets
 from contrastlens.experiments.evaluate import evaluate_run
@@ -89,10 +91,35 @@ def test_a_validation_split_of_unlabeled_images_is_refused(stl_root):
 def test_imagefolder_simclr_trains_on_a_fake_folder(tmp_path):
     root = fake_imagefolder(tmp_path / "folder", classes=2, per_class=4, size=(40, 30))
     cfg = presets.get("imagefolder-simclr")
-    cfg.data.root, cfg.data.image_size, cfg.data.workers = str(root), 32, 0
+    assert cfg.data.workers == -1  # auto: from the cores (was a fixed 2)
+    cfg.data.root, cfg.data.image_size = str(root), 32
     cfg.model = _tiny_model()
     cfg.train = dataclasses.replace(
         cfg.train, epochs=1, batch_size=4, log_every=1, progress=False, device="cpu"
     )
     final = train(cfg, tmp_path / "run")
     assert final["status"] == "finished" and final["steps"] == 2 and final["eval"] is None
+    resolved = rf.read_json(tmp_path / "run" / rf.META)["resolved"]
+    assert resolved["workers"] == auto_workers() >= 1 and resolved["stem"] is None
+
+
+@pytest.mark.parametrize(
+    "cores,local,expected",
+    [(16, None, 15), (64, None, 16), (2, None, 1), (1, None, 1), (16, "4", 3), (8, "8", 1)],
+)
+def test_auto_workers_scale_with_the_cores(monkeypatch, cores, local, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    if local is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    assert auto_workers() == expected
+
+
+def test_workers_setting_is_checked():
+    cfg = presets.get("imagefolder-simclr")
+    cfg.data.root = "/nonexistent"
+    for ok in (-1, 0, 8):
+        validate(apply_overrides(cfg, [f"data.workers={ok}"]))
+    with pytest.raises(ConfigError, match="data.workers must be >= -1, got -2"):
+        validate(apply_overrides(cfg, ["data.workers=-2"]))

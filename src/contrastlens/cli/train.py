@@ -59,6 +59,7 @@ RESUME_SETTABLE = (
     "train.channels_last",
     "train.cudnn_benchmark",
     "train.tf32",
+    "data.workers",
 )
 _IGNORED_ON_RESUME = ("out_dir", "name", "preset")  # the run folder is --resume's argument
 

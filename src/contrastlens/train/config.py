@@ -8,7 +8,7 @@
 Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
 
     data     dataset, root, train_split, test_split, image_size, subset, val_size, synthetic_n,
-             workers,
+             workers (-1 = auto, from the CPU cores),
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
     model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim,
@@ -58,7 +58,9 @@ class DataConfig:
     # test split. Used to choose hyperparameters without touching the test set.
     val_size: int = 0
     synthetic_n: int = 64  # size of the "synthetic" dataset (dry runs, tests)
-    workers: int = 2  # DataLoader workers (imagefolder only)
+    # DataLoader workers decoding an image folder (imagefolder only); -1 = this process's share
+    # of the CPU cores less one, 1 to 16 (data/views.py auto_workers; meta.json resolved.workers)
+    workers: int = -1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -418,7 +420,6 @@ def validate(cfg: Config) -> None:
         "data.image_size": d.image_size,
         "data.subset": d.subset,
         "data.val_size": d.val_size,
-        "data.workers": d.workers,
         "data.augment.pad": a.pad,
         "data.augment.brightness": a.brightness,
         "data.augment.contrast": a.contrast,
@@ -434,7 +435,9 @@ def validate(cfg: Config) -> None:
     for key, value in non_negative.items():
         at_least(key, value, 0)
     sizes = {k: v for k, v in {**positive, **non_negative}.items() if isinstance(v, int)}
+    at_least("data.workers", d.workers, -1)  # -1: auto
     sizes.update({"data.synthetic_n": d.synthetic_n, "model.widths": max(m.widths, default=0)})
+    sizes["data.workers"] = d.workers
     for key, value in sizes.items():
         if value >= (2**63 if key == "train.seed" else huge):
             raise ConfigError(f"{key}={value} is too large (the limit is "

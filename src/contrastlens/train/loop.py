@@ -231,6 +231,7 @@ def train(
             "peak_lr": schedule.peak, "steps_per_epoch": steps_per_epoch,
             "total_steps": total_steps, "warmup_steps": schedule.warmup_steps,
             "within_view": p.objective.within_view, "stem": encoder_stem(cfg.model, side),
+            "workers": getattr(batches, "workers", None),  # an image folder's decoders
         }  # fmt: skip
         folder.create(config_to_dict(cfg), meta)
     folder.open_logs(tensorboard=cfg.train.tensorboard, progress=cfg.train.progress,
