@@ -31,7 +31,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     each instance = 2 views, since the previous line), "time_s" (training
                     seconds since the start, probes excluded)}. On --resume the lines after
                     the checkpoint's step and a torn last line are dropped, so the file equals
-                    an uninterrupted run; a line damaged in the middle stops the resume with
+                    an uninterrupted run (bit for bit on the CPU; on CUDA to rounding,
+                    train/checkpoint.py); a line damaged in the middle stops the resume with
                     its line number (`read_jsonl`) instead of dropping the lines after it.
     curve.jsonl     optional (eval.curve_epochs): {"epoch", "step", "train_s", "knn_top1",
                     "linear_top1", "linear_top5", "linear_epochs"} probes during training; truncated

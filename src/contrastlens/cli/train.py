@@ -2,16 +2,17 @@
 
 contrastlens train --preset fmnist-simclr --set train.batch_size=32 --set vrn.weight=30
 contrastlens train --config my.json --set method.name=dcl --name dcl-b32
-contrastlens train --resume runs/dcl-b32
+contrastlens train --resume runs/dcl-b32   # bit-identical on the CPU (on CUDA: to rounding)
 contrastlens train --resume runs/dcl-b32 --set optim.base_lr=0.1   # e.g. after a divergence
 contrastlens train --dry-run                      # 2 steps on synthetic data, seconds
 torchrun --nproc_per_node=2 -m contrastlens train --preset smoke
 
 On --resume, --set and --config may change only the settings in RESUME_SETTABLE (optim.*, the
-stopping limits, logging, eval.*, the device and precision): what the checkpoint already learned
-stays valid under them. The changes are written to the run's config.json and recorded in
-meta.json's "amended". Changing anything else (the model, data, method, batch size, seed,
-schedule length) would make the checkpoint a different run: start a new one instead.
+stopping limits, logging, eval.*, the device, precision, cuDNN/TF32 and decoding workers): what
+the checkpoint already learned stays valid under them. The changes are written to the run's
+config.json and recorded in meta.json's "amended". Changing anything else (the model, data,
+method, batch size, seed, schedule length) would make the checkpoint a different run: start a
+new one instead.
 Exit codes: 0 done, 2 bad input (one line naming the problem and the fix), 3 the loss diverged.
 """
 
