@@ -84,7 +84,7 @@ INT_MIN = {
     "eval.curve_linear_epochs": 1, "eval.table1_pairs": 1, "data.image_size": 0,
     "data.subset": 0, "data.val_size": 0, "data.workers": -1, "data.augment.pad": 0,
     "model.mid_pool": 0, "train.max_steps": 0, "train.seed": 0, "data.synthetic_n": 2,
-    "vrn.n": 2, "train.micro_batch": 0,
+    "vrn.n": 2, "train.micro_batch": 0, "data.synthetic_channels": 1,
 }  # fmt: skip
 HUGE = 2**31
 NO_HUGE_LIMIT = {"vrn.n"}  # a dataset size in a formula: any size is fine

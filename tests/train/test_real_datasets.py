@@ -123,3 +123,15 @@ def test_workers_setting_is_checked():
         validate(apply_overrides(cfg, [f"data.workers={ok}"]))
     with pytest.raises(ConfigError, match="data.workers must be >= -1, got -2"):
         validate(apply_overrides(cfg, ["data.workers=-2"]))
+
+
+def test_cifar_shaped_synthetic_data(tmp_path):
+    # what benchmarks/gpu_smoke.py trains the cifar10-simclr ResNet-18 on: 3 x 32 x 32
+    cfg = apply_overrides(presets.get("smoke"), ["data.synthetic_channels=3", "data.image_size=32"])
+    images, labels = load_split(cfg.data, "train")
+    assert images.shape == (64, 3, 32, 32) and images.dtype == torch.uint8
+    assert not torch.equal(images, load_split(cfg.data, "test")[0])
+    cfg.train = dataclasses.replace(cfg.train, epochs=1, max_steps=1, device="cpu")
+    cfg.eval.at_end = False
+    train(cfg, tmp_path / "rgb")
+    assert rf.read_json(tmp_path / "rgb" / rf.CONFIG)["data"]["synthetic_channels"] == 3

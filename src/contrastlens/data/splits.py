@@ -60,7 +60,8 @@ def load_split(data, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
     training split; the training split then excludes them and keeps its first `data.subset`."""
     if data.dataset == "synthetic":
         seed = 0 if split == data.train_split else 1
-        return synthetic_images(data.synthetic_n, 1, data.image_size or 28, seed=seed)
+        side = data.image_size or 28
+        return synthetic_images(data.synthetic_n, data.synthetic_channels, side, seed=seed)
     if data.dataset == "imagefolder":
         return None
     from contrastlens.data.datasets import load_dataset

@@ -8,7 +8,7 @@
 Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
 
     data     dataset, root, train_split, test_split, image_size, subset, val_size, synthetic_n,
-             workers (-1 = auto, from the CPU cores),
+             synthetic_channels, workers (-1 = auto, from the CPU cores),
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
     model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim,
@@ -58,6 +58,7 @@ class DataConfig:
     # test split. Used to choose hyperparameters without touching the test set.
     val_size: int = 0
     synthetic_n: int = 64  # size of the "synthetic" dataset (dry runs, tests)
+    synthetic_channels: int = 1  # its channels (3 with image_size=32: CIFAR-shaped)
     # DataLoader workers decoding an image folder (imagefolder only); -1 = this process's share
     # of the CPU cores less one, 1 to 16 (data/views.py auto_workers; meta.json resolved.workers)
     workers: int = -1
@@ -412,6 +413,7 @@ def validate(cfg: Config) -> None:
         "eval.curve_linear_epochs": e.curve_linear_epochs,
         "eval.linear_lr": e.linear_lr,
         "eval.table1_pairs": e.table1_pairs,
+        "data.synthetic_channels": d.synthetic_channels,
     }
     for key, value in positive.items():
         if value <= 0:
