@@ -125,7 +125,13 @@ def build_config(args):
     from contrastlens import runfolder as rf
     from contrastlens.errors import ConfigError
     from contrastlens.experiments import presets
-    from contrastlens.train.config import Config, apply_overrides, config_from_dict, validate
+    from contrastlens.train.config import (
+        Config,
+        apply_overrides,
+        config_from_dict,
+        validate,
+        with_predating,
+    )
 
     stored = None
     if args.resume:
@@ -135,7 +141,7 @@ def build_config(args):
                 f"--resume: {args.resume} is not a run folder (no {rf.CONFIG}); give the folder "
                 "of a run started by `contrastlens train`"
             )
-        stored = rf.read_json(path)
+        stored = with_predating(rf.read_json(path))  # keys newer than the run: as it ran
         try:
             cfg = config_from_dict(stored)
         except ConfigError as err:

@@ -17,7 +17,7 @@ from contrastlens.data.views import normalization
 from contrastlens.eval.evaluate import evaluate_encoder
 from contrastlens.models import build_encoder
 from contrastlens.train.checkpoint import load_checkpoint
-from contrastlens.train.config import apply_overrides, config_from_dict
+from contrastlens.train.config import apply_overrides, config_from_dict, with_predating
 from contrastlens.train.precision import configure_cuda, resolve_precision
 
 
@@ -29,7 +29,7 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
         raise FileNotFoundError(f"{folder} is not a run folder (no {rf.CONFIG})")
     if not (folder / rf.CHECKPOINT).is_file():
         raise FileNotFoundError(f"{folder} has no {rf.CHECKPOINT} to evaluate")
-    cfg = config_from_dict(rf.read_json(folder / rf.CONFIG))
+    cfg = config_from_dict(with_predating(rf.read_json(folder / rf.CONFIG)))
     if overrides:
         cfg = apply_overrides(cfg, overrides)
     dev = distributed.resolve_device(device)

@@ -3,6 +3,7 @@
     cfg = presets.get("fmnist-simclr")                  # a function returning a Config
     cfg = apply_overrides(cfg, ["train.batch_size=32", "vrn.weight=30"])
     cfg = config_from_dict(json.load(f))                # unknown key / wrong type: ConfigError
+    cfg = config_from_dict(with_predating(stored))      # a run folder's config.json
     config_to_dict(cfg)                                 # what run folders store as config.json
 
 Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
@@ -278,6 +279,26 @@ def config_from_dict(d: dict, base: Config | None = None) -> Config:
         raise ConfigError(f"a config must be a JSON object, got {type(d).__name__}")
     merged = _merge(config_to_dict(base or Config()), d, "")
     return _from_dict(Config, merged)
+
+
+# Keys added after run folders were first written, with the value that reproduces what a run
+# stored without them did: a run resumed or evaluated later keeps its behaviour (and --resume
+# sees no change to refuse). A missing key in a user's partial config still means the default.
+PREDATING = {
+    ("model", "stem"): "cifar",  # ResNets had the CIFAR stem at every image size
+    ("data", "synthetic_channels"): 1,
+    ("train", "cudnn_benchmark"): False,  # never set
+    ("train", "tf32"): True,  # torch's default: TF32 convolutions on Ampere or newer
+}
+
+
+def with_predating(stored: dict) -> dict:
+    """A run's stored config.json with the `PREDATING` keys it lacks filled in."""
+    out = json.loads(json.dumps(stored))
+    for (section, key), value in PREDATING.items():
+        if isinstance(out.get(section), dict) and key not in out[section]:
+            out[section][key] = value
+    return out
 
 
 def _merge(base: dict, new: dict, prefix: str) -> dict:
