@@ -293,7 +293,10 @@ PREDATING = {
 
 
 def with_predating(stored: dict) -> dict:
-    """A run's stored config.json with the `PREDATING` keys it lacks filled in."""
+    """A run's stored config.json with the `PREDATING` keys it lacks filled in (anything but
+    a JSON object is returned as it is, for config_from_dict to refuse)."""
+    if not isinstance(stored, dict):
+        return stored
     out = json.loads(json.dumps(stored))
     for (section, key), value in PREDATING.items():
         if isinstance(out.get(section), dict) and key not in out[section]:
