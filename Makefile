@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.contrastlens-installed
 
-.PHONY: demo test test-fast install data lint format bench
+.PHONY: demo test test-fast install data lint format bench gpu-smoke
 
 demo: $(STAMP) data
 	$(BIN)/contrastlens reproduce --preset quick
@@ -63,3 +63,9 @@ format:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/losses.py
 	$(BIN)/python benchmarks/similarity.py
+
+# One GPU, a few minutes: the CUDA paths end to end (benchmarks/gpu_smoke.py); not part of test.
+# OUT=... picks the folder (it must be new); add ARGS=--cpu for the tiny CPU version.
+OUT ?= results/gpu-smoke
+gpu-smoke: $(STAMP)
+	$(BIN)/python benchmarks/gpu_smoke.py $(OUT) $(ARGS)

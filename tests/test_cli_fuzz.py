@@ -74,7 +74,7 @@ SECTIONS = {k.rsplit(".", 1)[0] for k in LEAVES if "." in k} | {""}
 CHOICES = {  # string keys with a fixed set of values (validate)
     "data.dataset", "model.backbone", "model.norm", "method.name", "optim.name", "train.amp",
     "train.channels_last", "train.dtype", "data.augment.recipe", "data.augment.crop",
-    "train.device",
+    "train.device", "model.stem",
 }  # fmt: skip
 # Integer keys: the smallest valid value (anything below is rejected); sizes >= HUGE too.
 INT_MIN = {
@@ -82,9 +82,9 @@ INT_MIN = {
     "method.moco_queue": 1, "method.moco_bn_groups": 1, "model.proj_hidden": 1, "model.depth": 1,
     "model.pool": 1, "train.checkpoint_every": 1, "eval.knn_k": 1, "eval.linear_epochs": 1,
     "eval.curve_linear_epochs": 1, "eval.table1_pairs": 1, "data.image_size": 0,
-    "data.subset": 0, "data.val_size": 0, "data.workers": 0, "data.augment.pad": 0,
+    "data.subset": 0, "data.val_size": 0, "data.workers": -1, "data.augment.pad": 0,
     "model.mid_pool": 0, "train.max_steps": 0, "train.seed": 0, "data.synthetic_n": 2,
-    "vrn.n": 2, "train.micro_batch": 0,
+    "vrn.n": 2, "train.micro_batch": 0, "data.synthetic_channels": 1,
 }  # fmt: skip
 HUGE = 2**31
 NO_HUGE_LIMIT = {"vrn.n"}  # a dataset size in a formula: any size is fine
@@ -319,6 +319,7 @@ def _choices(key: str) -> set[str]:
         "train.dtype": {"float32", "float64"}, "data.augment.recipe": {"simclr", "grayscale",
                                                                        "none"},
         "data.augment.crop": {"resized", "pad", "none"}, "train.device": set(),
+        "model.stem": {"auto", "cifar", "imagenet"},
     }[key]  # fmt: skip
 
 

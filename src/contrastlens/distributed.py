@@ -210,11 +210,14 @@ _PATIENT_GROUP = None  # a gloo group with a long timeout, for waiting on rank 0
 
 
 def init_distributed(device: torch.device) -> None:
-    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU)."""
+    """Make a CUDA `device` this process's current device, then join the torchrun process group
+    when WORLD_SIZE > 1 (nccl on CUDA, gloo on CPU). The current device is what torch.cuda's
+    defaults mean (the RNG state a checkpoint saves, bf16 support, new tensors): without it a
+    one-process `train.device=cuda:1` would ask those of GPU 0."""
     global _PATIENT_GROUP
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
         dist.init_process_group(
             "nccl" if device.type == "cuda" else "gloo",
             timeout=datetime.timedelta(seconds=TIMEOUT_S),

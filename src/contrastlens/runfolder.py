@@ -10,11 +10,15 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
     meta.json       {"seed", "command" (argv), "started" (UTC ISO time), "hostname",
                      "git": {"revision", "dirty"}, "versions": {python, torch, torchvision,
                      numpy, contrastlens}, "world_size", "device", "dtype", "precision":
-                     {"amp", "channels_last"}, "train_size", "resolved": {"vrn_n", "vrn_delta",
-                     "vrn_weight", "peak_lr", "steps_per_epoch", "total_steps",
-                     "warmup_steps", "within_view"}, "resumed": [UTC times of each --resume],
+                     {"amp", "channels_last", "tf32"}, "cuda": {"name", "capability",
+                     "memory_gib", "cudnn_benchmark"} (null off CUDA), "train_size",
+                     "resolved": {"vrn_n", "vrn_delta", "vrn_weight", "peak_lr",
+                     "steps_per_epoch", "total_steps", "warmup_steps", "within_view", "stem"
+                     (the ResNet stem in use, null for other backbones), "workers" (an image
+                     folder's DataLoader workers, else null)}, "resumed": [UTC
+                     times of each --resume],
                      "amended": [{"at", "changes": {key: [old, new]}}: settings changed on
-                     --resume (optim.*, train.max_steps, ...; cli/train.py RESUME_SETTABLE),
+                     --resume (optim.*, train.max_steps, ...; train/resume.py RESUME_SETTABLE),
                      present only when some were]}
     metrics.jsonl   one JSON object per logged step (every `train.log_every` steps and the last
                     step of each epoch): {"step" (1-based count of optimizer steps done),
@@ -27,7 +31,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
                     each instance = 2 views, since the previous line), "time_s" (training
                     seconds since the start, probes excluded)}. On --resume the lines after
                     the checkpoint's step and a torn last line are dropped, so the file equals
-                    an uninterrupted run; a line damaged in the middle stops the resume with
+                    an uninterrupted run (bit for bit on the CPU; on CUDA to rounding,
+                    train/checkpoint.py); a line damaged in the middle stops the resume with
                     its line number (`read_jsonl`) instead of dropping the lines after it.
     curve.jsonl     optional (eval.curve_epochs): {"epoch", "step", "train_s", "knn_top1",
                     "linear_top1", "linear_top5", "linear_epochs"} probes during training; truncated
@@ -44,6 +49,8 @@ A run folder `<out_dir>/<name>/` holds (written by rank 0 only):
     eval.json       the end-of-run evaluation (also written by `contrastlens eval RUN_DIR`):
                     {"linear_top1", "linear_top5", "knn_top1", "knn_top1_k10",
                     "linear_epochs", "knn_k", "knn_temperature", "feature_dim", "probe_split",
+                    "probe_fit_split" (the split the probes fit: the training split, or its
+                    labeled part, e.g. STL-10 "train" for "train+unlabeled"),
                     "table1": {"pairs", "pos_mean", "neg_mean", "neg_var", "excess",
                     "neg_hist"}, "full": {SimilarityMoments of one augmented pair of every
                     training image: "n", "pos_mean", "pos_var", "neg_mean", "neg_var",

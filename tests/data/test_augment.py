@@ -90,3 +90,33 @@ def test_batched_ops_equal_torchvision_functional_ops():
     flip = recipe("simclr", crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=1.0)
     out = crop_flip(x, flip, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out, TF.hflip(x), atol=1e-5, rtol=0)
+
+
+def test_hue_matrix_is_inverted_once_and_unchanged(monkeypatch):
+    # The hue rotation used to invert the constant RGB -> YIQ matrix on the images' device for
+    # every view (on a GPU the host waits for linalg.inv's check). Same numbers as that formula.
+    import math
+
+    from contrastlens.data.augment import _yiq
+
+    only_hue = dict(brightness=0.0, contrast=0.0, saturation=0.0, grayscale_p=0.0)
+    cfg = recipe("simclr", hue=0.3, jitter_p=1.0, **only_hue)
+    x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    _yiq.cache_clear()
+    out = color(x, cfg, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    torch.rand(5, generator=g)  # color() draws the jitter switches first
+    angle = (torch.rand(5, generator=g) * 0.6 - 0.3) * 2 * math.pi
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    rot = torch.zeros(5, 3, 3)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2] = angle.cos(), -angle.sin()
+    rot[:, 2, 1], rot[:, 2, 2] = angle.sin(), angle.cos()
+    m = torch.linalg.inv(yiq) @ rot @ yiq
+    assert torch.equal(out, torch.einsum("bij,bjhw->bihw", m, x).clamp(0, 1))
+    calls = []
+    real_inv = torch.linalg.inv
+    monkeypatch.setattr(torch.linalg, "inv", lambda a: calls.append(a) or real_inv(a))
+    for seed in range(3):
+        color(x, cfg, torch.Generator().manual_seed(seed))
+    assert calls == []  # computed once, at the first call above

@@ -87,3 +87,21 @@ def test_knn_in_bf16_agrees_with_float32():
     bf16 = KNNProbe(k=20, compute_dtype=torch.bfloat16).fit(X, y).decision_function(Xt)
     assert (fp32.argmax(1) == bf16.argmax(1)).float().mean() > 0.98
     assert KNNProbe(k=20, compute_dtype=torch.bfloat16).fit(X, y).X_.dtype == torch.bfloat16
+
+
+def test_probes_refuse_negative_labels():
+    # -1 marks an unlabeled image (STL-10): a probe fitted on it crashed deep inside (kNN's
+    # scatter_add_, the linear probe's one_hot) or would score it as always wrong
+    import pytest
+
+    X, y = _separable(n=40)
+    unlabeled = y.clone()
+    unlabeled[-5:] = -1
+    for probe in (KNNProbe(k=5), LinearProbe(epochs=1)):
+        with pytest.raises(ValueError, match="5 of 40 labels are negative .* labeled split"):
+            probe.fit(X, unlabeled)
+        probe.fit(X, y)
+        with pytest.raises(ValueError, match="labels are negative"):
+            probe.scores(X, unlabeled)
+    with pytest.raises(ValueError, match="labels are negative"):
+        KNNProbe(k=5).fit(X, y).top1_at(X, unlabeled, ks=(1, 5))

@@ -188,12 +188,14 @@ def test_micro_batch_gor_and_precision_are_recorded(tmp_path):
     run = rf.read_run(tmp_path / "g")
     assert {"gor", "vrn", "loss"} <= set(run["metrics"][0])
     assert run["meta"]["resolved"]["vrn_weight"] == pytest.approx(15.0)  # 30 x lr_ref / lr
-    assert set(run["meta"]["precision"]) == {"amp", "channels_last"}
+    assert set(run["meta"]["precision"]) == {"amp", "channels_last", "tf32"}
+    assert run["meta"]["cuda"] is None  # the GPU and its cuDNN setting, on CUDA only
     off = tiny_config(epochs=1, max_steps=1, amp="off", channels_last="off")
     train(off, tmp_path / "off")
     assert rf.read_run(tmp_path / "off")["meta"]["precision"] == {
         "amp": "off",
         "channels_last": False,
+        "tf32": False,
     }
 
 

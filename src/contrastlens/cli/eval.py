@@ -31,7 +31,12 @@ def check(args) -> None:
 
     from contrastlens import runfolder as rf
     from contrastlens.errors import ConfigError
-    from contrastlens.train.config import apply_overrides, config_from_dict, validate
+    from contrastlens.train.config import (
+        apply_overrides,
+        config_from_dict,
+        validate,
+        with_predating,
+    )
 
     folder = Path(args.run_dir)
     if not (folder / rf.CONFIG).is_file():
@@ -39,7 +44,8 @@ def check(args) -> None:
             f"{folder} is not a run folder (no {rf.CONFIG}); give a folder written by "
             "`contrastlens train`"
         )
-    cfg = apply_overrides(config_from_dict(rf.read_json(folder / rf.CONFIG)), args.overrides)
+    stored = with_predating(rf.read_json(folder / rf.CONFIG))
+    cfg = apply_overrides(config_from_dict(stored), args.overrides)
     cfg.train.device = args.device
     try:
         validate(cfg)

@@ -2,17 +2,17 @@
 
 contrastlens train --preset fmnist-simclr --set train.batch_size=32 --set vrn.weight=30
 contrastlens train --config my.json --set method.name=dcl --name dcl-b32
-contrastlens train --resume runs/dcl-b32
+contrastlens train --resume runs/dcl-b32   # bit-identical on the CPU (on CUDA: to rounding)
 contrastlens train --resume runs/dcl-b32 --set optim.base_lr=0.1   # e.g. after a divergence
 contrastlens train --dry-run                      # 2 steps on synthetic data, seconds
 torchrun --nproc_per_node=2 -m contrastlens train --preset smoke
 
 On --resume, --set and --config may change only the settings in train/resume.py's
-RESUME_SETTABLE (optim.*, the stopping limits, logging, eval.*, the device and precision): what
-the checkpoint already learned stays valid under them. The changes are written to the run's
-config.json and recorded in meta.json's "amended". Changing anything else (the model, data,
-method, batch size, seed, schedule length) would make the checkpoint a different run: start a
-new one instead.
+RESUME_SETTABLE (optim.*, the stopping limits, logging, eval.*, the device, precision, cuDNN/TF32
+and decoding workers): what the checkpoint already learned stays valid under them. The changes
+are written to the run's config.json and recorded in meta.json's "amended". Changing anything
+else (the model, data, method, batch size, seed, schedule length) would make the checkpoint a
+different run: start a new one instead.
 Exit codes: 0 done, 2 bad input (one line naming the problem and the fix), 3 the loss diverged.
 """
 
@@ -74,7 +74,13 @@ def build_config(args):
     from contrastlens import runfolder as rf
     from contrastlens.errors import ConfigError
     from contrastlens.experiments import presets
-    from contrastlens.train.config import Config, apply_overrides, config_from_dict, validate
+    from contrastlens.train.config import (
+        Config,
+        apply_overrides,
+        config_from_dict,
+        validate,
+        with_predating,
+    )
 
     stored = None
     if args.resume:
@@ -84,7 +90,7 @@ def build_config(args):
                 f"--resume: {args.resume} is not a run folder (no {rf.CONFIG}); give the folder "
                 "of a run started by `contrastlens train`"
             )
-        stored = rf.read_json(path)
+        stored = with_predating(rf.read_json(path))  # keys newer than the run: as it ran
         try:
             cfg = config_from_dict(stored)
         except ConfigError as err:

@@ -21,8 +21,10 @@ one `grid_sample`, the jitter is a few broadcast ops, the blur one grouped separ
 convolution: the same math at the lowest cost, on CPU or GPU alike, with no extra dependency in
 the hot path.
 
-Randomness: all parameters are drawn on the CPU from a `torch.Generator` (so a run is
-reproducible and resumable bit for bit, whatever the device), then moved to the images' device.
+Randomness: all parameters are drawn on the CPU from a `torch.Generator` (so a run draws the
+same augmentations whatever the device, and resumes bit for bit on the CPU; on CUDA the
+kernels themselves are not bit-reproducible, see train/checkpoint.py), then moved to the
+images' device.
 Documented differences from torchvision: the jitter order is fixed (brightness, contrast,
 saturation, hue) instead of random; hue is a rotation of the chroma plane in YIQ space (a cheap,
 smooth stand-in for the HSV shift); a crop box that does not fit is clipped to the image instead
@@ -33,6 +35,7 @@ Legend: B batch, C channels, H, W height and width, K blur kernel taps.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -124,6 +127,17 @@ def crop_flip(x_BCHW: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> t
                          align_corners=False)  # fmt: skip
 
 
+_RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+@functools.lru_cache(maxsize=4)
+def _yiq(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB -> YIQ and its inverse, (3, 3) on the CPU, computed once per dtype: inverting it on
+    a GPU for every view made the host wait for the device (linalg.inv checks its result)."""
+    to_yiq_33 = torch.tensor(_RGB_TO_YIQ, dtype=dtype)
+    return to_yiq_33, torch.linalg.inv(to_yiq_33)
+
+
 def _gray(x_BCHW: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, (B, 1, H, W); identity for one channel."""
     if x_BCHW.shape[1] == 1:
@@ -152,18 +166,17 @@ def color(x_BCHW: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch
         gray_B1HW = _gray(x_BCHW)
         x_BCHW = ((x_BCHW - gray_B1HW) * factor(cfg.saturation) + gray_B1HW).clamp_(0, 1)
     if C == 3 and cfg.jitter_p > 0 and cfg.hue > 0:
+        # the (B, 3, 3) colour matrices are built on the CPU, like every random parameter
+        # here, and reach the images' device in one copy
         angle_B = _uniform(B, -cfg.hue, cfg.hue, g) * 2 * math.pi
-        angle_B = torch.where(on_B, angle_B, torch.zeros(B)).to(device=dev, dtype=dt)
-        to_yiq = torch.tensor(
-            [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-            device=dev, dtype=dt,
-        )  # fmt: skip
+        angle_B = torch.where(on_B, angle_B, torch.zeros(B)).to(dtype=dt)
+        to_yiq_33, from_yiq_33 = _yiq(dt)
         cos_B, sin_B = torch.cos(angle_B), torch.sin(angle_B)
-        rot_B33 = torch.zeros(B, 3, 3, device=dev, dtype=dt)
+        rot_B33 = torch.zeros(B, 3, 3, dtype=dt)
         rot_B33[:, 0, 0] = 1
         rot_B33[:, 1, 1], rot_B33[:, 1, 2] = cos_B, -sin_B
         rot_B33[:, 2, 1], rot_B33[:, 2, 2] = sin_B, cos_B
-        m_B33 = torch.linalg.inv(to_yiq) @ rot_B33 @ to_yiq  # RGB -> YIQ, rotate IQ, back
+        m_B33 = (from_yiq_33 @ rot_B33 @ to_yiq_33).to(dev)  # RGB -> YIQ, rotate IQ, back
         x_BCHW = torch.einsum("bij,bjhw->bihw", m_B33, x_BCHW).clamp_(0, 1)
     if C == 3 and cfg.grayscale_p > 0:
         gray_B_ = (torch.rand(B, generator=g) < cfg.grayscale_p).to(dev).view(B, 1, 1, 1)

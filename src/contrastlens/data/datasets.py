@@ -37,6 +37,14 @@ SPLITS = {
     "cifar100": ("train", "test"),
     "stl10": ("train", "test", "unlabeled", "train+unlabeled"),
 }
+# Training splits that hold unlabeled images (label -1): the labeled split the probes fit
+# instead (data.splits.probe_fit_split). Self-supervised training may use every image; a
+# probe needs classes.
+PROBE_FIT = {("stl10", "unlabeled"): "train", ("stl10", "train+unlabeled"): "train"}
+# STL-10's class_names.txt, for copies that hold only the .bin files (torchvision then sets no
+# `classes`).
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
+                 "truck"]  # fmt: skip
 
 
 @dataclass
@@ -186,7 +194,8 @@ def _stl10(directory: Path, split: str):
             "`contrastlens data verify stl10` to find the bad file."
         ) from err
     images_NCHW = torch.from_numpy(np.ascontiguousarray(ds.data))  # already (N, 3, 96, 96)
-    return images_NCHW, torch.as_tensor(ds.labels, dtype=torch.int64), list(ds.classes)
+    classes = list(getattr(ds, "classes", STL10_CLASSES))  # no class_names.txt: the official
+    return images_NCHW, torch.as_tensor(ds.labels, dtype=torch.int64), classes
 
 
 _PARSERS = {

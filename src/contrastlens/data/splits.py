@@ -2,6 +2,7 @@
 
     images_NCHW, labels_N = load_split(cfg.data, "train")   # minus val_size, first `subset`
     images_NCHW, labels_N = load_split(cfg.data, "val")     # the held-out validation images
+    fit = load_split(cfg.data, probe_fit_split(cfg.data))   # what the probes fit (labeled)
     batches, n, channels = two_view_batches(cfg.data, batch_size=256, seed=0, device=dev)
 
 `data` is a `DataConfig` (contrastlens.train.config); only its fields are read, so this module
@@ -25,6 +26,13 @@ from contrastlens.data.views import (
 
 # Every name `data.dataset` accepts: the datasets read from files, and generated test images.
 DATASETS = (*FILE_DATASETS, "synthetic")
+FOLDER_SIDE = 224  # an image folder's crops when data.image_size is 0
+
+
+def image_side(data, images: tuple[torch.Tensor, torch.Tensor] | None) -> int:
+    """The side of the training images: the loaded split's (`images`, from `load_split`), or
+    an image folder's crops (data.image_size, else FOLDER_SIDE)."""
+    return images[0].shape[-1] if images is not None else data.image_size or FOLDER_SIDE
 
 
 def probe_split(data, final_split: str = "auto") -> str:
@@ -37,13 +45,23 @@ def probe_split(data, final_split: str = "auto") -> str:
     return "val" if data.val_size else data.test_split
 
 
+def probe_fit_split(data) -> str:
+    """The split the probes fit: the training split, or its labeled part when it holds
+    unlabeled images (STL-10's "train+unlabeled" and "unlabeled" -> "train"; datasets.PROBE_FIT).
+    """
+    from contrastlens.data.datasets import PROBE_FIT
+
+    return PROBE_FIT.get((data.dataset, data.train_split), data.train_split)
+
+
 def load_split(data, split: str) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(images uint8 (N, C, H, W), labels (N,)) of `split` held in memory, or None for an
     imagefolder (streamed). Split "val" is the `data.val_size` images held out from the
     training split; the training split then excludes them and keeps its first `data.subset`."""
     if data.dataset == "synthetic":
         seed = 0 if split == data.train_split else 1
-        return synthetic_images(data.synthetic_n, 1, data.image_size or 28, seed=seed)
+        side = data.image_size or 28
+        return synthetic_images(data.synthetic_n, data.synthetic_channels, side, seed=seed)
     if data.dataset == "imagefolder":
         return None
     from contrastlens.data.datasets import load_dataset
@@ -83,7 +101,7 @@ def two_view_batches(
 
         if not data.root:
             raise ValueError("data.root: the image folder path is required for imagefolder")
-        ds = open_imagefolder(data.root, data.train_split, data.image_size or 224)
+        ds = open_imagefolder(data.root, data.train_split, image_side(data, None))
         mean, std = normalization("imagefolder", 3)
         b = ImageFolderBatches(ds, workers=data.workers, device=device, mean=mean, std=std,
                                **common)  # fmt: skip

@@ -22,6 +22,7 @@ Legend: N dataset size, B per-process batch, C channels, H, W height and width.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -113,6 +114,27 @@ class TwoViewBatches:
             yield x1, x2, ids_B.to(dev)
 
 
+MAX_WORKERS = 16  # beyond this, decoding rarely speeds up and the workers' memory adds up
+
+
+def auto_workers() -> int:
+    """DataLoader workers for `data.workers=-1`: this process's share of the CPU cores it may
+    run on (divided among torchrun's LOCAL_WORLD_SIZE processes), less one for the process
+    itself, from 1 to MAX_WORKERS. Decoding and resizing 224 px JPEGs takes a few ms per
+    image per core, so a GPU training at thousands of images per second needs all of them."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    share = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(MAX_WORKERS, share - 1))
+
+
+def resolve_workers(workers: int) -> int:
+    """`data.workers` in use: itself, or `auto_workers()` for -1."""
+    return auto_workers() if workers < 0 else workers
+
+
 class ImageFolderBatches(TwoViewBatches):
     """The same interface over a torch Dataset of (uint8 (C, H, W), label) decoded by workers.
 
@@ -120,9 +142,9 @@ class ImageFolderBatches(TwoViewBatches):
     the same `epoch_permutation`); decoded uint8 crops go to the device and are augmented there.
     """
 
-    def __init__(self, dataset, *, workers: int = 2, device: torch.device | str = "cpu", **kw):
+    def __init__(self, dataset, *, workers: int = -1, device: torch.device | str = "cpu", **kw):
         self.dataset = dataset
-        self.workers = workers
+        self.workers = resolve_workers(workers)
         self.device = torch.device(device)
         n = len(dataset)
         probe = torch.zeros(n, 1, 1, 1, dtype=torch.uint8)  # only its length is used

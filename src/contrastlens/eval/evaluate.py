@@ -7,9 +7,11 @@
 Functions take tensors and an `EvalConfig`; reading a run folder to evaluate it is
 `contrastlens.experiments.evaluate_run`. Measurements (docs/theory.md, "Protocol"):
 - linear probe (paper protocol, `LinearProbe`) and weighted kNN (`KNNProbe`, at eval.knn_k and
-  at k = 10, the k of the raw-pixel floor) on the backbone features of the training split (fit)
-  and the probe split (score: the test split, or the validation split when data.val_size > 0),
-  with which scored images each probe got right (paired differences over the same images);
+  at k = 10, the k of the raw-pixel floor) on the backbone features of the training split (fit;
+  its labeled part when it holds unlabeled images, `data.splits.probe_fit_split`) and the probe
+  split (score: the test split, or the validation split when data.val_size > 0), with which
+  scored images each probe got right (paired differences over the same images). The probes run
+  on the encoder's device (a GPU run fits them on the GPU);
 - Table 1: variance of negative cosine similarities of PROJECTOR outputs over
   `eval.table1_pairs` augmented training pairs (one random subset, two augmented views each),
   with their second moment, the Welch floor (n, d) and the embedding diagnostics (alignment,
@@ -41,7 +43,9 @@ Split = tuple[torch.Tensor, torch.Tensor]  # (uint8 images (N, C, H, W), labels 
 class _FP32:
     """The default `precision`: float32, contiguous layout. A precision object (the trainer's
     `train.precision.Precision`) has `autocast(device)` and `inputs(x)`; with bf16 autocast the
-    kNN similarities are computed in bf16 too (a 2x faster matrix product, measured)."""
+    kNN similarities are computed in bf16 too (a 2x faster matrix product, measured), on the
+    same device the precision was resolved for (`train.amp=auto` picks bf16 only where that
+    device computes it natively)."""
 
     amp = "off"
 
@@ -103,16 +107,17 @@ def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, 
     return torch.cat(z1), torch.cat(z2)
 
 
-def _knn(ev, ftr, ytr, precision=FP32) -> KNNProbe:
-    """The kNN probe of eval.knn_k fitted on the training features (bf16 under bf16 autocast);
-    ask it at (eval.knn_k, FLOOR_K) for one kNN search."""
+def _knn(ev, ftr, ytr, precision=FP32, device="cpu") -> KNNProbe:
+    """The kNN probe of eval.knn_k fitted on the training features, on `device` (bf16 under
+    bf16 autocast: the precision was resolved for that device); ask it at (eval.knn_k, FLOOR_K)
+    for one kNN search."""
     dtype = torch.bfloat16 if precision.amp == "bf16" else torch.float32
-    return KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr, ytr)
+    return KNNProbe(ev.knn_k, ev.knn_temperature, compute_dtype=dtype).fit(ftr.to(device), ytr)
 
 
-def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32) -> dict:
+def _knn_top1(ev, ftr, ytr, fte, yte, precision=FP32, device="cpu") -> dict:
     """{k: top-1} at eval.knn_k and at FLOOR_K, from one kNN search."""
-    return _knn(ev, ftr, ytr, precision).top1_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
+    return _knn(ev, ftr, ytr, precision, device).top1_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
 
 
 def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
@@ -134,18 +139,20 @@ def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
 
 
 def _features(encoder, train: Split, test: Split, norm, device, dtype, precision):
+    """Backbone features of both splits, float32 on `device` (where the probes run)."""
     mean, std = norm
     kw = dict(device=device, dtype=dtype, precision=precision)
     ftr = extract_features(encoder.backbone, train[0], mean, std, **kw)
     fte = extract_features(encoder.backbone, test[0], mean, std, **kw)
-    return ftr, fte
+    return ftr.to(device), fte.to(device)
 
 
 def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, dtype,
                       precision=FP32) -> dict:  # fmt: skip
-    """Quick probes for the accuracy-vs-time curve (kNN + a short linear probe)."""
+    """Quick probes for the accuracy-vs-time curve (kNN + a short linear probe). `train`: the
+    split the probes fit (labeled: `data.splits.probe_fit_split`)."""
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
-    knn = _knn_top1(ev, ftr, train[1], fte, test[1], precision)[ev.knn_k]
+    knn = _knn_top1(ev, ftr, train[1], fte, test[1], precision, device)[ev.knn_k]
     lin = (
         LinearProbe(epochs=ev.curve_linear_epochs, lr=ev.linear_lr)
         .fit(ftr, train[1])
@@ -168,10 +175,14 @@ def evaluate_encoder(
     dtype: torch.dtype = torch.float32,
     precision=FP32,
     also: Split | None = None,
+    fit: Split | None = None,
 ) -> dict:
     """All end-of-run measurements (see the module docstring); returns the eval dict.
 
-    train, test: (uint8 images (N, C, H, W), labels (N,)) of the probe's fit and score splits.
+    train, test: (uint8 images (N, C, H, W), labels (N,)) of the training split (the Table 1
+    pairs and the full-dataset statistics; the probes' fit split too unless `fit` is given) and
+    the probes' score split. fit: the probes' fit split when it is not `train` (STL-10's labeled
+    "train" for a run trained on "train+unlabeled"; `data.splits.probe_fit_split`).
     ev: an `EvalConfig`. augment: the `AugmentConfig` of the Table 1 views. norm: (mean, std)
     per channel. seed: the run's seed (probe init, the Table 1 subset and its views).
     precision: how the encoder runs (the run's `train.amp` / `train.channels_last`; the linear
@@ -187,10 +198,12 @@ def evaluate_encoder(
     from contrastlens.theory import welch_bound
 
     t0 = time.perf_counter()
-    (xtr, ytr), (_, yte) = train, test
+    fit = train if fit is None else fit
+    xtr, (_, ytr), (_, yte) = train[0], fit, test
     mean, std = norm
-    ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
-    knn_correct = _knn(ev, ftr, ytr, precision).correct_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
+    ftr, fte = _features(encoder, fit, test, norm, device, dtype, precision)
+    knn = _knn(ev, ftr, ytr, precision, device)
+    knn_correct = knn.correct_at(fte, yte, ks=(ev.knn_k, FLOOR_K))
     knn_at = {k: c.float().mean().item() for k, c in knn_correct.items()}
     lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed)
     lin_scores = lin.fit(ftr, ytr).scores(fte, yte)
@@ -200,7 +213,7 @@ def evaluate_encoder(
     if also is not None:  # the same fitted probes on a second split
         fal = extract_features(encoder.backbone, also[0], mean, std, device=device, dtype=dtype,
                                precision=precision)  # fmt: skip
-        scored_too = _scores(lin, _knn(ev, ftr, ytr, precision), fal, also[1], ev)
+        scored_too = _scores(lin, knn, fal, also[1], ev)
 
     # Table 1: `table1_pairs` augmented training pairs (a fixed random subset).
     n = xtr.shape[0]
@@ -222,7 +235,9 @@ def evaluate_encoder(
     # Exact full-dataset statistics: one augmented pair of every training image.
     z1, z2 = augmented_projections(encoder, xtr, augment, mean, std, device, dtype,
                                    seed=seed + 2, precision=precision)  # fmt: skip
-    full = SimilarityAccumulator().update(z1, z2, labels=ytr).result().as_dict()
+    # split by class when every training image has one (STL-10's unlabeled images have -1)
+    known = train[1] if bool((train[1] >= 0).all()) else None
+    full = SimilarityAccumulator().update(z1, z2, labels=known).result().as_dict()
     return {
         "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
         "knn_top1": knn_at[ev.knn_k], f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],

@@ -21,6 +21,20 @@ import torch
 import torch.nn.functional as F
 
 
+def check_labels(y_N: torch.Tensor) -> torch.Tensor:
+    """`y_N` as int64 class indices; ValueError when some are negative (-1 marks an unlabeled
+    image, e.g. STL-10's "unlabeled" split), which a probe can neither fit nor score."""
+    y_N = y_N.long()
+    if y_N.numel() and int(y_N.min()) < 0:
+        n = int((y_N < 0).sum())
+        raise ValueError(
+            f"{n} of {y_N.numel()} labels are negative (-1 marks an unlabeled image, e.g. "
+            "STL-10's 'unlabeled' split); a probe needs class indices >= 0. Fix: fit and score "
+            "probes on a labeled split (STL-10: 'train' and 'test')"
+        )
+    return y_N
+
+
 def _topk_accuracy(logits_NK: torch.Tensor, y_N: torch.Tensor, ks=(1, 5)) -> dict[str, float]:
     out = {}
     for k in ks:
@@ -61,7 +75,7 @@ class LinearProbe:
         # buf = m buf + g; w -= lr buf), gradients in closed form: dL/dlogits = (p - onehot)/B;
         # tests/eval/test_probes.py checks it against torch.optim.SGD with autograd.
         X_NF = self._prep(X_NF)
-        y_N = y_N.long().to(X_NF.device)
+        y_N = check_labels(y_N).to(X_NF.device)
         N, D = X_NF.shape
         K = int(y_N.max().item()) + 1
         g = torch.Generator().manual_seed(self.seed)
@@ -107,7 +121,7 @@ class LinearProbe:
     def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
         """{"top1", "top5"} accuracies in [0, 1]."""
         with torch.no_grad():
-            return _topk_accuracy(self.decision_function(X_NF), y_N.to(X_NF.device))
+            return _topk_accuracy(self.decision_function(X_NF), check_labels(y_N).to(X_NF.device))
 
 
 class KNNProbe:
@@ -122,7 +136,7 @@ class KNNProbe:
 
     def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> KNNProbe:
         self.X_ = F.normalize(X_NF.float(), dim=1).to(self.compute_dtype)
-        self.y_ = y_N.long().to(self.X_.device)
+        self.y_ = check_labels(y_N).to(self.X_.device)
         self.n_classes_ = int(self.y_.max().item()) + 1
         return self
 
@@ -152,7 +166,7 @@ class KNNProbe:
         if not ks or min(ks) < 1:
             raise ValueError(f"ks must be positive neighbour counts, got {ks}")
         with torch.no_grad():
-            y_N = y_N.long().to(self.X_.device)
+            y_N = check_labels(y_N).to(self.X_.device)
             votes = self._votes(X_NF, tuple(ks))
             return {k: v.topk(1, dim=1).indices[:, 0] == y_N for k, v in zip(ks, votes)}
 
@@ -169,4 +183,6 @@ class KNNProbe:
 
     def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            return _topk_accuracy(self.decision_function(X_NF), y_N.to(self.X_.device))
+            return _topk_accuracy(
+                self.decision_function(X_NF), check_labels(y_N).to(self.X_.device)
+            )

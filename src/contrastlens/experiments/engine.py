@@ -69,7 +69,7 @@ def _restrict(study: Study, key: str, keep: list, flag: str) -> None:
 def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
     """The raw-pixel floor with `sweep`'s data and probes, written to `path` (skipped when it
     is already there: the study is resumable)."""
-    from contrastlens.data.splits import load_split, probe_split
+    from contrastlens.data.splits import load_split, probe_fit_split, probe_split
     from contrastlens.eval import raw_pixel_floor
     from contrastlens.experiments import presets
     from contrastlens.train.config import apply_overrides
@@ -79,7 +79,7 @@ def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
     cfg = apply_overrides(presets.get(sweep.preset), set_strings(sweep.overrides))
     log(f"== raw-pixel floor ({cfg.data.dataset}, probes of sweep {sweep.name})")
     split = probe_split(cfg.data, cfg.eval.final_split)  # the split the runs' final probes score
-    train = load_split(cfg.data, cfg.data.train_split)
+    train = load_split(cfg.data, probe_fit_split(cfg.data))  # labeled (STL-10: train)
     test = load_split(cfg.data, split)
     floor = {"preset": sweep.preset, "overrides": sweep.overrides,
              **raw_pixel_floor(train, test, cfg.eval, seed=cfg.train.seed),

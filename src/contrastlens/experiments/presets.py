@@ -11,8 +11,12 @@ smoke           seconds: synthetic 28 x 28 data, a tiny CNN, 2 epochs (tests, --
 cifar10-simclr, cifar100-simclr, stl10-simclr   the paper's protocol (docs/theory.md, "Protocol"):
                 CIFAR ResNet-18, SimCLR augmentations, SGD lr 0.3 x B/256, wd 1e-4,
                 200 epochs, 10 warmup, t = 0.2, linear probe 200 epochs (a GPU job).
+                stl10-simclr trains on train+unlabeled (105,000 images); its probes fit the
+                5,000 labeled train images (data.splits.probe_fit_split).
 cifar10-moco    MoCo v2 on CIFAR-10 (queue 4096, momentum 0.99, t = 0.2, symmetric).
-imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base.
+imagefolder-simclr  ResNet-50 on an ImageNet-style folder (data.root), 224 px, lr 0.1 base;
+                the standard ResNet (ImageNet stem: model.stem=auto at 224 px), about 4 GMACs
+                per image forward (the CIFAR stem would cost ~15x).
 wordnet, wordnet-smoke   text presets (`contrastlens train-text`): a TextConfig each.
 """
 

@@ -58,7 +58,7 @@ SHORT = {
 class Sweep:
     """A grid of runs: `grid` maps config keys to the values to try. `command` is the CLI
     subcommand that trains one run: `train` (images; dotted keys of `train.config.Config`) or
-    `train-text` (flat keys of `text.config.TextConfig`); `preset` is one of its presets."""
+    `train-text` (flat keys of `text.text_config.TextConfig`); `preset` is one of its presets."""
 
     name: str
     preset: str

@@ -75,7 +75,7 @@ class TextRun:
 
     @property
     def ranks(self) -> list[int] | None:
-        """Each test query's rank of its relevant document (text.evaluate), when saved."""
+        """Each test query's rank of its relevant document (text.retrieval), when saved."""
         ranks = (self.final.get("eval") or {}).get("ranks")
         return ranks if isinstance(ranks, list) else None
 

@@ -1,7 +1,7 @@
 """One text run: fine-tune all-MiniLM-L6-v2 on WordNet pairs with sentence-transformers'
-`SentenceTransformerTrainer`, then score it (`text.evaluate`), into a run folder.
+`SentenceTransformerTrainer`, then score it (`text.retrieval`), into a run folder.
 
-    result = train_text(cfg)          # cfg: text.config.TextConfig; returns final.json's dict
+    result = train_text(cfg)          # cfg: text.text_config.TextConfig; returns final.json's dict
 
 Run folder (`contrastlens.runfolder`'s file names): config.json (the TextConfig), meta.json
 (seed, command, start time, host, git revision and dirty flag, versions, precision, the sizes of

@@ -1,5 +1,14 @@
-"""Checkpoints (written atomically, read with a clear error) and the random-number state needed
-to resume bit for bit."""
+"""Checkpoints (written atomically, read with a clear error) and the random-number state a
+resume continues from.
+
+A resume replays the same data order, augmentations and schedule. On the CPU it is bit for bit
+the uninterrupted run (tests/train/test_loop.py); on CUDA it is not: cuDNN picks its
+convolution algorithms by timing (`train.cudnn_benchmark`) and several GPU kernels accumulate
+with atomics, so the numbers agree only to rounding.
+
+RNG states are kept on the CPU (torch's setters accept only a CPU byte tensor, whatever
+`map_location` the checkpoint was loaded with), and only the current CUDA device's state is
+saved, so a checkpoint resumes with any number of visible GPUs."""
 
 from __future__ import annotations
 
@@ -38,23 +47,38 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
 
 
 def rng_state() -> dict:
-    """torch (CPU and CUDA), numpy and python random states."""
+    """torch (CPU, and the current CUDA device's), numpy and python random states; the torch
+    states are CPU byte tensors."""
     state = {
         "torch": torch.get_rng_state(),
         "numpy": np.random.get_state(),
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state()  # this process's device (set_device)
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
+    """Restore `rng_state()`'s states, also from a checkpoint loaded onto a GPU (its tensors
+    are brought back to the CPU) and from older checkpoints that saved every visible GPU's
+    state as a list (the current device's entry is used, when there is one)."""
+    torch.set_rng_state(_cpu_bytes(state["torch"]))
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or not torch.cuda.is_available():
+        return
+    if isinstance(cuda, (list, tuple)):  # before: torch.cuda.get_rng_state_all()
+        index = torch.cuda.current_device()
+        if index >= len(cuda):
+            return  # saved with fewer GPUs visible: this device's stream starts afresh
+        cuda = cuda[index]
+    torch.cuda.set_rng_state(_cpu_bytes(cuda))
+
+
+def _cpu_bytes(t) -> torch.Tensor:
+    return t.to(device="cpu", dtype=torch.uint8)
 
 
 def seed_everything(seed: int) -> None:

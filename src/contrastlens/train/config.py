@@ -3,15 +3,18 @@
     cfg = presets.get("fmnist-simclr")                  # a function returning a Config
     cfg = apply_overrides(cfg, ["train.batch_size=32", "vrn.weight=30"])
     cfg = config_from_dict(json.load(f))                # unknown key / wrong type: ConfigError
+    cfg = config_from_dict(with_predating(stored))      # a run folder's config.json
     config_to_dict(cfg)                                 # what run folders store as config.json
 
 Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
 
     data     dataset, root, train_split, test_split, image_size, subset, val_size, synthetic_n,
-             workers,
+             synthetic_channels, workers (-1 = auto, from the CPU cores),
              augment.{recipe, crop, crop_scale, crop_ratio, pad, flip_p, jitter_p, brightness,
              contrast, saturation, hue, grayscale_p, blur_p, blur_sigma, erase_p, erase_scale}
-    model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim
+    model    backbone, widths, depth, pool, mid_pool, norm, proj_hidden, proj_dim,
+             stem (ResNets: auto | cifar | imagenet; auto = imagenet from 128 px up; the
+             stem in use is meta.json's resolved.stem)
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
              moco_symmetric, moco_bn_groups
     vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view, lr_ref
@@ -20,7 +23,8 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              warmup_epochs, min_lr_ratio
     train    epochs, batch_size (global), seed, device, amp, channels_last, dtype, micro_batch,
              log_every, checkpoint_every, max_steps, max_minutes, time_schedule, progress,
-             tensorboard, sync_bn
+             tensorboard, sync_bn, cudnn_benchmark, tf32 (CUDA only; recorded in meta.json's
+             "cuda" and "precision")
     eval     at_end, linear_epochs, linear_lr, knn_k, knn_temperature, table1_pairs,
              curve_epochs, curve_linear_epochs, final_split
     out_dir, name, preset
@@ -39,7 +43,7 @@ from contrastlens.data.augment import AugmentConfig
 from contrastlens.data.splits import DATASETS
 from contrastlens.errors import ConfigError
 from contrastlens.losses.objective import METHODS
-from contrastlens.models import BACKBONES
+from contrastlens.models import BACKBONES, STEMS
 
 
 @dataclass
@@ -55,7 +59,10 @@ class DataConfig:
     # test split. Used to choose hyperparameters without touching the test set.
     val_size: int = 0
     synthetic_n: int = 64  # size of the "synthetic" dataset (dry runs, tests)
-    workers: int = 2  # DataLoader workers (imagefolder only)
+    synthetic_channels: int = 1  # its channels (3 with image_size=32: CIFAR-shaped)
+    # DataLoader workers decoding an image folder (imagefolder only); -1 = this process's share
+    # of the CPU cores less one, 1 to 16 (data/views.py auto_workers; meta.json resolved.workers)
+    workers: int = -1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -69,6 +76,10 @@ class ModelConfig:
     norm: str = "bn"  # small_cnn: "bn" or "none" (no batch norm anywhere, also in the head)
     proj_hidden: int = 512
     proj_dim: int = 128
+    # ResNets' first layers: "cifar" (3x3 stride-1 conv, no max-pool: 32 px stays 32 px),
+    # "imagenet" (7x7 stride-2 conv + max-pool, the standard ResNet at 224 px; the CIFAR stem
+    # there costs ~15x the FLOPs), "auto" = imagenet from 128 px up (models/resnet.py).
+    stem: str = "auto"
 
 
 @dataclass
@@ -138,6 +149,12 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     sync_bn: bool = True  # global batch-norm statistics when world size > 1 (not MoCo)
+    # CUDA only: cuDNN times its convolution algorithms once per input shape and keeps the
+    # fastest (the training batches all have one shape); false = cuDNN's heuristics.
+    cudnn_benchmark: bool = True
+    # CUDA, Ampere or newer: TF32 convolutions in float32 code (train.amp=off, and what bf16
+    # autocast leaves in float32). Off: amp=off is IEEE float32 (torch's own default is on).
+    tf32: bool = False
 
 
 @dataclass
@@ -266,6 +283,29 @@ def config_from_dict(d: dict, base: Config | None = None) -> Config:
     return _from_dict(Config, merged)
 
 
+# Keys added after run folders were first written, with the value that reproduces what a run
+# stored without them did: a run resumed or evaluated later keeps its behaviour (and --resume
+# sees no change to refuse). A missing key in a user's partial config still means the default.
+PREDATING = {
+    ("model", "stem"): "cifar",  # ResNets had the CIFAR stem at every image size
+    ("data", "synthetic_channels"): 1,
+    ("train", "cudnn_benchmark"): False,  # never set
+    ("train", "tf32"): True,  # torch's default: TF32 convolutions on Ampere or newer
+}
+
+
+def with_predating(stored: dict) -> dict:
+    """A run's stored config.json with the `PREDATING` keys it lacks filled in (anything but
+    a JSON object is returned as it is, for config_from_dict to refuse)."""
+    if not isinstance(stored, dict):
+        return stored
+    out = json.loads(json.dumps(stored))
+    for (section, key), value in PREDATING.items():
+        if isinstance(out.get(section), dict) and key not in out[section]:
+            out[section][key] = value
+    return out
+
+
 def _merge(base: dict, new: dict, prefix: str) -> dict:
     out = dict(base)
     for k, v in new.items():
@@ -360,6 +400,7 @@ def validate(cfg: Config) -> None:
     choice("data.dataset", d.dataset, DATASETS)
     choice("model.backbone", m.backbone, BACKBONES)
     choice("model.norm", m.norm, ("bn", "none"))
+    choice("model.stem", m.stem, STEMS)
     choice("method.name", cfg.method.name, METHODS)
     choice("optim.name", cfg.optim.name, ("sgd", "lars"))
     choice("train.amp", t.amp, ("auto", "bf16", "off"))
@@ -368,11 +409,17 @@ def validate(cfg: Config) -> None:
     choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
     choice("eval.final_split", e.final_split, ("auto", "test"))
     choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
-    from contrastlens.data.datasets import SPLITS
+    from contrastlens.data.datasets import PROBE_FIT, SPLITS
 
     if d.dataset in SPLITS:  # synthetic ignores split names; an image folder has its own
         choice("data.train_split", d.train_split, SPLITS[d.dataset])
         choice("data.test_split", d.test_split, SPLITS[d.dataset])
+    if d.val_size and (d.dataset, d.train_split) in PROBE_FIT:
+        raise ConfigError(
+            f"data.val_size={d.val_size} with data.train_split={d.train_split!r}: the held-out "
+            "images would include unlabeled ones, which no probe can score; use "
+            "data.train_split=train or data.val_size=0"
+        )
     positive = {
         "train.batch_size": t.batch_size,
         "train.epochs": t.epochs,
@@ -392,6 +439,7 @@ def validate(cfg: Config) -> None:
         "eval.curve_linear_epochs": e.curve_linear_epochs,
         "eval.linear_lr": e.linear_lr,
         "eval.table1_pairs": e.table1_pairs,
+        "data.synthetic_channels": d.synthetic_channels,
     }
     for key, value in positive.items():
         if value <= 0:
@@ -400,7 +448,6 @@ def validate(cfg: Config) -> None:
         "data.image_size": d.image_size,
         "data.subset": d.subset,
         "data.val_size": d.val_size,
-        "data.workers": d.workers,
         "data.augment.pad": a.pad,
         "data.augment.brightness": a.brightness,
         "data.augment.contrast": a.contrast,
@@ -416,7 +463,9 @@ def validate(cfg: Config) -> None:
     for key, value in non_negative.items():
         at_least(key, value, 0)
     sizes = {k: v for k, v in {**positive, **non_negative}.items() if isinstance(v, int)}
+    at_least("data.workers", d.workers, -1)  # -1: auto
     sizes.update({"data.synthetic_n": d.synthetic_n, "model.widths": max(m.widths, default=0)})
+    sizes["data.workers"] = d.workers
     for key, value in sizes.items():
         if value >= (2**63 if key == "train.seed" else huge):
             raise ConfigError(f"{key}={value} is too large (the limit is "

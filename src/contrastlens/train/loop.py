@@ -32,7 +32,13 @@ import torch
 
 from contrastlens import distributed
 from contrastlens import runfolder as rf
-from contrastlens.data.splits import load_split, probe_split, two_view_batches
+from contrastlens.data.splits import (
+    image_side,
+    load_split,
+    probe_fit_split,
+    probe_split,
+    two_view_batches,
+)
 from contrastlens.data.views import normalization
 from contrastlens.losses import build_objective
 from contrastlens.memory import PeakMemory
@@ -44,7 +50,7 @@ from contrastlens.train.config import Config, config_to_dict, validate
 from contrastlens.train.folder import RunFolder, base_meta, lock_run_folder, new_run_path
 from contrastlens.train.gradcache import chunked_step
 from contrastlens.train.optim import LRSchedule, build_optimizer, named_trainable
-from contrastlens.train.precision import Precision, resolve_precision
+from contrastlens.train.precision import Precision, configure_cuda, resolve_precision
 from contrastlens.train.resolve import Resolved, process_batch, resolve
 from contrastlens.train.resume import resume_changes
 
@@ -70,13 +76,15 @@ class Parts:
     device: torch.device
     dtype: torch.dtype
     world: int
+    cuda: dict | None = None  # the GPU and its settings (precision.configure_cuda); None on CPU
 
 
 def build(cfg: Config, r: Resolved, device: torch.device, dtype: torch.dtype, channels: int):
     """Model, objective, MoCo and optimizer, identical on every process (same seed), from the
-    config and its derived settings `r` (train.resolve)."""
+    config and its derived settings `r` (train.resolve; `r.side` sets the ResNet stem under
+    model.stem=auto)."""
     precision = resolve_precision(cfg.train, device, convolutional=True)
-    encoder = build_encoder(cfg.model, channels)
+    encoder = build_encoder(cfg.model, channels, r.side)
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in encoder.modules())
     if r.world > 1 and cfg.train.sync_bn and has_bn and cfg.method.name != "moco":
         encoder = distributed.convert_sync_batchnorm(encoder)
@@ -99,7 +107,9 @@ def build(cfg: Config, r: Resolved, device: torch.device, dtype: torch.dtype, ch
                     ).to(device)  # fmt: skip
     optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, r.peak_lr)
     model = distributed.wrap_ddp(encoder, device)
-    return Parts(encoder, model, objective, moco, optimizer, precision, device, dtype, r.world)
+    cuda = configure_cuda(cfg.train, device, precision)
+    parts = (encoder, model, objective, moco, optimizer, precision, device, dtype, r.world, cuda)
+    return Parts(*parts)
 
 
 def forward_terms(p: Parts, x1, x2, ids, *, stats: bool):
@@ -221,7 +231,14 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
         cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, device=device,
         dtype=dtype, rank=rank, world_size=world, images=train_split,
     )  # fmt: skip
-    r = resolve(cfg, n_train=n_train, world=world, steps_per_epoch=len(batches))
+    r = resolve(
+        cfg,
+        n_train=n_train,
+        world=world,
+        steps_per_epoch=len(batches),
+        side=image_side(cfg.data, train_split),
+        workers=getattr(batches, "workers", None),
+    )
     p = build(cfg, r, device, dtype, channels)
     steps_per_epoch, total_steps = r.steps_per_epoch, r.total_steps
     schedule = LRSchedule.from_config(cfg, r)
@@ -232,6 +249,7 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
         meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
                     precision=p.precision.as_dict(), train_size=n_train,
                     resolved=r.as_dict())  # fmt: skip
+        meta["cuda"] = p.cuda
         folder.create(config_to_dict(cfg), meta)
         start_epoch, step, time_offset, memory_before = 0, 0, 0.0, None
     else:
@@ -417,12 +435,19 @@ class ProbeData:
         self._scored: dict[str, tuple] = {}
 
     def splits(self, final: bool = False):
+        """(fit, scored): the probes' fit split (the training split, or its labeled part:
+        `probe_fit_split`) and the scored split."""
         if self.train is None:
             raise ValueError("evaluation of imagefolder runs is not supported yet (streamed)")
         name = probe_split(self.cfg.data, self.cfg.eval.final_split if final else "auto")
         if name not in self._scored:
             self._scored[name] = load_split(self.cfg.data, name)
-        return self.train, self._scored[name]
+        fit = probe_fit_split(self.cfg.data)
+        if fit == self.cfg.data.train_split:
+            return self.train, self._scored[name]
+        if fit not in self._scored:
+            self._scored[fit] = load_split(self.cfg.data, fit)
+        return self._scored[fit], self._scored[name]
 
     def norm(self):
         return normalization(self.cfg.data.dataset, self.train[0].shape[1])
@@ -442,14 +467,15 @@ class ProbeData:
         the curve's lead and the end compare on one split."""
         from contrastlens.eval.evaluate import evaluate_encoder
 
-        train, test = self.splits(final=True)
+        fit, test = self.splits(final=True)
         final_split = probe_split(cfg.data, cfg.eval.final_split)
         val = None
         if cfg.data.val_size and final_split != "val":
             val = self.splits()[1]
-        result = evaluate_encoder(p.encoder, train, test, cfg.eval, augment=cfg.data.augment,
+        result = evaluate_encoder(p.encoder, self.train, test, cfg.eval, augment=cfg.data.augment,
                                   norm=self.norm(), seed=cfg.train.seed, device=p.device,
-                                  dtype=p.dtype, precision=p.precision, also=val)  # fmt: skip
+                                  dtype=p.dtype, precision=p.precision, fit=fit,
+                                  also=val)  # fmt: skip
         if val is not None:
             result["also"]["split"] = "val"
-        return {**result, "probe_split": final_split}
+        return {**result, "probe_split": final_split, "probe_fit_split": probe_fit_split(cfg.data)}

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from contrastlens.errors import ConfigError
 from contrastlens.losses.objective import default_within_view
+from contrastlens.models import encoder_stem
 from contrastlens.optimum import negative_optimum
 from contrastlens.train.optim import peak_lr
 
@@ -35,6 +36,9 @@ class Resolved:
     steps_per_epoch: int
     total_steps: int
     warmup_steps: int
+    side: int  # the training images' side in pixels
+    stem: str | None  # the ResNet stem in use (model.stem=auto picks it from `side`)
+    workers: int | None  # an image folder's decoding workers (data.workers=-1: from the cores)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,9 +68,18 @@ def process_batch(cfg, world: int) -> int:
     return process_batch
 
 
-def resolve(cfg, *, n_train: int, world: int, steps_per_epoch: int) -> Resolved:
+def resolve(
+    cfg,
+    *,
+    n_train: int,
+    world: int,
+    steps_per_epoch: int,
+    side: int = 32,
+    workers: int | None = None,
+) -> Resolved:
     """The derived settings of `cfg` (a train.config.Config) for a training set of `n_train`
-    instances on `world` processes, `steps_per_epoch` optimizer steps per epoch."""
+    images of `side` pixels on `world` processes, `steps_per_epoch` optimizer steps per epoch
+    (`workers`: the decoding workers the data pipeline started, if any)."""
     t, v = cfg.train, cfg.vrn
     rows = process_batch(cfg, world)
     peak = peak_lr(cfg.optim.base_lr, t.batch_size)
@@ -88,4 +101,7 @@ def resolve(cfg, *, n_train: int, world: int, steps_per_epoch: int) -> Resolved:
         steps_per_epoch=steps_per_epoch,
         total_steps=t.epochs * steps_per_epoch,
         warmup_steps=round(cfg.optim.warmup_epochs * steps_per_epoch),
+        side=side,
+        stem=encoder_stem(cfg.model, side),
+        workers=workers,
     )

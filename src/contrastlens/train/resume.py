@@ -13,7 +13,7 @@ checkpoint a different run: start a new one instead.
 from __future__ import annotations
 
 from contrastlens.errors import ConfigError
-from contrastlens.train.config import Config, config_to_dict
+from contrastlens.train.config import Config, config_to_dict, with_predating
 
 # Settings a resume may change (prefixes end in "."): the learned state stays valid under them.
 RESUME_SETTABLE = (
@@ -28,6 +28,9 @@ RESUME_SETTABLE = (
     "train.device",
     "train.amp",
     "train.channels_last",
+    "train.cudnn_benchmark",
+    "train.tf32",
+    "data.workers",
 )
 IGNORED_ON_RESUME = ("out_dir", "name", "preset")  # the run folder is resume's argument
 
@@ -46,7 +49,7 @@ def flat(d: dict, prefix: str = "") -> dict:
 def resume_changes(stored: dict, cfg: Config) -> dict:
     """{key: [stored value, new value]} of the settings `cfg` changes against the run's stored
     config.json; ConfigError naming the first one that is not in RESUME_SETTABLE."""
-    old, new = flat(stored), flat(config_to_dict(cfg))
+    old, new = flat(with_predating(stored)), flat(config_to_dict(cfg))  # older runs: as they ran
     changes = {
         k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in IGNORED_ON_RESUME
     }
