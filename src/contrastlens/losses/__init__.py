@@ -7,9 +7,10 @@ Pure functions of embeddings -> 0-d tensor, one family per file, thin modules ar
     additive.py   Def 3.2: additive_loss, sigmoid_loss (SigLIP), spectral_loss
     moco.py       moco_loss (the queue and key encoder: contrastlens.models.MoCo)
     vrn.py        Def 5.7: vrn_loss; similarity_stats (batch pos/neg mean, neg variance)
+    global_contrastive.py   SogCLR (per-sample state): global_contrastive_loss
     gor.py        GOR (Zhang et al. 2017) as sentence-transformers computes it: gor_loss
     modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
-                  MoCoLoss, VRN
+                  MoCoLoss, VRN, GlobalContrastiveLoss (SogCLR, holds the state)
     objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
 
 Every loss takes `gather=False`; with True (and torch.distributed initialized) local rows are
@@ -18,6 +19,7 @@ batch, in value and in every input's gradient (see `contrastlens.distributed`).
 """
 
 from contrastlens.losses.additive import additive_loss, sigmoid_loss, spectral_loss
+from contrastlens.losses.global_contrastive import global_contrastive_loss
 from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import (
     dcl_loss,
@@ -31,6 +33,7 @@ from contrastlens.losses.modules import (
     VRN,
     DCLLoss,
     DHELLoss,
+    GlobalContrastiveLoss,
     InfoNCELoss,
     MoCoLoss,
     SigLIPLoss,
@@ -44,6 +47,7 @@ from contrastlens.losses.vrn import similarity_stats, vrn_loss
 __all__ = [
     "DCLLoss",
     "DHELLoss",
+    "GlobalContrastiveLoss",
     "InfoNCELoss",
     "METHODS",
     "MoCoLoss",
@@ -57,6 +61,7 @@ __all__ = [
     "build_objective",
     "dcl_loss",
     "dhel_loss",
+    "global_contrastive_loss",
     "gor_loss",
     "infonce_family",
     "infonce_loss",

@@ -90,6 +90,7 @@ def build(cfg: Config, device: torch.device, dtype: torch.dtype, channels: int, 
         vrn_delta=v.delta if on else None, vrn_within_view=v.within_view,
         siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=world > 1, gor_weight=cfg.gor.weight,
         check_values=False,  # train_step checks the loss: one sync per step, not three
+        sogclr_n=n_train if m.name == "sogclr" else None, sogclr_gamma=m.sogclr_gamma,
     ).to(device=device, dtype=dtype)  # fmt: skip
     moco = None
     if m.name == "moco":
