@@ -64,3 +64,10 @@ def test_value_errors():
         validate(apply_overrides(Config(), ["method.name=byol"]))
     with pytest.raises(ConfigError, match="vrn.n or vrn.delta"):
         validate(apply_overrides(Config(), ["vrn.n=100", "vrn.delta=-0.01"]))
+
+
+@pytest.mark.parametrize("gamma", ["0", "-0.5", "1.5"])
+def test_sogclr_gamma_must_be_in_zero_one(gamma):
+    with pytest.raises(ConfigError, match=r"method.sogclr_gamma must be in \(0, 1\]"):
+        validate(apply_overrides(Config(), ["method.name=sogclr", f"method.sogclr_gamma={gamma}"]))
+    validate(apply_overrides(Config(), ["method.name=sogclr", "method.sogclr_gamma=1"]))

@@ -115,9 +115,16 @@ class Objective(nn.Module):
         the query-key and query-queue pairs, whose keys carry no gradient: the queries can then
         collapse onto one direction orthogonal to the lagging keys (measured: negative mean
         0.14 -> 0.54, MoCo loss -> log(K+1), README "MoCo + VRN"), so the training loop passes
-        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2). Returns
-        the dict of named 0-d terms."""
+        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2), and for
+        SogCLR "sogclr_log_u_mean" and "sogclr_visited" (its state after this step). SogCLR
+        needs ids (dataset indices in [0, n)) and moves its state on every call in training
+        mode: call it once per optimizer step. Returns the dict of named 0-d terms."""
         is_moco = self.method == "moco"
+        if self.method == "sogclr" and (queue is not None or vrn_views is not None):
+            raise ValueError(
+                "queue, vrn_views: MoCo's key encoder and queue do not combine with method "
+                "'sogclr' (its state averages in-batch negatives per sample); use one method"
+            )
         if is_moco and queue is None:
             raise ValueError("queue is required for method 'moco'")
         if not is_moco and queue is not None:
