@@ -173,13 +173,13 @@ def check_sample_ids(ids: object, rows: int, name: str = "ids") -> torch.Tensor:
 def check_sample_id_values(ids_G: torch.Tensor, n: int, name: str = "ids") -> None:
     """Every id in [0, n) and no id twice in the (global) batch (reads the values: one
     device-to-host copy)."""
-    lo, hi = (int(x) for x in ids_G.aminmax())
+    values = ids_G.tolist()
+    lo, hi = min(values), max(values)
     if lo < 0 or hi >= n:
         raise ValueError(
             f"{name} must be dataset indices in [0, {n}) (the state holds n = {n} samples), got "
             f"values in [{lo}, {hi}]; build the loss with n = the training-set size"
         )
-    values = ids_G.tolist()
     if len(set(values)) < len(values):
         seen: set[int] = set()
         repeated = next(v for v in values if v in seen or seen.add(v))

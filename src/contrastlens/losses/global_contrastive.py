@@ -2,21 +2,22 @@
 Global Contrastive Learning: Small Batch Does Not Harm Performance", arXiv:2202.12387).
 
 In the terms of Lee et al. (docs/theory.md) the global contrastive objective is DCL (Def 3.1,
-psi = log, c1 = c2 = 1) whose inner sum runs over ALL n instances of the training set, not over
-the batch:
+psi = log, c1 = c2 = 1) whose inner sum runs over ALL n samples of the training set, not over
+the batch. With anchors a in {u_i, v_i} (2n of them) and N(a) the 2(n - 1) embeddings of the
+other samples, both views:
 
-    L = 1/(2n) sum over the 2n anchors a_i in {u_i, v_i} of
-        [ -u_i.v_i/t + log( sum_{j != i, both views} e^{a_i.c_j/t} ) ]
-      = 1/(2n) sum_a [ -u_i.v_i/t + log(K_n) + log g_i ],   K_n = 2(n - 1),
-    g_i = 1/K_n sum_{j != i} e^{a_i.c_j/t}   (the MEAN exp-similarity of the anchor's negatives)
+    L = 1/(2n) sum_a [ -u_i.v_i/t + log sum_{c in N(a)} e^{a.c/t} ]
+      = 1/(2n) sum_a [ -u_i.v_i/t + log K_n + log g_a ],   K_n = 2(n - 1),
+    g_a = 1/K_n sum_{c in N(a)} e^{a.c/t}   (the MEAN exp-similarity of the anchor's negatives)
 
 SogCLR (Algorithm 1 of the paper) keeps one number per training sample, u_i, a moving average
-of g_i's mini-batch estimates g_i(B) = mean over the anchor's 2(G - 1) in-batch negatives:
+of the mini-batch estimates g_a(B) (the same mean over the anchor's 2(G - 1) in-batch
+negatives):
 
-    u_i <- (1 - gamma) u_i + gamma g_i(B)        (the sample's first visit: u_i <- g_i(B))
+    u_i <- (1 - gamma) u_i + gamma g_a(B)        (the sample's first visit: u_i <- g_a(B))
 
-and steps along the gradient of the objective with g_i replaced by u_i, i.e. per anchor
--grad(u_i.v_i)/t + grad(g_i(B)) / u_i. With gamma = 1 and a batch that is the whole data set
+and steps along the gradient of L with g_a replaced by u_i: per anchor
+-grad(u_i.v_i)/t + grad(g_a(B)) / u_i. With gamma = 1 and a batch that is the whole data set
 this is exactly DCL (value and gradient). `within_view=False` is the InfoNCE-shaped variant:
 cross-view negatives only (c2 = 0), K_n = n - 1, 2(G - 1) -> G - 1.
 
@@ -30,9 +31,10 @@ write (`GlobalContrastiveStep.ids_G`, `.log_u_G`) and leave `log_u_N` unchanged;
 
 The value. The returned loss is the global objective's estimate on this batch's anchors,
 1/(2G) sum_a [-u_i.v_i/t + log(K_n u_a)], whose gradient is SogCLR's (the term
-(g_a/u_a) log g_a(B), with the ratio held constant, carries the gradient; its value is
-replaced by log(K_n u_a)). So with gamma = 1 and the whole data set as one batch the value is
-DCL's to rounding, and across batch sizes it stays on the full-data scale.
+(g_a/u_a) log g_a(B), with the ratio g_a/u_a held constant, carries the gradient; its value
+is replaced by log(K_n u_a)). So with gamma = 1 and the whole data set as one batch the value
+is DCL's to rounding, and across batch sizes it stays on the full-data scale (DCL's value at
+batch G is about log((n - 1)/(G - 1)) lower).
 
 Relation to LibAUC 2.0.1's `GCLoss_v1(N=n, tau=t, gamma=gamma, gamma_schedule="constant")`:
 the same gamma (weight of the NEW estimate), the same u (ours is exp(log_u_N)), and
@@ -40,9 +42,9 @@ grad(LibAUC) = 2 t grad(ours): LibAUC's per-anchor loss is t times ours and it s
 views where we average them. One difference, on purpose: LibAUC gives the batch gamma = 1 only
 when EVERY sample in it is new (`u[index].sum() == 0`), else gamma to all, so a new sample in a
 batch of revisits gets u = gamma g (it averages with LibAUC's 0); here each sample's first visit
-sets u = g. With one permutation per epoch (data/views.py) every batch of the first epoch is new,
-and the two agree until a sample is first seen in a later epoch (the last partial batch of epoch
-0 is dropped), where LibAUC's own `adjust_gamma(epoch)` would give gamma too.
+sets u = g. With one permutation per epoch (data/views.py) every batch of the first epoch is new
+and the two agree, except for the samples of epoch 0's dropped partial batch, first seen later
+among revisits (where LibAUC's `adjust_gamma(epoch >= 1)` would give gamma g as well).
 
 Across processes (`gather=True`) every process scores its local anchors against the gathered
 columns, gathers the ids and the new state rows, and so holds the same state, equal to one
