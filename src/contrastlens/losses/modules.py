@@ -85,14 +85,20 @@ class GlobalContrastiveLoss(nn.Module):
     """SogCLR's global contrastive loss with its per-sample state: `loss(z1, z2, ids)`.
 
     Yuan et al., ICML 2022, arXiv:2202.12387: DCL whose inner sum runs over all n training
-    samples, estimated by a moving average u_i per sample across steps
-    (`losses.global_contrastive.global_contrastive_loss` has the formula and its gradient).
+    samples (Lee et al. Def 3.1, psi = log, c1 = c2 = 1), each sample's mean exp-similarity
+    g_a estimated by a moving average u_i across steps (Algorithm 1). Per anchor a (u_i, v_i):
+
+        loss = 1/(2B) sum_a [ -u_i.v_i/t + log(2(n-1) u_a) ],  u_a = (1-gamma) u_i + gamma g_a(B)
+        grad = 1/(2B) sum_a [ -grad(u_i.v_i)/t + grad(g_a(B)) / u_a ]
+
+    (`losses.global_contrastive` has the derivation and the conventions.)
 
     State: the buffer `log_u_N` ((n,), log u_i, -inf = not visited yet) is in `state_dict`, so
     checkpoints and resumes keep it; it has the module's dtype (`.double()` for float64 work)
     and device. In training mode every call writes the batch's rows (a sample's first visit
-    sets u_i = g_i, later visits u_i <- (1 - gamma) u_i + gamma g_i); in eval mode the loss is
-    the same and the state is left alone. Call it once per optimizer step.
+    sets u_i = g_a(B), later visits u_i <- (1 - gamma) u_i + gamma g_a(B), averaged over the
+    two views); in eval mode the loss is the same and the state is left alone. Call it once
+    per optimizer step.
 
     LibAUC 2.0.1: `GCLoss_v1(N=n, tau=temperature, gamma=gamma, gamma_schedule="constant")`
     holds exp(log_u_N) as its `u` after the same steps (for batches that are all new or all
@@ -108,7 +114,12 @@ class GlobalContrastiveLoss(nn.Module):
         gather: several processes hold one global batch (see `contrastlens.distributed`);
             every process then holds the same state.
 
-    forward(z1_BD, z2_BD, ids_B) -> 0-d loss; z1, z2 (B, D) two views, ids (B,) dataset indices.
+    forward(z1_BD, z2_BD, ids_B):
+        z1_BD, z2_BD: (B, D) two views of the same B samples (normalized inside).
+        ids_B: (B,) integer dataset indices in [0, n), distinct in the (global) batch.
+
+    Returns:
+        the 0-d loss (forward); `diagnostics()`: {"sogclr_log_u_mean", "sogclr_visited"}.
 
     Example:
         >>> import torch
