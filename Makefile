@@ -26,10 +26,13 @@ install: $(STAMP)
 
 # torch/torchvision first, on their own, so that pip takes the releases this machine already has
 # (any torch>=2.4 works; see pyproject.toml), then the package in editable mode with the dev extra.
-$(STAMP): pyproject.toml
+# LibAUC (the SogCLR tests' reference, loaded by path) without its dependencies: the dev extra
+# would pull its heavy ones. The recipe re-runs when this file or pyproject.toml changes.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "torch>=2.4" "torchvision>=0.19"
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps libauc==2.0.1
 	touch $(STAMP)
 
 # Fashion-MNIST: already verified -> nothing; else apt (Debian package, when root with apt);

@@ -2,9 +2,13 @@
 
     .venv/bin/python benchmarks/losses.py            # full run (a few minutes)
     .venv/bin/python benchmarks/losses.py --quick    # 2B = 256 and 1024 only
+    .venv/bin/python benchmarks/losses.py --sizes 64 512 --no-memory   # batch 32 and 256
 
 For 2B in {256, 1024, 4096} (B instances, two views) it times SimCLR, SimCLR + VRN, DCL, DHEL,
-SigLIP and MoCo v2 (B queries against a queue of K = 4096 keys) from `contrastlens.losses`
+SigLIP, MoCo v2 (B queries against a queue of K = 4096 keys) and SogCLR's global contrastive loss
+(`GlobalContrastiveLoss` with its per-sample state for n = 50,000 samples, the same B dataset
+indices every step: the steady state of revisits, the state written each call; `sogclr_vs_dcl` is
+its time over DCL's, the loss it extends) from `contrastlens.losses`
 (plus the VRN term alone: its fwd+bwd, including its own batch preparation, bounds what it
 adds to a loss, which `simclr+vrn` vs `simclr` measures directly but noisily),
 and in the same run the baselines users would otherwise use:
@@ -90,11 +94,14 @@ def methods(B: int) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Te
     simclr_vrn = losses.build_objective(
         "simclr", temperature=TEMPERATURE, vrn_weight=VRN_WEIGHT, vrn_n=VRN_N
     )
+    sogclr = losses.GlobalContrastiveLoss(VRN_N, temperature=TEMPERATURE)
+    ids_B = torch.randperm(VRN_N, generator=g)[:B]  # dataset indices, revisited every call
     out = {
         "simclr": lambda a, b: losses.simclr_loss(a, b, temperature=TEMPERATURE),
         "simclr+vrn": lambda a, b: simclr_vrn(a, b)["loss"],
         "vrn": lambda a, b: losses.vrn_loss(a, b, n=VRN_N),  # the term alone, for reference
         "dcl": lambda a, b: losses.dcl_loss(a, b, temperature=TEMPERATURE),
+        "sogclr": lambda a, b: sogclr(a, b, ids_B),
         "dhel": lambda a, b: losses.dhel_loss(a, b, temperature=TEMPERATURE),
         "siglip": lambda a, b: losses.sigmoid_loss(a, b, t=10.0, b=10.0),
         "moco": lambda a, b: losses.moco_loss(a, b.detach(), queue_KD, temperature=TEMPERATURE),
@@ -184,6 +191,7 @@ def peak_memory(name: str, B: int) -> int | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2B = 256 and 1024 only")
+    parser.add_argument("--sizes", type=int, nargs="+", help="2B values (default 256 1024 4096)")
     parser.add_argument("--repeats", type=int, default=0, help="0: 9 / 7 / 5 by size")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--no-memory", action="store_true")
@@ -196,7 +204,7 @@ def main() -> None:
         print(measure_peak_in_this_process(args.peak[0], int(args.peak[1])))
         return
 
-    sizes = SIZES[:2] if args.quick else SIZES
+    sizes = args.sizes or (SIZES[:2] if args.quick else SIZES)
     report = {
         "config": {
             "D": D, "K": K, "temperature": TEMPERATURE, "vrn_weight": VRN_WEIGHT, "vrn_n": VRN_N,
@@ -212,7 +220,7 @@ def main() -> None:
     }  # fmt: skip
     for two_b in sizes:
         B = two_b // 2
-        repeats = args.repeats or {256: 9, 1024: 7}.get(two_b, 5)
+        repeats = args.repeats or {256: 9, 1024: 7}.get(two_b, 9 if two_b < 256 else 5)
         times = time_all(B, repeats)
         matrix_bytes = two_b * two_b * 4
         rows = {}
@@ -265,6 +273,7 @@ def _ratios(results: dict) -> dict:
             "vrn_overhead": m["simclr+vrn"] / m["simclr"] - 1.0,
             "vrn_alone_vs_simclr": m["vrn"] / m["simclr"],  # upper bound on the overhead
             "authors_vrn_overhead": m["authors_simclr+vrn"] / m["authors_simclr"] - 1.0,
+            "sogclr_vs_dcl": m["sogclr"] / m["dcl"],
         }
         if "lightly_ntxent" in m:
             r["simclr_vs_lightly"] = m["simclr"] / m["lightly_ntxent"]

@@ -104,6 +104,7 @@ FLOAT_RANGE = {
     "data.augment.contrast": (0, INF, True, False),
     "data.augment.saturation": (0, INF, True, False), "vrn.lr_ref": (0, INF, False, False),
     "method.siglip_t": (0, INF, False, False), "vrn.delta": (-1, 1, True, True),
+    "method.sogclr_gamma": (0, 1, False, True),
 }  # fmt: skip
 # (lo, hi) pairs: 0 < lo <= hi (<= 1 when bounded)
 INTERVALS = {"data.augment.crop_scale": 1.0, "data.augment.crop_ratio": None,

@@ -1,5 +1,6 @@
 """A real 2-process gloo group on the CPU: every loss with `gather=True` equals one process
-holding the global batch, in value and in the gradient of every input (float64, 1e-10).
+holding the global batch, in value and in the gradient of every input (float64, 1e-10); for
+SogCLR also in its per-sample state, which every process holds whole, over steps that revisit.
 
 One spawn runs all checks; each process writes its largest errors to a JSON file that the test
 reads. Shape legend: B local rows, G = 2B global rows, D dimension, K queue length.
@@ -104,6 +105,8 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     unit_GD = z2_GD / z2_GD.norm(dim=1, keepdim=True)
     errors["queue_gather"] = [(queue.keys_KD[: WORLD * B] - unit_GD).abs().max().item()]
 
+    errors.update(_sogclr_errors(rank, z1_GD, z2_GD, rows))
+
     for name, fn in _checks().items():
         a_GD, b_GD = z1_GD.clone().requires_grad_(), z2_GD.clone().requires_grad_()
         expected = fn(a_GD, b_GD, IDS_G, queue_KD, False)  # one process, global batch
@@ -121,6 +124,44 @@ def _worker(rank: int, init_file: str, out_dir: str) -> None:
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(errors))
     dist.barrier()
     dist.destroy_process_group()
+
+
+def _sogclr_errors(rank, z1_GD, z2_GD, rows) -> dict:
+    """SogCLR in the objective with VRN (within-view, and cross-view only): three steps, all
+    new, then some new among revisits, then revisits; value, gradients and the WHOLE state
+    (on every process) against one process holding the global batch."""
+    n = 3 * WORLD * B
+    ids_steps = [
+        torch.arange(WORLD * B),
+        torch.arange(2, WORLD * B + 2).flip(0),
+        torch.tensor([9, 0, 17, 3, 5, 12, 1, 8]),
+    ]
+    errors = {}
+    for within in (True, False):
+        kw = dict(temperature=0.3, within_view=within, sogclr_n=n, sogclr_gamma=0.7)
+        one = losses.build_objective("sogclr", vrn_weight=2.0, vrn_n=n, **kw).double()
+        two = losses.build_objective("sogclr", vrn_weight=2.0, vrn_n=n, gather=True, **kw)
+        two = two.double()
+        errs = []
+        for step, ids_G in enumerate(ids_steps):
+            a_GD = (z1_GD + step).requires_grad_()
+            b_GD = (z2_GD - step).requires_grad_()
+            expected = one(a_GD, b_GD, ids=ids_G)["loss"]
+            a_BD = a_GD.detach()[rows].clone().requires_grad_()
+            b_BD = b_GD.detach()[rows].clone().requires_grad_()
+            value = two(a_BD, b_BD, ids=ids_G[rows])["loss"]
+            expected.backward()
+            value.backward()
+            state_one, state_two = one.sogclr.log_u_N, two.sogclr.log_u_N
+            errs += [
+                (value - expected).abs().item(),
+                (a_BD.grad - a_GD.grad[rows]).abs().max().item(),
+                (b_BD.grad - b_GD.grad[rows]).abs().max().item(),
+                float(not torch.equal(state_one.isinf(), state_two.isinf())),
+                (state_one - state_two).nan_to_num(nan=0.0).abs().max().item(),
+            ]
+        errors[f"sogclr_within_{within}"] = errs
+    return errors
 
 
 def test_helpers_are_identities_on_one_process():
@@ -147,6 +188,7 @@ def test_two_gloo_processes_equal_one_process_over_the_global_batch():
         mp.spawn(_worker, args=(init_file, tmp), nprocs=WORLD, join=True)
         results = [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(WORLD)]
     names = set(_checks()) | {"helpers", "all_gather", "queue_gather"}
+    names |= {"sogclr_within_True", "sogclr_within_False"}
     for rank, errors in enumerate(results):
         assert set(errors) == names
         for name, errs in errors.items():

@@ -76,3 +76,10 @@ def test_one_registry_names_each_preset_kind():
         presets.get("wordnet")
     with pytest.raises(ConfigError, match="image preset: contrastlens train --preset smoke"):
         presets.get_text("smoke")
+
+
+@pytest.mark.parametrize("gamma", ["0", "-0.5", "1.5"])
+def test_sogclr_gamma_must_be_in_zero_one(gamma):
+    with pytest.raises(ConfigError, match=r"method.sogclr_gamma must be in \(0, 1\]"):
+        validate(apply_overrides(Config(), ["method.name=sogclr", f"method.sogclr_gamma={gamma}"]))
+    validate(apply_overrides(Config(), ["method.name=sogclr", "method.sogclr_gamma=1"]))

@@ -23,6 +23,7 @@ from contrastlens.train.config import config_to_dict
         ("siglip", "none", 0),
         ("simclr", "bn", 0),
         ("moco", "bn", 0),
+        ("sogclr", "none", 0),
         ("simclr", "none", 4),
     ],
 )  # siglip: learnable t, b outside DDP; moco: 2 shuffle-BN groups on 1 process = 2 processes;
@@ -75,6 +76,7 @@ def test_two_processes_equal_one(tmp_path, method, norm, micro):
         ob = torch.load(tmp_path / "two" / rf.CHECKPOINT, weights_only=False).get(part, {})
         assert oa.keys() == ob.keys()
         assert part != "objective" or method != "siglip" or len(oa) >= 2
+        assert part != "objective" or method != "sogclr" or "sogclr.log_u_N" in oa  # its state
         assert part != "moco" or (method != "moco") == (not oa)
         for key, value in oa.items():
             if key.endswith(running):

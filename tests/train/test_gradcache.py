@@ -59,6 +59,30 @@ def test_chunked_step_equals_plain_step(method, vrn, gor):
         torch.testing.assert_close(grads[name], g, rtol=1e-9, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("vrn", [0.0, 3.0])
+def test_sogclr_chunked_step_equals_plain_step_with_its_state(vrn):
+    """SogCLR under GradCache: the loss is computed once on the whole batch's cached
+    embeddings, so the state moves once per step, as in the plain step: the same loss, every
+    parameter gradient and the same state (from the same state before: a revisit)."""
+    p, x1, x2, ids = _setup("sogclr", vrn=vrn)
+    forward_terms(p, x1, x2, ids, stats=False)  # a first visit: the state holds these rows
+    p.optimizer.zero_grad(set_to_none=True)
+    before = copy.deepcopy(p.objective.state_dict())
+    terms, _, _ = forward_terms(p, x1, x2, ids, stats=True)
+    terms["loss"].backward()
+    plain, plain_state = _grads(p), p.objective.sogclr.log_u_N.clone()
+    p.optimizer.zero_grad(set_to_none=True)
+    p.objective.load_state_dict(before)
+    chunked, _, _ = chunked_step(p, x1, x2, ids, micro_batch=4, stats=True)
+    torch.testing.assert_close(chunked["loss"], terms["loss"].detach(), rtol=1e-12, atol=1e-12)
+    assert torch.equal(p.objective.sogclr.log_u_N, plain_state)
+    assert chunked["sogclr_visited"] == terms["sogclr_visited"] == 16 / 64
+    grads = _grads(p)
+    assert plain.keys() == grads.keys() and len(plain) > 4
+    for name, g in plain.items():
+        torch.testing.assert_close(grads[name], g, rtol=1e-9, atol=1e-12, msg=name)
+
+
 def test_chunked_step_with_batch_norm_equals_per_micro_batch_statistics():
     p, x1, x2, ids = _setup("simclr", norm="bn", vrn=3.0)
     running = {k: v.clone() for k, v in p.encoder.state_dict().items() if "running" in k}

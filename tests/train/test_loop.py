@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import stat
 import time
@@ -65,6 +66,42 @@ def test_resume_is_bit_identical(tmp_path):
     assert memory["rss_before_mb"] == part["memory"]["rss_before_mb"]
 
 
+def test_sogclr_trains_logs_its_state_and_resumes_bit_identically(tmp_path):
+    """The per-sample state is in the objective's state_dict, so a run stopped mid-epoch and
+    resumed equals the uninterrupted run: weights, state and every metrics row."""
+
+    def cfg(**train):
+        c = tiny_config(epochs=2, **train)
+        c.method.name, c.method.sogclr_gamma, c.train.log_every = "sogclr", 0.8, 1
+        return c
+
+    train(cfg(), tmp_path / "full")
+    assert train(cfg(max_steps=6), tmp_path / "part")["steps"] == 6
+    assert train(cfg(), tmp_path / "part", resume=True)["steps"] == 8
+    a = torch.load(tmp_path / "full" / rf.CHECKPOINT, weights_only=False)
+    b = torch.load(tmp_path / "part" / rf.CHECKPOINT, weights_only=False)
+    for part in ("encoder", "objective"):
+        assert a[part].keys() == b[part].keys()
+        for key, value in a[part].items():
+            assert torch.equal(value, b[part][key]), (part, key)
+    state = a["objective"]["sogclr.log_u_N"]
+    assert state.shape == (64,) and bool(torch.isfinite(state).all())  # 64 training images
+    rows = _rows(tmp_path / "full" / rf.METRICS)
+    assert rows == _rows(tmp_path / "part" / rf.METRICS)
+    assert [r["sogclr_visited"] for r in rows[:5]] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert all(math.isfinite(r["sogclr_log_u_mean"]) and "sogclr" in r for r in rows)
+
+
+def test_sogclr_refuses_a_checkpoint_of_another_training_set(tmp_path):
+    c = tiny_config(epochs=2, max_steps=2)
+    c.method.name = "sogclr"
+    train(c, tmp_path / "r")
+    c.data.synthetic_n, c.train.max_steps = 80, 0
+    # refused by the resume rules before the state's size check (tests/losses) is reached
+    with pytest.raises(ValueError, match=r"resume cannot change data\.synthetic_n \(64 -> 80\)"):
+        train(c, tmp_path / "r", resume=True)
+
+
 def test_curve_probes_are_neither_training_time_nor_training_memory(tmp_path, monkeypatch):
     def plain(name):
         cfg = tiny_config(epochs=2)
@@ -106,7 +143,7 @@ def test_moco_and_vrn_train_and_resume(tmp_path):
     assert _rows(tmp_path / "ref" / rf.METRICS) == _rows(tmp_path / "m" / rf.METRICS)
 
 
-@pytest.mark.parametrize("method", ["dcl", "dhel", "siglip", "infonce"])
+@pytest.mark.parametrize("method", ["dcl", "dhel", "siglip", "infonce", "sogclr"])
 def test_methods_run(tmp_path, method):
     cfg = tiny_config(epochs=1, max_steps=2)
     cfg.method.name = method

@@ -53,3 +53,17 @@ def test_final_split_test_scores_test_once_while_curves_score_validation(monkeyp
 
     with pytest.raises(Exception, match="eval.final_split='val'; choose one of auto, test"):
         validate(apply_overrides(cfg, ["eval.final_split=val"]))
+
+
+@pytest.mark.skipif(not HAVE, reason="Fashion-MNIST is not installed")
+def test_batch_ids_index_the_training_split_after_val_size_and_subset():
+    """SogCLR's state is indexed by the batches' ids: with a validation split held out (and a
+    subset kept) they must be positions in the training split as trained, [0, n_train), each
+    once per epoch; the trainer sizes the state with that n_train."""
+    from contrastlens.data.splits import two_view_batches
+
+    cfg = apply_overrides(presets.get("fmnist-quick"), ["data.val_size=1000", "data.subset=500"])
+    batches, n_train, _ = two_view_batches(cfg.data, batch_size=100, seed=0, device="cpu")
+    assert n_train == 500
+    ids = torch.cat([ids_B for _, _, ids_B in batches.epoch(0)])
+    assert sorted(ids.tolist()) == list(range(n_train))

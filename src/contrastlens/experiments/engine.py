@@ -128,10 +128,10 @@ def reproduce(
                             (f"{prefix}batch_size", "--batches", batches)):  # fmt: skip
         if keep is not None:
             _restrict(study, key, keep, flag)
-    out = Path(rf.portable(str(out_dir or f"runs/reproduce-{preset}")))  # relative when inside
+    out = Path(out_dir or f"runs/reproduce-{preset}")
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    args = ["contrastlens", "reproduce", "--preset", preset, "--out", str(out)]
+    args = ["contrastlens", "reproduce", "--preset", preset, "--out", rf.portable(str(out))]
     if only:
         args += ["--only", ",".join(only)]
     if seeds is not None:

@@ -114,7 +114,8 @@ def train_command(sweep: Sweep, spec: RunSpec, run_dir: Path) -> list[str]:
         cmd += ["--set", "train.progress=false"]  # the log is a file: no progress bar redraws
     for item in set_strings(spec.overrides):
         cmd += ["--set", item]
-    return cmd + ["--set", f"out_dir={run_dir.parent}", "--set", f"name={run_dir.name}"]
+    out_dir = rf.portable(str(run_dir.parent))  # config.json records no absolute path inside
+    return cmd + ["--set", f"out_dir={out_dir}", "--set", f"name={run_dir.name}"]
 
 
 def _lock(out: Path):
@@ -148,7 +149,7 @@ def run_sweep(
     goes on. Interrupting (Ctrl-C, SIGKILL) loses at most the run in progress, which resumes
     from its last checkpoint (`--resume`) next time.
     """
-    out = Path(rf.portable(str(out_dir)))  # inside the working directory: a relative path
+    out = Path(out_dir)
     runs = expand(sweep)
     lock = _lock(out)
     try:

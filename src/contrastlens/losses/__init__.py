@@ -7,13 +7,14 @@ Pure functions of embeddings -> 0-d tensor, one family per file, thin modules ar
     additive.py   Def 3.2: additive_loss, sigmoid_loss (SigLIP), spectral_loss
     moco.py       moco_loss (the queue and key encoder: contrastlens.models.MoCo)
     vrn.py        Def 5.7: vrn_loss; similarity_stats (batch pos/neg mean, neg variance)
+    global_contrastive.py   SogCLR (per-sample state): global_contrastive_loss
     gor.py        GOR (Zhang et al. 2017) as sentence-transformers computes it: gor_loss
     ranking.py    ranking_loss: MNRL / one-direction InfoNCE over candidates, false negatives
                   masked out of the denominator
     masking.py    false negatives (duplicates, groups): same_key, false_negatives,
                   negative_mask -> (rows, columns) boolean masks for ranking_loss and vrn_loss
     modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
-                  MoCoLoss, VRN
+                  MoCoLoss, VRN, GlobalContrastiveLoss (SogCLR, holds the state)
     objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
 
 Every loss takes `gather=False`; with True (and torch.distributed initialized) local rows are
@@ -22,6 +23,7 @@ batch, in value and in every input's gradient (see `contrastlens.distributed`).
 """
 
 from contrastlens.losses.additive import additive_loss, sigmoid_loss, spectral_loss
+from contrastlens.losses.global_contrastive import global_contrastive_loss
 from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import (
     dcl_loss,
@@ -36,6 +38,7 @@ from contrastlens.losses.modules import (
     VRN,
     DCLLoss,
     DHELLoss,
+    GlobalContrastiveLoss,
     InfoNCELoss,
     MoCoLoss,
     SigLIPLoss,
@@ -50,6 +53,7 @@ from contrastlens.losses.vrn import similarity_stats, vrn_loss
 __all__ = [
     "DCLLoss",
     "DHELLoss",
+    "GlobalContrastiveLoss",
     "InfoNCELoss",
     "METHODS",
     "MoCoLoss",
@@ -64,6 +68,7 @@ __all__ = [
     "dcl_loss",
     "dhel_loss",
     "false_negatives",
+    "global_contrastive_loss",
     "gor_loss",
     "infonce_family",
     "infonce_loss",

@@ -152,3 +152,38 @@ def resolve_delta(n: object, delta: object) -> float:
     if not -1.0 <= value <= 1.0:
         raise ValueError(f"delta must lie in [-1, 1] (a cosine similarity), got {value}")
     return value
+
+
+def check_sample_ids(ids: object, rows: int, name: str = "ids") -> torch.Tensor:
+    """Dataset indices of a batch (SogCLR's state index): a (rows,) integer tensor. Returns it.
+    Reads no values (see `check_sample_id_values`)."""
+    if ids is None:
+        raise ValueError(
+            f"{name} are required: pass the samples' dataset indices in [0, n), shape ({rows},) "
+            "(the training loop's batches yield them as their third item)"
+        )
+    check_ids(ids, rows, name, finite=False)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must be integer dataset indices, got dtype {ids.dtype} (pass {name}.long())"
+        )
+    return ids
+
+
+def check_sample_id_values(ids_G: torch.Tensor, n: int, name: str = "ids") -> None:
+    """Every id in [0, n) and no id twice in the (global) batch (reads the values: one
+    device-to-host copy)."""
+    values = ids_G.tolist()
+    lo, hi = min(values), max(values)
+    if lo < 0 or hi >= n:
+        raise ValueError(
+            f"{name} must be dataset indices in [0, {n}) (the state holds n = {n} samples), got "
+            f"values in [{lo}, {hi}]; build the loss with n = the training-set size"
+        )
+    if len(set(values)) < len(values):
+        seen: set[int] = set()
+        repeated = next(v for v in values if v in seen or seen.add(v))
+        raise ValueError(
+            f"{name}: dataset index {repeated} appears twice in one (global) batch; the state "
+            "holds one value per sample, so draw each batch without replacement"
+        )

@@ -1,6 +1,7 @@
-"""Two fused autograd functions, tested through the slow references in tests/reference.py:
+"""Three fused autograd functions, tested through the slow references in tests/reference.py:
 `negative_logsumexp` (a memory-lean log-sum-exp of a masked similarity matrix, shared by the
-InfoNCE family and MoCo) and `pair_square_sum` (VRN's sum of squared similarities from Gram
+InfoNCE family and MoCo), `self_negative_logsumexp` (the same when the anchors are the columns,
+SogCLR on one process) and `pair_square_sum` (VRN's sum of squared similarities from Gram
 matrices).
 
 Shape legend: B anchor rows, K columns (blocks of `width` columns), N columns, D dimension.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["negative_logsumexp", "pair_square_sum"]
+__all__ = ["negative_logsumexp", "pair_square_sum", "self_negative_logsumexp"]
 
 
 class _NegativeLogSumExp(torch.autograd.Function):
@@ -66,6 +67,44 @@ def negative_logsumexp(
     keep at least one column. Returns (B,).
     """
     return _NegativeLogSumExp.apply(a_BD, cols_KD, excluded, blocks, width)
+
+
+class _SelfNegativeLogSumExp(torch.autograd.Function):
+    """lse_K = logsumexp_j (x_KD @ x_KD.T)[i, j] / t over the pairs that are not excluded: the
+    rows are their own columns, so the logits are symmetric and, with the excluded pairs
+    symmetric too, the backward needs one matmul instead of two: with W = g P (P the saved
+    row softmax, g the incoming (K,) gradient), d x = (W + W^T) x / t. W + W^T is built in
+    one (K, K) buffer, as `_NegativeLogSumExp` builds W."""
+
+    @staticmethod
+    def forward(ctx, x_KD, inv_t, excluded):
+        logits_KK = (x_KD * inv_t) @ x_KD.T  # (K, K)
+        logits_KK[excluded] = float("-inf")
+        max_K = logits_KK.amax(dim=1)  # finite: every row keeps at least one column
+        probs_KK = logits_KK.sub_(max_K[:, None]).exp_()
+        sum_K = probs_KK.sum(dim=1)
+        probs_KK.div_(sum_K[:, None])
+        ctx.save_for_backward(x_KD, probs_KK)
+        ctx.inv_t = inv_t
+        return sum_K.log_().add_(max_K)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_K):
+        x_KD, probs_KK = ctx.saved_tensors
+        both_KK = probs_KK * grad_K[:, None]  # W
+        both_KK.addcmul_(probs_KK.T, grad_K[None, :])  # + W^T
+        return (both_KK @ x_KD).mul_(ctx.inv_t), None, None
+
+
+def self_negative_logsumexp(
+    x_KD: torch.Tensor, inv_t: float, excluded: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """lse_K[i] = log sum_j exp(x_i . x_j * inv_t) over the pairs (i, j) not in `excluded`,
+    a (rows, cols) index pair that must be symmetric (with (i, j) also (j, i)). x_KD: (K, D)
+    rows, also the columns; inv_t: a number. Every row must keep a column. Returns (K,).
+    Equals `negative_logsumexp(x_KD * inv_t, x_KD, excluded)` with one matmul fewer."""
+    return _SelfNegativeLogSumExp.apply(x_KD, float(inv_t), excluded)
 
 
 class _PairSquareSum(torch.autograd.Function):

@@ -5,6 +5,8 @@
     terms["loss"].backward()                           # "loss" = simclr + 30 * vrn
     terms = obj(q_BD, k_BD, ids=ids_B, queue=queue)    # method "moco": {"moco", "vrn", "loss"}
     terms = obj(z1_BD, z2_BD, ids=ids_B, stats=True)   # + detached pos_mean, neg_mean, neg_var
+    obj = build_objective("sogclr", sogclr_n=60_000)   # SogCLR: ids = dataset indices, required;
+    terms = obj(z1_BD, z2_BD, ids=ids_B)                # its state is obj.sogclr.log_u_N
 
 The batch is prepared once (`view_pairs`: validation, normalization, the all-gather, the id
 mask) and the same `ViewPairs` goes to the loss term and to the VRN term, so nothing is computed
@@ -25,7 +27,7 @@ from contrastlens.losses.additive import sigmoid_from_pairs, spectral_from_pairs
 from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import infonce_from_pairs
 from contrastlens.losses.moco import moco_from_pairs
-from contrastlens.losses.modules import SigLIPLoss
+from contrastlens.losses.modules import GlobalContrastiveLoss, SigLIPLoss
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 from contrastlens.losses.vrn import similarity_stats_from_pairs, vrn_from_pairs
 
@@ -38,19 +40,20 @@ _INFONCE = {
     "dcl": (True, True, True),
     "dhel": (False, True, True),
 }
-METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco")
+METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco", "sogclr")
 
 
 def default_within_view(method: str) -> bool:
     """Whether `method` has within-view negatives (c2 of Def 3.1) unless told otherwise:
-    simclr, dcl, dhel yes; infonce, siglip, spectral, moco no."""
-    return _INFONCE[method][1] if method in _INFONCE else False
+    simclr, dcl, dhel, sogclr yes; infonce, siglip, spectral, moco no."""
+    return _INFONCE[method][1] if method in _INFONCE else method == "sogclr"
 
 
 class Objective(nn.Module):
     """Returns {method: term, ["vrn": term], ["gor": term], "loss": method term +
     vrn_weight * vrn term + gor_weight * gor term}.
-    Build it with `build_objective`; SigLIP's learnable t and b are its parameters."""
+    Build it with `build_objective`; SigLIP's learnable t and b are its parameters, SogCLR's
+    per-sample state a buffer (`sogclr.log_u_N`, in its state_dict)."""
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class Objective(nn.Module):
         gather: bool,
         check_values: bool = True,
         gor_weight: float = 0.0,
+        sogclr: GlobalContrastiveLoss | None = None,
     ) -> None:
         super().__init__()
         self.method = method
@@ -77,9 +81,12 @@ class Objective(nn.Module):
         self.gather = gather
         self.check_values = check_values
         self.gor_weight = gor_weight
+        self.sogclr = sogclr
 
-    def method_term(self, P: ViewPairs) -> torch.Tensor:
-        """The method's loss on a prepared batch."""
+    def method_term(self, P: ViewPairs, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The method's loss on a prepared batch (SogCLR also writes its state rows)."""
+        if self.method == "sogclr":
+            return self.sogclr.from_pairs(P, ids)
         if self.method in _INFONCE:
             cross_view, _, decoupled = _INFONCE[self.method]
             return infonce_from_pairs(
@@ -114,9 +121,16 @@ class Objective(nn.Module):
         the query-key and query-queue pairs, whose keys carry no gradient: the queries can then
         collapse onto one direction orthogonal to the lagging keys (measured: negative mean
         0.14 -> 0.54, MoCo loss -> log(K+1), README "MoCo + VRN"), so the training loop passes
-        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2). Returns
-        the dict of named 0-d terms."""
+        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2), and for
+        SogCLR "sogclr_log_u_mean" and "sogclr_visited" (its state after this step). SogCLR
+        needs ids (dataset indices in [0, n)) and moves its state on every call in training
+        mode: call it once per optimizer step. Returns the dict of named 0-d terms."""
         is_moco = self.method == "moco"
+        if self.method == "sogclr" and (queue is not None or vrn_views is not None):
+            raise ValueError(
+                "queue, vrn_views: MoCo's key encoder and queue do not combine with method "
+                "'sogclr' (its state averages in-batch negatives per sample); use one method"
+            )
         if is_moco and queue is None:
             raise ValueError("queue is required for method 'moco'")
         if not is_moco and queue is not None:
@@ -132,7 +146,7 @@ class Objective(nn.Module):
             need_negatives=not is_moco or self.vrn_weight > 0,
             check_values=self.check_values,
         )
-        terms = {self.method: self.method_term(P)}
+        terms = {self.method: self.method_term(P, ids)}
         loss = terms[self.method]
         # The regularizers see the two views that carry gradient: MoCo's query views.
         Q = P
@@ -154,6 +168,8 @@ class Objective(nn.Module):
         terms["loss"] = loss
         if stats:
             terms.update(similarity_stats_from_pairs(P))
+            if self.sogclr is not None:
+                terms.update(self.sogclr.diagnostics())
         return terms
 
     def extra_repr(self) -> str:
@@ -179,19 +195,24 @@ def build_objective(
     gather: bool = False,
     check_values: bool = True,
     gor_weight: float = 0.0,
+    sogclr_n: int | None = None,
+    sogclr_gamma: float = 0.9,
 ) -> Objective:
     """The loop-facing objective: `method`'s loss + vrn_weight * VRN (Def 5.7), as named terms.
 
-    method: one of METHODS. temperature: t > 0 of the InfoNCE family and MoCo. within_view:
-    within-view negatives (c2); None takes the method's own (simclr, dcl, dhel: True; infonce,
-    siglip, spectral: False; dhel needs True, moco has none). vrn_weight: lambda >= 0 (0: no
-    VRN term; the paper uses 30). vrn_n / vrn_delta: exactly one when vrn_weight > 0 (n is the
-    DATASET size, delta = -1/(n-1)). vrn_within_view: VRN on within-view pairs too (extension).
-    siglip_t, siglip_b: fixed values, or None for learnable parameters (SigLIP's init t = 10,
-    b = 10, i.e. open_clip's logit_scale = log 10, logit_bias = -10). gather: local rows against
-    all processes' columns. check_values: validate the embeddings' values on every call (a
-    device-to-host sync; the training loop checks the loss instead). gor_weight: weight of
-    GOR (`gor_loss` of the two views, sentence-transformers' form) added to the loss, 0 = off.
+    method: one of METHODS. temperature: t > 0 of the InfoNCE family, MoCo and SogCLR.
+    within_view: within-view negatives (c2); None takes the method's own (simclr, dcl, dhel,
+    sogclr: True; infonce, siglip, spectral: False; dhel needs True, moco has none).
+    vrn_weight: lambda >= 0 (0: no VRN term; the paper uses 30). vrn_n / vrn_delta: exactly one
+    when vrn_weight > 0 (n is the DATASET size, delta = -1/(n-1)). vrn_within_view: VRN on
+    within-view pairs too (extension). siglip_t, siglip_b: fixed values, or None for learnable
+    parameters (SigLIP's init t = 10, b = 10, i.e. open_clip's logit_scale = log 10,
+    logit_bias = -10). gather: local rows against all processes' columns. check_values:
+    validate the embeddings' values on every call (a device-to-host sync; the training loop
+    checks the loss instead). gor_weight: weight of GOR (`gor_loss` of the two views,
+    sentence-transformers' form) added to the loss, 0 = off. sogclr_n, sogclr_gamma (method
+    "sogclr" only): the training-set size (the length of the per-sample state, required) and
+    the moving-average weight of the new estimate, in (0, 1] (see `GlobalContrastiveLoss`).
     Returns an `Objective`.
     """
     if method not in METHODS:
@@ -214,6 +235,15 @@ def build_objective(
     siglip = None
     if method == "siglip":
         siglip = SigLIPLoss(siglip_t, siglip_b, within_view=within, gather=gather)
+    sogclr = None
+    if method == "sogclr":
+        if sogclr_n is None:
+            raise ValueError("sogclr_n: method 'sogclr' needs the training-set size (its state)")
+        sogclr = GlobalContrastiveLoss(
+            sogclr_n, temperature, sogclr_gamma, within_view=within, gather=gather
+        )
+    elif sogclr_n is not None:
+        raise ValueError(f"sogclr_n is only used by method 'sogclr', not {method!r}")
     return Objective(
         method,
         temperature=temperature,
@@ -225,4 +255,5 @@ def build_objective(
         gather=gather,
         check_values=check_values,
         gor_weight=float(gor_weight),
+        sogclr=sogclr,
     )

@@ -16,7 +16,7 @@ Schema (defaults in the dataclasses below; every leaf is settable with `--set`):
              stem (ResNets: auto | cifar | imagenet; auto = imagenet from 128 px up; the
              stem in use is meta.json's resolved.stem)
     method   name, temperature, within_view, siglip_t, siglip_b, moco_momentum, moco_queue,
-             moco_symmetric, moco_bn_groups
+             moco_symmetric, moco_bn_groups, sogclr_gamma
     vrn      weight (lambda, 0 = off), n (None = training-set size), delta, within_view, lr_ref
     gor      weight (0 = off): GOR of the two views (sentence-transformers' form)
     optim    name (sgd | lars), base_lr (lr = base_lr * batch / 256), momentum, weight_decay,
@@ -95,6 +95,9 @@ class MethodConfig:
     # shuffle-BN on one process: BN groups per step; no key is normalized with its query's
     # group (models/momentum.py). 1 = queries and keys share statistics (no shuffle-BN).
     moco_bn_groups: int = 2
+    # SogCLR (name "sogclr"): weight of the new batch estimate in each sample's moving average,
+    # in (0, 1]; 1 = no memory. 0.9 is the SogCLR paper's and LibAUC's default.
+    sogclr_gamma: float = 0.9
 
 
 @dataclass
@@ -486,6 +489,8 @@ def validate(cfg: Config) -> None:
         within("vrn.delta", cfg.vrn.delta, -1, 1)
     if not 0 <= cfg.method.moco_momentum < 1:
         raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
+    if not 0 < cfg.method.sogclr_gamma <= 1:
+        raise ConfigError(f"method.sogclr_gamma must be in (0, 1], got {cfg.method.sogclr_gamma}")
     if cfg.method.siglip_t is not None and cfg.method.siglip_t <= 0:
         raise ConfigError(f"method.siglip_t must be > 0 or null (learnable), got "
                           f"{cfg.method.siglip_t}")  # fmt: skip

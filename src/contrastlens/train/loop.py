@@ -97,6 +97,7 @@ def build(cfg: Config, r: Resolved, device: torch.device, dtype: torch.dtype, ch
         vrn_weight=r.vrn_weight, vrn_delta=r.vrn_delta, vrn_within_view=cfg.vrn.within_view,
         siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=r.world > 1, gor_weight=cfg.gor.weight,
         check_values=False,  # train_step checks the loss: one sync per step, not three
+        sogclr_n=r.n_train if m.name == "sogclr" else None, sogclr_gamma=m.sogclr_gamma,
     ).to(device=device, dtype=dtype)  # fmt: skip
     moco = None
     if m.name == "moco":

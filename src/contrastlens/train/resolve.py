@@ -26,6 +26,7 @@ class Resolved:
     """Everything the config implies once the data and the processes are known."""
 
     world: int  # processes
+    n_train: int  # training instances (SogCLR's state holds one entry per instance)
     process_batch: int  # train.batch_size / world: the rows each process holds
     micro_batch: int  # GradCache chunk (0 = the process's batch in one piece)
     peak_lr: float  # optim.base_lr x train.batch_size / 256
@@ -91,6 +92,7 @@ def resolve(
     within = cfg.method.within_view
     return Resolved(
         world=world,
+        n_train=n_train,
         process_batch=rows,
         micro_batch=t.micro_batch if 0 < t.micro_batch < rows else 0,
         peak_lr=peak,
