@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.contrastlens-installed
 
-.PHONY: demo test test-fast install data lint format bench
+.PHONY: demo test test-fast install data lint format bench docs
 
 demo: $(STAMP) data
 	$(BIN)/contrastlens reproduce --preset quick
@@ -63,3 +63,9 @@ format:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/losses.py
 	$(BIN)/python benchmarks/similarity.py
+
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors: a broken link or
+# anchor, a page left out of the navigation or a `:::` reference to nothing fails. No network.
+# (`make test` builds it too: tests/test_docs.py.)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
