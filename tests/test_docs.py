@@ -115,6 +115,14 @@ def test_studies_nav_lists_every_study_page(tmp_path):
         hook.with_studies([{"Home": "index.md"}], tmp_path)
 
 
+def test_docs_address_is_one_fact():
+    """mkdocs.yml's site_url is where pyproject.toml's Documentation URL points."""
+    site_url = re.search(r"^site_url: (\S+)$", (ROOT / "mkdocs.yml").read_text(), re.M)[1]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^Documentation = "(.+)"$', pyproject, re.M)[1] == site_url
+    assert re.search(r'^Changelog = "(.+)"$', pyproject, re.M)[1] == site_url + "changelog/"
+
+
 def test_getting_started_blocks_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     text = (DOCS / "getting-started.md").read_text()
