@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.contrastlens-installed
 
-.PHONY: demo test test-fast install data lint format bench gpu-smoke
+.PHONY: demo test test-fast install data lint format bench gpu-smoke docs package-check
 
 demo: $(STAMP) data
 	$(BIN)/contrastlens reproduce --preset quick
@@ -72,3 +72,43 @@ bench: $(STAMP)
 OUT ?= results/gpu-smoke
 gpu-smoke: $(STAMP)
 	$(BIN)/python benchmarks/gpu_smoke.py $(OUT) $(ARGS)
+
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors: a broken link or
+# anchor, a page left out of the navigation or a `:::` reference to nothing fails. No network.
+# (`make test` builds it too: tests/test_docs.py.)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# The package as a user gets it, in build/package-check/ (about 20 s):
+# 1. the sdist, then the wheel built from the sdist in an isolated build environment (pip takes
+#    setuptools from PyPI or its cache), and `twine check --strict` on both;
+# 2. the wheel installed by pip from no index into a fresh virtual environment without pip or
+#    packages of its own, which sees this .venv's site-packages through a .pth file: pip resolves
+#    the wheel's declared dependencies against them (a missing one fails; nothing is downloaded,
+#    so no CUDA torch arrives), and .venv's editable contrastlens stays out of reach (a .pth file
+#    in a folder named by a .pth file is not run), so what runs is the wheel;
+# 3. the wheel's modules are those of src/contrastlens; `contrastlens --version` prints the
+#    wheel's version; `contrastlens --help`, a theory command (torch) and `import contrastlens`
+#    work from the installed wheel, outside the source tree, without PYTHONPATH.
+PKG := build/package-check
+IN_PKG := cd $(PKG) && env -u PYTHONPATH
+package-check: $(STAMP)
+	rm -rf $(PKG) && mkdir -p $(PKG)
+	$(BIN)/python -m build --outdir $(PKG)/dist . > $(PKG)/build.log 2>&1 \
+		|| { tail -40 $(PKG)/build.log; exit 1; }
+	$(BIN)/twine check --strict $(PKG)/dist/*
+	$(BIN)/python -m venv --without-pip $(PKG)/venv
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))' \
+		> "$$($(PKG)/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/project-venv.pth"
+	$(IN_PKG) venv/bin/python -m pip install -q --no-index --disable-pip-version-check dist/*.whl
+	diff <(cd src && find contrastlens -name '*.py' | sort) \
+		<(cd $(PKG)/venv/lib/python3*/site-packages && find contrastlens -name '*.py' | sort)
+	$(IN_PKG) venv/bin/python -c 'import contrastlens, importlib.metadata as m, pathlib, sys; \
+		where = pathlib.Path(contrastlens.__file__).resolve(); print(where, file=sys.stderr); \
+		assert where.is_relative_to(pathlib.Path(sys.prefix).resolve()), "not the wheel"; \
+		assert contrastlens.__version__ == m.version("contrastlens"); print(m.version("contrastlens"))' \
+		> version
+	$(IN_PKG) venv/bin/contrastlens --version | grep -qxF "contrastlens $$(cat version)"
+	$(IN_PKG) venv/bin/contrastlens --help > /dev/null
+	$(IN_PKG) venv/bin/contrastlens theory optimum --n 50000
+	@echo "package-check: passed ($$(cd $(PKG)/dist && echo *))"

@@ -31,6 +31,7 @@ SLOW = (
     "tests/test_cli_fuzz.py",
     "tests/losses/test_generated.py",
     "tests/similarity/test_generated.py",
+    "tests/test_docs.py::test_site_builds_strict",
 )
 INTEGRATION = ("tests/integrations/", "tests/text/test_study.py", "tests/data/test_wordnet.py")
 

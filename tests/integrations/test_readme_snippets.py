@@ -1,8 +1,8 @@
-"""The README's integration snippets, run exactly as written (one per library).
+"""The documentation's integration snippets, run exactly as written (one per library).
 
-Each snippet is read from its README section (the first python block under the heading); the
-test executes it in a fresh namespace inside a temporary directory, then checks what it
-produced. The README is the one copy.
+Each snippet is read from its section of docs/integrations.md (the first python block under the
+heading); the test executes it in a fresh namespace inside a temporary directory, then checks
+what it produced. docs/integrations.md is the one copy.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+INTEGRATIONS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 
 def _snippet(heading: str) -> str:
-    """The first ```python block after `### <heading>` in the README."""
-    text = README.read_text()
-    start = text.index(f"### {heading}\n")
+    """The first ```python block after `## <heading>` in docs/integrations.md."""
+    text = INTEGRATIONS.read_text()
+    start = text.index(f"\n## {heading}\n")
     block = text.index("```python\n", start) + len("```python\n")
     return text[block : text.index("```", block)]
 
@@ -32,7 +32,7 @@ OPEN_CLIP = _snippet("With open_clip")
 def _run(snippet: str, tmp_path, monkeypatch) -> dict:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__snippet__"}
-    exec(compile(snippet, "<readme snippet>", "exec"), namespace)
+    exec(compile(snippet, "<docs/integrations.md snippet>", "exec"), namespace)
     return namespace
 
 

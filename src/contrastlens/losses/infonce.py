@@ -89,8 +89,11 @@ def infonce_family(
 ) -> torch.Tensor:
     """Def 3.1 (Lee et al., ICML 2025), symmetrized over the two views.
 
-    Per anchor u_i:  -u_i.v_i / t + log( [e^{u_i.v_i/t}]  + c1 sum_{j: id_j != id_i} e^{u_i.v_j/t}
-                                           + c2 sum_{j: id_j != id_i} e^{u_i.u_j/t} ),
+    Per anchor u_i:
+
+        -u_i.v_i / t + log( [e^{u_i.v_i/t}]  + c1 sum_{j: id_j != id_i} e^{u_i.v_j/t}
+                                             + c2 sum_{j: id_j != id_i} e^{u_i.u_j/t} ),
+
     the bracketed positive term dropped when `decoupled` (psi = log instead of log(1 + x)); the
     loss is the mean of this over the 2B anchors u_1..u_B, v_1..v_B (v_i's columns are u_j
     cross-view and v_j within-view).
