@@ -98,7 +98,7 @@ QUICK = {"data.subset": 6000, "data.val_size": 2000, "train.batch_size": 64,
          "eval.final_split": "test"}  # fmt: skip
 # lambda chosen on that validation split by `reproduce --preset quick-select` (seed 0; its runs
 # and the choice are committed in results/quick-selection/): the demo's VRN weight.
-QUICK_VRN = 10.0
+QUICK_VRN = 30.0
 
 
 def _quick_select() -> Study:

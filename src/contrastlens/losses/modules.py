@@ -118,8 +118,8 @@ class GlobalContrastiveLoss(nn.Module):
         z1_BD, z2_BD: (B, D) two views of the same B samples (normalized inside).
         ids_B: (B,) integer dataset indices in [0, n), distinct in the (global) batch.
 
-    Returns:
-        the 0-d loss (forward); `diagnostics()`: {"sogclr_log_u_mean", "sogclr_visited"}.
+    `forward` returns the 0-d loss; `diagnostics()` gives {"sogclr_log_u_mean",
+    "sogclr_visited"} of the state.
 
     Example:
         >>> import torch
