@@ -139,3 +139,26 @@ def test_version_option(capsys):
         build_parser().parse_args(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"contrastlens {contrastlens.__version__}"
+
+
+def _readme_blocks() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", (ROOT / "README.md").read_text(), re.M | re.S)
+
+
+def test_readme_quickstart_runs(tmp_path, monkeypatch, capsys):
+    """The README's first Python block (VRN in a training loop) runs as written."""
+    monkeypatch.chdir(tmp_path)
+    block = _readme_blocks()[0]
+    assert "vrn_loss" in block and len(block.strip().splitlines()) <= 16
+    exec(compile(block, "<README.md>", "exec"), {"__name__": "__readme__"})
+    assert "neg_mean" in capsys.readouterr().out  # the statistics were printed
+
+
+@pytest.mark.integration
+def test_readme_sentence_transformers_block_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    block = next(b for b in _readme_blocks() if "sentence_transformers" in b)
+    namespace = {"__name__": "__readme__"}
+    exec(compile(block, "<README.md>", "exec"), namespace)
+    assert type(namespace["loss"]).__name__ == "CombinedLoss"

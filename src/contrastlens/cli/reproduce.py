@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{headline_text(report)}\n")
     for line in report["findings"] if "findings" in report else finding_lines(report):
         print(line)
+    if result.get("note"):
+        print(result["note"])
     print(f"runs: {report['runs']}  ({result['minutes']:.1f} min)")
     print(f"report: {report['md']}\n        {report['html']}")
     return 0 if report["runs"]["failed"] == 0 else 1

@@ -172,7 +172,8 @@ def reproduce(
     meta["wall_minutes_last_invocation"] = round(minutes, 2)
     rf.write_json(meta, out / rf.STUDY)
     report = build_text_report(out) if study.kind == "text" else build_report(out)
-    return {"out": out, "report": report, "results": results, "minutes": minutes}
+    return {"out": out, "report": report, "results": results, "minutes": minutes,
+            "note": study.note}  # fmt: skip
 
 
 def finding_lines(report: dict) -> list[str]:
@@ -190,12 +191,12 @@ def finding_lines(report: dict) -> list[str]:
         v0, v1 = variance.get(tuple(off[:4])), variance.get(tuple(r[:4]))
         cut = ""
         try:
-            a, b = float(v0), float(v1)
+            a, b = (float(v.split(" ± ")[0]) for v in (v0, v1))  # the mean over seeds
             if a >= b:
                 change = f"{a / b:.1f}x lower" if b > 0 else "x lower: to zero"
             else:
                 change = f"{b / a:.1f}x higher" if a > 0 else "x higher: from zero"
-            cut = f"neg. variance {v0} -> {v1} ({change}); "
+            cut = f"neg. variance {a:.4f} -> {b:.4f} ({change}); "
         except (TypeError, ValueError):
             pass
         out.append(f"{r[0]}, batch {r[1]}, VRN lambda {r[3]}: {cut}linear {r[6]}, kNN {r[8]} "
