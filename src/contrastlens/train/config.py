@@ -373,56 +373,73 @@ def validate(cfg: Config) -> None:
     """Value checks that the types cannot express; raises ConfigError naming the key and the
     allowed values. Everything a value could break later (a negative size, a probability above
     1, a device that is not there) is caught here, before any data is loaded or model built."""
-    import re
+    _check_choices(cfg)
+    _check_sizes(cfg)
+    _check_method(cfg)
+    _check_batch(cfg)
+    _check_device(cfg.train)
+    _check_augment(cfg.data.augment)
+    _check_curves(cfg)
 
-    import torch
 
-    def choice(key: str, value: str, options: tuple) -> None:
-        if value not in options:
-            raise ConfigError(f"{key}={value!r}; choose one of {', '.join(options)}")
+# Sizes and counts beyond 2^31 cannot be held by any tensor or loop here: a typo.
+_HUGE = 2**31
 
-    def at_least(key: str, value: float, lo: float) -> None:
-        if value < lo:
-            raise ConfigError(f"{key} must be >= {lo:g}, got {value}")
 
-    def within(key: str, value: float, lo: float, hi: float, *, open_hi: bool = False) -> None:
-        if not (lo <= value < hi if open_hi else lo <= value <= hi):
-            raise ConfigError(f"{key} must be in [{lo:g}, {hi:g}{')' if open_hi else ']'}, "
-                              f"got {value}")  # fmt: skip
+def _choice(key: str, value: str, options: tuple) -> None:
+    if value not in options:
+        raise ConfigError(f"{key}={value!r}; choose one of {', '.join(options)}")
 
-    def interval(key: str, pair: tuple, lo: float, hi: float | None) -> None:
-        a, b = pair
-        if not (lo < a <= b and (hi is None or b <= hi)):
-            top = f" <= {hi:g}" if hi is not None else ""
-            raise ConfigError(f"{key} must satisfy {lo:g} < lo <= hi{top}, got {[a, b]}")
 
-    # Sizes and counts beyond 2^31 cannot be held by any tensor or loop here: a typo.
-    huge = 2**31
-    d, m, a, t, e = cfg.data, cfg.model, cfg.data.augment, cfg.train, cfg.eval
+def _at_least(key: str, value: float, lo: float) -> None:
+    if value < lo:
+        raise ConfigError(f"{key} must be >= {lo:g}, got {value}")
 
-    choice("data.dataset", d.dataset, DATASETS)
-    choice("model.backbone", m.backbone, BACKBONES)
-    choice("model.norm", m.norm, ("bn", "none"))
-    choice("model.stem", m.stem, STEMS)
-    choice("method.name", cfg.method.name, METHODS)
-    choice("optim.name", cfg.optim.name, ("sgd", "lars"))
-    choice("train.amp", t.amp, ("auto", "bf16", "off"))
-    choice("train.channels_last", t.channels_last, ("auto", "on", "off"))
-    choice("train.dtype", t.dtype, ("float32", "float64"))
-    choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
-    choice("eval.final_split", e.final_split, ("auto", "test"))
-    choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
+
+def _within(key: str, value: float, lo: float, hi: float, *, open_hi: bool = False) -> None:
+    if not (lo <= value < hi if open_hi else lo <= value <= hi):
+        top = ")" if open_hi else "]"
+        raise ConfigError(f"{key} must be in [{lo:g}, {hi:g}{top}, got {value}")
+
+
+def _interval(key: str, pair: tuple, lo: float, hi: float | None) -> None:
+    a, b = pair
+    if not (lo < a <= b and (hi is None or b <= hi)):
+        top = f" <= {hi:g}" if hi is not None else ""
+        raise ConfigError(f"{key} must satisfy {lo:g} < lo <= hi{top}, got {[a, b]}")
+
+
+def _check_choices(cfg: Config) -> None:
+    """Every setting that names one of a fixed set of things."""
     from contrastlens.data.datasets import PROBE_FIT, SPLITS
 
+    d, m, a, t = cfg.data, cfg.model, cfg.data.augment, cfg.train
+    _choice("data.dataset", d.dataset, DATASETS)
+    _choice("model.backbone", m.backbone, BACKBONES)
+    _choice("model.norm", m.norm, ("bn", "none"))
+    _choice("model.stem", m.stem, STEMS)
+    _choice("method.name", cfg.method.name, METHODS)
+    _choice("optim.name", cfg.optim.name, ("sgd", "lars"))
+    _choice("train.amp", t.amp, ("auto", "bf16", "off"))
+    _choice("train.channels_last", t.channels_last, ("auto", "on", "off"))
+    _choice("train.dtype", t.dtype, ("float32", "float64"))
+    _choice("data.augment.recipe", a.recipe, ("simclr", "grayscale", "none"))
+    _choice("eval.final_split", cfg.eval.final_split, ("auto", "test"))
+    _choice("data.augment.crop", a.crop, ("resized", "pad", "none"))
     if d.dataset in SPLITS:  # synthetic ignores split names; an image folder has its own
-        choice("data.train_split", d.train_split, SPLITS[d.dataset])
-        choice("data.test_split", d.test_split, SPLITS[d.dataset])
+        _choice("data.train_split", d.train_split, SPLITS[d.dataset])
+        _choice("data.test_split", d.test_split, SPLITS[d.dataset])
     if d.val_size and (d.dataset, d.train_split) in PROBE_FIT:
         raise ConfigError(
             f"data.val_size={d.val_size} with data.train_split={d.train_split!r}: the held-out "
             "images would include unlabeled ones, which no probe can score; use "
             "data.train_split=train or data.val_size=0"
         )
+
+
+def _check_sizes(cfg: Config) -> None:
+    """Counts, sizes and rates: positive, non-negative, and below what a tensor can hold."""
+    d, m, a, t, e = cfg.data, cfg.model, cfg.data.augment, cfg.train, cfg.eval
     positive = {
         "train.batch_size": t.batch_size,
         "train.epochs": t.epochs,
@@ -464,82 +481,111 @@ def validate(cfg: Config) -> None:
         "gor.weight": cfg.gor.weight,
     }
     for key, value in non_negative.items():
-        at_least(key, value, 0)
+        _at_least(key, value, 0)
     sizes = {k: v for k, v in {**positive, **non_negative}.items() if isinstance(v, int)}
-    at_least("data.workers", d.workers, -1)  # -1: auto
+    _at_least("data.workers", d.workers, -1)  # -1: auto
     sizes.update({"data.synthetic_n": d.synthetic_n, "model.widths": max(m.widths, default=0)})
     sizes["data.workers"] = d.workers
     for key, value in sizes.items():
-        if value >= (2**63 if key == "train.seed" else huge):
-            raise ConfigError(f"{key}={value} is too large (the limit is "
-                              f"{2**63 if key == 'train.seed' else huge:,})")  # fmt: skip
+        limit = 2**63 if key == "train.seed" else _HUGE
+        if value >= limit:
+            raise ConfigError(f"{key}={value} is too large (the limit is {limit:,})")
     if t.batch_size < 2:
         raise ConfigError("train.batch_size must be >= 2 (a batch needs negatives)")
-    at_least("data.synthetic_n", d.synthetic_n, 2)
+    _at_least("data.synthetic_n", d.synthetic_n, 2)
     if 0 < d.image_size < 8:  # two 2x2 max-pools (small_cnn), the ResNet stages
-        raise ConfigError(f"data.image_size must be 0 (the dataset's own) or >= 8, got "
-                          f"{d.image_size}")  # fmt: skip
-    if cfg.vrn.weight < 0:
-        raise ConfigError(f"vrn.weight must be >= 0, got {cfg.vrn.weight}")
-    if cfg.vrn.n is not None and cfg.vrn.delta is not None:
+        raise ConfigError(
+            f"data.image_size must be 0 (the dataset's own) or >= 8, got {d.image_size}"
+        )
+
+
+def _check_method(cfg: Config) -> None:
+    """The method's, VRN's and the model's own ranges and combinations."""
+    v, meth, m = cfg.vrn, cfg.method, cfg.model
+    if v.weight < 0:
+        raise ConfigError(f"vrn.weight must be >= 0, got {v.weight}")
+    if v.n is not None and v.delta is not None:
         raise ConfigError("give vrn.n or vrn.delta, not both")
-    if cfg.vrn.n is not None and cfg.vrn.n < 2:
-        raise ConfigError(f"vrn.n must be >= 2, got {cfg.vrn.n}")
-    if cfg.vrn.delta is not None:
-        within("vrn.delta", cfg.vrn.delta, -1, 1)
-    if not 0 <= cfg.method.moco_momentum < 1:
-        raise ConfigError(f"method.moco_momentum must be in [0, 1), got {cfg.method.moco_momentum}")
-    if not 0 < cfg.method.sogclr_gamma <= 1:
-        raise ConfigError(f"method.sogclr_gamma must be in (0, 1], got {cfg.method.sogclr_gamma}")
-    if cfg.method.siglip_t is not None and cfg.method.siglip_t <= 0:
-        raise ConfigError(f"method.siglip_t must be > 0 or null (learnable), got "
-                          f"{cfg.method.siglip_t}")  # fmt: skip
+    if v.n is not None and v.n < 2:
+        raise ConfigError(f"vrn.n must be >= 2, got {v.n}")
+    if v.delta is not None:
+        _within("vrn.delta", v.delta, -1, 1)
+    if not 0 <= meth.moco_momentum < 1:
+        raise ConfigError(f"method.moco_momentum must be in [0, 1), got {meth.moco_momentum}")
+    if not 0 < meth.sogclr_gamma <= 1:
+        raise ConfigError(f"method.sogclr_gamma must be in (0, 1], got {meth.sogclr_gamma}")
+    if meth.siglip_t is not None and meth.siglip_t <= 0:
+        raise ConfigError(f"method.siglip_t must be > 0 or null (learnable), got {meth.siglip_t}")
     if m.backbone == "small_cnn" and len(m.widths) != 3:
         raise ConfigError(f"model.widths must have 3 entries, got {list(m.widths)}")
     if any(w < 1 for w in m.widths):
         raise ConfigError(f"model.widths must be >= 1 each, got {list(m.widths)}")
-    if cfg.vrn.lr_ref is not None and cfg.vrn.lr_ref <= 0:
-        raise ConfigError(f"vrn.lr_ref must be > 0 (a learning rate) or null, got {cfg.vrn.lr_ref}")
-    within("optim.momentum", cfg.optim.momentum, 0, 1, open_hi=True)
-    within("optim.min_lr_ratio", cfg.optim.min_lr_ratio, 0, 1)
-    mb = t.micro_batch
+    if v.lr_ref is not None and v.lr_ref <= 0:
+        raise ConfigError(f"vrn.lr_ref must be > 0 (a learning rate) or null, got {v.lr_ref}")
+    _within("optim.momentum", cfg.optim.momentum, 0, 1, open_hi=True)
+    _within("optim.min_lr_ratio", cfg.optim.min_lr_ratio, 0, 1)
+
+
+def _check_batch(cfg: Config) -> None:
+    """The micro-batch, MoCo's BN groups and the time budget."""
+    t, mb = cfg.train, cfg.train.micro_batch
     if mb < 0 or (mb and t.batch_size % mb):
-        raise ConfigError(f"train.micro_batch={mb} must be 0 (off) or divide train.batch_size="
-                          f"{t.batch_size}")  # fmt: skip
+        raise ConfigError(
+            f"train.micro_batch={mb} must be 0 (off) or divide train.batch_size={t.batch_size}"
+        )
     if cfg.method.name == "moco":  # BN groups: micro-batches when cached, else moco_bn_groups
         groups = cfg.method.moco_bn_groups
         rows = mb if 0 < mb < t.batch_size else t.batch_size // groups if groups > 1 else 2
         if rows < 2:  # models/momentum.py: one-sample groups lose shuffle-BN's guarantee
             raise ConfigError(
-                f"method.moco_bn_groups={cfg.method.moco_bn_groups} with train.batch_size="
-                f"{t.batch_size}, train.micro_batch={mb} makes BN groups of one sample, so keys "
-                "would share their queries' statistics; use groups of >= 2 samples (e.g. "
+                f"method.moco_bn_groups={groups} with train.batch_size={t.batch_size}, "
+                f"train.micro_batch={mb} makes BN groups of one sample, so keys would share "
+                "their queries' statistics; use groups of >= 2 samples (e.g. "
                 "method.moco_bn_groups=2), or method.moco_bn_groups=1 for no shuffle-BN"
             )
     if t.time_schedule and t.max_minutes <= 0:
         raise ConfigError("train.time_schedule needs train.max_minutes > 0")
+
+
+def _check_device(t: TrainConfig) -> None:
+    """The device exists on this machine."""
+    import re
+
+    import torch
+
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", t.device):
         raise ConfigError(f"train.device={t.device!r}; choose auto, cpu, cuda, cuda:N or mps")
     if t.device.startswith("cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(t.device.partition(":")[2] or 0)
         if index >= count:
-            raise ConfigError(f"train.device={t.device!r} but this machine has {count} CUDA "
-                              "device(s); use train.device=auto or cpu")  # fmt: skip
+            raise ConfigError(
+                f"train.device={t.device!r} but this machine has {count} CUDA device(s); use "
+                "train.device=auto or cpu"
+            )
     if t.device == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device='mps' is not available here; use auto or cpu")
+
+
+def _check_augment(a) -> None:
+    """Probabilities in [0, 1] and (lo, hi) ranges of the augmentation."""
     for key in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "erase_p"):
-        within(f"data.augment.{key}", getattr(a, key), 0, 1)
-    within("data.augment.hue", a.hue, 0, 0.5)
-    interval("data.augment.crop_scale", a.crop_scale, 0, 1)
-    interval("data.augment.crop_ratio", a.crop_ratio, 0, None)
-    interval("data.augment.blur_sigma", a.blur_sigma, 0, None)
-    interval("data.augment.erase_scale", a.erase_scale, 0, 1)
-    if any(c < 1 or c >= huge for c in e.curve_epochs):  # epochs past the end never probe
-        raise ConfigError(f"eval.curve_epochs are epoch numbers >= 1, got {list(e.curve_epochs)}")
-    if e.curve_epochs and not d.val_size:  # the test split is scored once, at the end
+        _within(f"data.augment.{key}", getattr(a, key), 0, 1)
+    _within("data.augment.hue", a.hue, 0, 0.5)
+    _interval("data.augment.crop_scale", a.crop_scale, 0, 1)
+    _interval("data.augment.crop_ratio", a.crop_ratio, 0, None)
+    _interval("data.augment.blur_sigma", a.blur_sigma, 0, None)
+    _interval("data.augment.erase_scale", a.erase_scale, 0, 1)
+
+
+def _check_curves(cfg: Config) -> None:
+    """Curve probes: epoch numbers, and a validation split to score (never the test split)."""
+    curve = cfg.eval.curve_epochs
+    if any(c < 1 or c >= _HUGE for c in curve):  # epochs past the end never probe
+        raise ConfigError(f"eval.curve_epochs are epoch numbers >= 1, got {list(curve)}")
+    if curve and not cfg.data.val_size:  # the test split is scored once, at the end
         raise ConfigError(
-            f"eval.curve_epochs={list(e.curve_epochs)} probes during training, which score the "
+            f"eval.curve_epochs={list(curve)} probes during training, which score the "
             "validation split: hold one out with data.val_size > 0 (e.g. 10000), or set "
             "eval.curve_epochs=[]"
         )
