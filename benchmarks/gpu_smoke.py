@@ -1,7 +1,7 @@
 """GPU smoke test: the CUDA paths end to end in a few minutes, with throughput and memory.
 
     .venv/bin/python benchmarks/gpu_smoke.py results/gpu-smoke          # on one GPU
-    .venv/bin/python benchmarks/gpu_smoke.py /tmp/smoke --cpu           # tiny sizes, on the CPU
+    .venv/bin/python benchmarks/gpu_smoke.py runs/gpu-smoke-cpu --cpu   # tiny sizes, on the CPU
 
 Never a CI dependency: no test runs it. Each phase is its own `python -m contrastlens` process,
 as a user would run it (so a resume really starts from the checkpoint file):
