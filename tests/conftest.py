@@ -3,8 +3,14 @@
 pytestmark = pytest.mark.usefixtures("one_thread")
 """
 
+import os
+
 import pytest
 import torch
+
+# The packaged all-MiniLM-L6-v2 loads from disk: never reach the Hugging Face hub, also in the
+# integrations' doctests (set before sentence_transformers imports huggingface_hub).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +26,8 @@ def one_thread():
 # what is classified here; `make test` runs everything. slow: end-to-end runs, subprocesses,
 # several processes, property-based fuzzing (seconds each). integration: the outside libraries
 # (sentence-transformers, lightly, pytorch-metric-learning, open_clip), the packaged MiniLM
-# model and the installed WordNet.
+# model and the installed WordNet. Doctests (pyproject.toml's testpaths under src/) are
+# classified by their module's path like tests: the integrations' examples are integration.
 SLOW = (
     "tests/train/test_ddp.py",
     "tests/train/test_kill.py",
@@ -33,7 +40,12 @@ SLOW = (
     "tests/similarity/test_generated.py",
     "tests/test_docs.py::test_site_builds_strict",
 )
-INTEGRATION = ("tests/integrations/", "tests/text/test_study.py", "tests/data/test_wordnet.py")
+INTEGRATION = (
+    "tests/integrations/",
+    "tests/text/test_study.py",
+    "tests/data/test_wordnet.py",
+    "src/contrastlens/integrations/",
+)
 
 
 def pytest_collection_modifyitems(config, items):
