@@ -80,7 +80,13 @@ __all__ = [
 
 class GlobalContrastiveStep(NamedTuple):
     """What one step of the global contrastive loss returns: the loss and the state rows to
-    write, `log_u_N[ids_G] = log_u_G` (the module does it in training mode)."""
+    write, `log_u_N[ids_G] = log_u_G` (the module does it in training mode).
+
+    Attributes:
+        loss: the 0-d loss.
+        ids_G: (G,) int64 dataset indices of the global batch.
+        log_u_G: (G,) their new log u, detached, in the state's dtype.
+    """
 
     loss: torch.Tensor  # 0-d
     ids_G: torch.Tensor  # (G,) int64 dataset indices of the global batch

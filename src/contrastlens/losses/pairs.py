@@ -53,11 +53,21 @@ def normalize(z_BD: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ViewPairs:
-    """A prepared batch. Row i of u_BD/v_BD is global row `offset + i` of u_GD/v_GD.
+    """A prepared batch (`view_pairs`). Row i of u_BD/v_BD is global row `offset + i` of u_GD/v_GD.
 
     `same_BG[i, j]` is True when local row i and global row j share an instance id (then the
     pair (i, j) is not a negative, in any view combination); it is None when no ids were given,
     in which case only the pairs (i, offset + i) are the same instance.
+
+    Attributes:
+        u_BD: (B, D) unit rows of view 1 on this process.
+        v_BD: (B, D) unit rows of view 2 on this process.
+        u_GD: (G, D) view 1 of the global batch (u_BD on one process; gathered with gradient).
+        v_GD: (G, D) view 2 of the global batch.
+        offset: the global row of local row 0.
+        same_BG: (B, G) boolean same-instance mask, or None without ids.
+        queue_KD: (K, D) normalized, detached MoCo keys, or None.
+        gathered: whether the columns come from several processes.
     """
 
     u_BD: torch.Tensor
