@@ -162,7 +162,7 @@ def sigmoid_loss(
 
     Def 3.2 (Lee et al., ICML 2025) with phi(x) = -log(1 + e^{-tx+b}),
     psi(x) = (m-1) log(1 + e^{tx-b}), c1 = cross_view, c2 = within_view. With c1 = 1, c2 = 0
-    this is SigLIP's loss (Zhai et al., Algorithm 1):
+    this is SigLIP's loss (Zhai et al., 2023):
 
         L = 1/m [ sum_i softplus(b - t u_i.v_i) + sum_{i!=j} softplus(t u_i.v_j - b) ].
 
