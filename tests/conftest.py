@@ -3,8 +3,14 @@
 pytestmark = pytest.mark.usefixtures("one_thread")
 """
 
+import os
+
 import pytest
 import torch
+
+# The packaged all-MiniLM-L6-v2 loads from disk: never reach the Hugging Face hub, also in the
+# integrations' doctests (set before sentence_transformers imports huggingface_hub).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +26,8 @@ def one_thread():
 # what is classified here; `make test` runs everything. slow: end-to-end runs, subprocesses,
 # several processes, property-based fuzzing (seconds each). integration: the outside libraries
 # (sentence-transformers, lightly, pytorch-metric-learning, open_clip), the packaged MiniLM
-# model and the installed WordNet.
+# model and the installed WordNet. Doctests (pyproject.toml's testpaths under src/) are
+# classified by their module's path like tests: the integrations' examples are integration.
 SLOW = (
     "tests/train/test_ddp.py",
     "tests/train/test_kill.py",
@@ -33,7 +40,29 @@ SLOW = (
     "tests/similarity/test_generated.py",
     "tests/test_docs.py::test_site_builds_strict",
 )
-INTEGRATION = ("tests/integrations/", "tests/text/test_study.py", "tests/data/test_wordnet.py")
+INTEGRATION = (
+    "tests/integrations/",
+    "tests/text/test_study.py",
+    "tests/data/test_wordnet.py",
+    "src/contrastlens/integrations/",
+)
+
+
+def _on_one_thread(item) -> None:
+    """Runs a doctest with one intra-op thread, like `one_thread` (fixtures of this file do not
+    reach items under src/). Measured: the sentence-transformers examples, 1.7 s on one thread,
+    16 s on two on this busy 2-core machine."""
+    run = item.runtest
+
+    def runtest():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            run()
+        finally:
+            torch.set_num_threads(threads)
+
+    item.runtest = runtest
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,3 +73,5 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
         if where.startswith(INTEGRATION):
             item.add_marker(pytest.mark.integration)
+        if where.startswith("src/"):  # the doctests of the public docstrings
+            _on_one_thread(item)

@@ -22,8 +22,15 @@ import torch.nn.functional as F
 
 
 def check_labels(y_N: torch.Tensor) -> torch.Tensor:
-    """`y_N` as int64 class indices; ValueError when some are negative (-1 marks an unlabeled
-    image, e.g. STL-10's "unlabeled" split), which a probe can neither fit nor score."""
+    """Class labels as int64 indices, refusing negative ones.
+
+    Args:
+        y_N: (N,) class labels; -1 marks an unlabeled image (e.g. STL-10's "unlabeled"
+            split), which a probe can neither fit nor score: a ValueError.
+
+    Returns:
+        (N,) int64 class indices.
+    """
     y_N = y_N.long()
     if y_N.numel() and int(y_N.min()) < 0:
         n = int((y_N < 0).sum())
@@ -45,7 +52,42 @@ def _topk_accuracy(logits_NK: torch.Tensor, y_N: torch.Tensor, ks=(1, 5)) -> dic
 
 
 class LinearProbe:
-    """Linear classifier on frozen, L2-normalized features (paper protocol)."""
+    """Linear classifier on frozen, L2-normalized features: the paper's linear probe.
+
+    The protocol of Lee et al. (ICML 2025; docs/theory.md, "Protocol"): backbone features with
+    the projector dropped, no augmentation, L2-normalized; softmax regression trained by SGD
+    with momentum, lr 0.1, no weight decay, batch 256, the lr cosine-decayed over `epochs`;
+    top-1 and top-5 accuracy. scikit-learn's contract: `__init__` stores the arguments, `fit`
+    returns self, the fitted attributes end in `_` (`coef_` (K, F), `intercept_` (K,),
+    `n_classes_`).
+
+    Args:
+        epochs: passes over the features (the paper trains 200).
+        lr: the peak learning rate.
+        batch_size: rows per SGD step.
+        momentum: SGD's momentum.
+        weight_decay: L2 penalty (the paper: none).
+        normalize: L2-normalize the features first.
+        seed: the initialization and the shuffling.
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> centers = 3 * torch.randn(3, 16)  # three classes, 20 features each
+        >>> y = torch.arange(3).repeat_interleave(20)
+        >>> X = centers[y] + torch.randn(60, 16)
+        >>> from contrastlens.eval import LinearProbe
+        >>> probe = LinearProbe(epochs=10, batch_size=16).fit(X, y)
+        >>> probe.coef_.shape, probe.score(X, y)
+        (torch.Size([3, 16]), 1.0)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025. <https://arxiv.org/abs/2506.09781>
+        - Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
+          Visual Representations (the linear evaluation protocol). ICML 2020.
+          <https://arxiv.org/abs/2002.05709>
+    """
 
     def __init__(
         self,
@@ -71,6 +113,15 @@ class LinearProbe:
 
     @torch.no_grad()
     def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> LinearProbe:
+        """Trains the classifier.
+
+        Args:
+            X_NF: (N, F) frozen features.
+            y_N: (N,) class indices >= 0; K = max + 1 classes.
+
+        Returns:
+            self, with `coef_`, `intercept_` and `n_classes_`.
+        """
         # Softmax regression by minibatch SGD with momentum (torch.optim.SGD's update rule:
         # buf = m buf + g; w -= lr buf), gradients in closed form: dL/dlogits = (p - onehot)/B;
         # tests/eval/test_probes.py checks it against torch.optim.SGD with autograd.
@@ -109,23 +160,52 @@ class LinearProbe:
         return self
 
     def decision_function(self, X_NF: torch.Tensor) -> torch.Tensor:
+        """(N, K) class logits of (N, F) features."""
         return self._prep(X_NF) @ self.coef_.T + self.intercept_  # (N, K)
 
     def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
+        """(N,) predicted classes of (N, F) features."""
         return self.decision_function(X_NF).argmax(dim=1)
 
     def score(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> float:
-        """Top-1 accuracy in [0, 1]."""
+        """Top-1 accuracy in [0, 1] of (N, F) features against (N,) labels."""
         return self.scores(X_NF, y_N)["top1"]
 
     def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
-        """{"top1", "top5"} accuracies in [0, 1]."""
+        """{"top1", "top5"} accuracies in [0, 1] of (N, F) features against (N,) labels."""
         with torch.no_grad():
             return _topk_accuracy(self.decision_function(X_NF), check_labels(y_N).to(X_NF.device))
 
 
 class KNNProbe:
-    """Weighted cosine kNN: the k nearest neighbours vote with weight exp(cos / temperature)."""
+    """Weighted cosine kNN: the k nearest neighbours vote with weight exp(cos / temperature).
+
+    The monitor of Wu et al. (2018), used by InstDisc and MoCo: each query's k most similar
+    training features (cosine) vote for their class with weight exp(cos / temperature); the
+    class with the most weight wins. `fit` stores the normalized training features; queries
+    are scored in chunks, one (chunk, N) similarity block at a time.
+
+    Args:
+        k: the neighbours that vote (200 in the paper's protocol; 10 is also reported).
+        temperature: the vote weight's temperature (0.1).
+        chunk_size: queries per similarity block.
+        compute_dtype: dtype of the similarity product (bfloat16 halves its memory).
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> centers = 3 * torch.randn(3, 16)  # three classes, 20 features each
+        >>> y = torch.arange(3).repeat_interleave(20)
+        >>> X = centers[y] + torch.randn(60, 16)
+        >>> from contrastlens.eval import KNNProbe
+        >>> knn = KNNProbe(k=5).fit(X, y)
+        >>> knn.score(X, y), knn.top1_at(X, y, ks=(1, 5))
+        (1.0, {1: 1.0, 5: 1.0})
+
+    References:
+        - Wu, Xiong, Yu, Lin. Unsupervised Feature Learning via Non-Parametric Instance
+          Discrimination. CVPR 2018. <https://arxiv.org/abs/1805.01978>
+    """
 
     def __init__(self, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024,
                  compute_dtype: torch.dtype = torch.float32):  # fmt: skip
@@ -135,6 +215,15 @@ class KNNProbe:
         self.compute_dtype = compute_dtype  # bfloat16: the similarity product in bf16
 
     def fit(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> KNNProbe:
+        """Stores the training set.
+
+        Args:
+            X_NF: (N, F) training features (normalized here).
+            y_N: (N,) class indices >= 0.
+
+        Returns:
+            self, with `X_`, `y_` and `n_classes_`.
+        """
         self.X_ = F.normalize(X_NF.float(), dim=1).to(self.compute_dtype)
         self.y_ = check_labels(y_N).to(self.X_.device)
         self.n_classes_ = int(self.y_.max().item()) + 1
@@ -171,17 +260,28 @@ class KNNProbe:
             return {k: v.topk(1, dim=1).indices[:, 0] == y_N for k, v in zip(ks, votes)}
 
     def top1_at(self, X_NF: torch.Tensor, y_N: torch.Tensor, ks: tuple[int, ...]) -> dict:
-        """{k: top-1 accuracy} for several k at the cost of one kNN search."""
+        """{k: top-1 accuracy} for several k at the cost of one kNN search.
+
+        Args:
+            X_NF: (N, F) query features.
+            y_N: (N,) their class indices.
+            ks: the neighbour counts, each >= 1.
+
+        Returns:
+            {k: accuracy in [0, 1]}.
+        """
         return {k: c.float().mean().item() for k, c in self.correct_at(X_NF, y_N, ks).items()}
 
     def predict(self, X_NF: torch.Tensor) -> torch.Tensor:
+        """(N,) predicted classes of (N, F) query features."""
         return self.decision_function(X_NF).argmax(dim=1)
 
     def score(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> float:
-        """Top-1 accuracy in [0, 1]."""
+        """Top-1 accuracy in [0, 1] of (N, F) query features against (N,) labels."""
         return self.scores(X_NF, y_N)["top1"]
 
     def scores(self, X_NF: torch.Tensor, y_N: torch.Tensor) -> dict[str, float]:
+        """{"top1", "top5"} accuracies in [0, 1] of (N, F) queries against (N,) labels."""
         with torch.no_grad():
             return _topk_accuracy(
                 self.decision_function(X_NF), check_labels(y_N).to(self.X_.device)

@@ -34,7 +34,9 @@ __all__ = ["VRNRegularizer"]
 
 
 class VRNRegularizer(nn.Module):
-    """VRN (Lee et al., ICML 2025, Def 5.7) for two views, lightly's regularizer convention.
+    """VRN as a lightly regularizer: add `vrn(out0, out1)` to lightly's `NTXentLoss`.
+
+    VRN (Lee et al., ICML 2025, Def 5.7) for two views, in lightly's regularizer convention:
 
         forward(out0, out1) = weight * 1/(B(B-1)) sum_{i!=j} (cos(out0_i, out1_j) - delta)^p
 
@@ -42,7 +44,7 @@ class VRNRegularizer(nn.Module):
     of every negative similarity (Thm 5.1). The paper uses weight 30; scale it with 1/lr when the
     learning rate is scaled with the batch size (README, "Measured numbers").
 
-    Attributes:
+    Args:
         n: training-set size (delta = -1/(n-1)); or give delta directly; exactly one.
         delta: the target similarity of the negatives.
         weight: the regularization weight (lambda in the paper).
@@ -52,6 +54,30 @@ class VRNRegularizer(nn.Module):
         gather_distributed: score local rows against the other view's rows of every process,
             as lightly's `NTXentLoss(gather_distributed=True)`; the value and gradients equal
             one process holding the global batch.
+
+    Examples:
+        >>> import torch
+        >>> from lightly.loss import NTXentLoss
+        >>> from contrastlens.integrations.lightly import VRNRegularizer
+        >>> criterion = NTXentLoss(temperature=0.5)
+        >>> vrn = VRNRegularizer(n=50_000, weight=30.0)
+        >>> _ = torch.manual_seed(0)
+        >>> out0, out1 = torch.randn(8, 16), torch.randn(8, 16)  # (B, D) projections
+        >>> criterion(out0, out1), vrn(out0, out1)
+        (tensor(2.5932), tensor(1.7575))
+        >>> loss = criterion(out0, out1) + vrn(out0, out1)
+
+        At the full-batch optimum of n = 5 instances (the simplex ETF) there is nothing to
+        reduce:
+
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5).float()
+        >>> round(float(VRNRegularizer(n=5, weight=30.0)(etf, etf)), 4)
+        0.0
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(

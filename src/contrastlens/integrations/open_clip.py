@@ -70,9 +70,43 @@ class _VRNTerm(nn.Module):
 class ClipVRNLoss(_VRNTerm):
     """open_clip's `ClipLoss` plus VRN on the image-text negatives.
 
-    n: training-set size (delta = -1/(n-1)); or delta; exactly one. weight: VRN's weight.
-    local_loss, gather_with_grad, cache_labels, rank: ClipLoss's arguments, without effect on
-    one process; world_size must be 1 and use_horovod False.
+        contrastive_loss = (CE(image -> text) + CE(text -> image)) / 2
+                         = infonce_loss(image, text, temperature=1/logit_scale)
+        vrn_loss         = weight * mean_{i!=j} (image_i.text_j + 1/(n-1))^2
+
+    CLIP's loss is InfoNCE (Lee et al., ICML 2025, Def 3.1 with c1 = 1, c2 = 0); VRN is Def
+    5.7 on the cross-modal negatives (image i, text j != i), n the training-set size.
+
+    Args:
+        n: training-set size (delta = -1/(n-1)); or delta; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        weight: VRN's weight (lambda).
+        local_loss: ClipLoss's argument, without effect on one process.
+        gather_with_grad: ClipLoss's argument, without effect on one process.
+        cache_labels: ClipLoss's argument, without effect on one process.
+        rank: ClipLoss's argument, without effect on one process.
+        world_size: must be 1.
+        use_horovod: must be False.
+
+    Examples:
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> from contrastlens.integrations.open_clip import ClipVRNLoss
+        >>> from open_clip.loss import ClipLoss
+        >>> _ = torch.manual_seed(0)
+        >>> image = F.normalize(torch.randn(8, 16), dim=1)  # (B, D), as open_clip's models give
+        >>> text = F.normalize(torch.randn(8, 16), dim=1)
+        >>> logit_scale = torch.tensor(10.0)  # model.logit_scale.exp()
+        >>> ClipVRNLoss(n=50_000)(image, text, logit_scale, output_dict=True)
+        {'contrastive_loss': tensor(3.2028), 'vrn_loss': tensor(0.0586)}
+        >>> ClipLoss()(image, text, logit_scale)  # the same contrastive term
+        tensor(3.2028)
+
+    References:
+        - Radford et al. Learning Transferable Visual Models From Natural Language
+          Supervision (CLIP). ICML 2021. <https://arxiv.org/abs/2103.00020>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(
@@ -99,8 +133,18 @@ class ClipVRNLoss(_VRNTerm):
         logit_bias: Tensor | float | None = None,
         output_dict: bool = False,
     ) -> Tensor | dict[str, Tensor]:
-        """image_features, text_features: (B, D); logit_scale: exp of the model's logit_scale;
-        logit_bias: ignored (a shift of every logit cancels in the softmax)."""
+        """The loss of one batch, as open_clip's `ClipLoss` takes it.
+
+        Args:
+            image_features: (B, D) image embeddings (normalized inside).
+            text_features: (B, D) text embeddings; row i of each is a pair.
+            logit_scale: exp of the model's logit_scale (1/t).
+            logit_bias: ignored (a shift of every logit cancels in the softmax).
+            output_dict: return the two terms by name instead of their sum.
+
+        Returns:
+            contrastive_loss + vrn_loss (0-d), or {"contrastive_loss", "vrn_loss"}.
+        """
         contrastive = infonce_loss(image_features, text_features, temperature=1.0 / logit_scale)
         return self._terms(contrastive, image_features, text_features, output_dict)
 
@@ -108,9 +152,42 @@ class ClipVRNLoss(_VRNTerm):
 class SigLipVRNLoss(_VRNTerm):
     """open_clip's `SigLipLoss` plus VRN on the image-text negatives.
 
-    n: training-set size (delta = -1/(n-1)); or delta; exactly one. weight: VRN's weight.
-    cache_labels, rank, dist_impl: SigLipLoss's arguments, without effect on one process;
-    world_size must be 1.
+        contrastive_loss = -sum log sigmoid(label * logit) / B
+                         = sigmoid_loss(image, text, t=logit_scale, b=-logit_bias)
+        vrn_loss         = weight * mean_{i!=j} (image_i.text_j + 1/(n-1))^2
+
+    SigLIP's loss is Def 3.2 (Lee et al., ICML 2025) with cross-view negatives only, the case
+    that can separate negatives excessively (Example 5.4); VRN is Def 5.7 on the cross-modal
+    negatives, n the training-set size.
+
+    Args:
+        n: training-set size (delta = -1/(n-1)); or delta; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        weight: VRN's weight (lambda).
+        cache_labels: SigLipLoss's argument, without effect on one process.
+        rank: SigLipLoss's argument, without effect on one process.
+        world_size: must be 1.
+        dist_impl: SigLipLoss's argument, without effect on one process.
+
+    Examples:
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> from contrastlens.integrations.open_clip import SigLipVRNLoss
+        >>> from open_clip.loss import SigLipLoss
+        >>> _ = torch.manual_seed(0)
+        >>> image = F.normalize(torch.randn(8, 16), dim=1)
+        >>> text = F.normalize(torch.randn(8, 16), dim=1)
+        >>> scale, bias = torch.tensor(10.0), torch.tensor(-10.0)  # open_clip's init
+        >>> SigLipVRNLoss(n=50_000)(image, text, scale, bias, output_dict=True)
+        {'contrastive_loss': tensor(8.9859), 'vrn_loss': tensor(0.0586)}
+        >>> SigLipLoss()(image, text, scale, bias)  # the same contrastive term
+        tensor(8.9859)
+
+    References:
+        - Zhai, Mustafa, Kolesnikov, Beyer. Sigmoid Loss for Language Image Pre-Training.
+          ICCV 2023. <https://arxiv.org/abs/2303.15343>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.2, Example 5.4 and Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(
@@ -135,7 +212,17 @@ class SigLipVRNLoss(_VRNTerm):
         logit_bias: Tensor | float,
         output_dict: bool = False,
     ) -> Tensor | dict[str, Tensor]:
-        """image_features, text_features: (B, D); logit_scale: exp of the model's logit_scale
-        (t); logit_bias: the model's logit_bias (b = -logit_bias in our convention)."""
+        """The loss of one batch, as open_clip's `SigLipLoss` takes it.
+
+        Args:
+            image_features: (B, D) image embeddings (normalized inside).
+            text_features: (B, D) text embeddings; row i of each is a pair.
+            logit_scale: exp of the model's logit_scale (t).
+            logit_bias: the model's logit_bias (b = -logit_bias in our convention).
+            output_dict: return the two terms by name instead of their sum.
+
+        Returns:
+            contrastive_loss + vrn_loss (0-d), or {"contrastive_loss", "vrn_loss"}.
+        """
         contrastive = sigmoid_loss(image_features, text_features, t=logit_scale, b=-logit_bias)
         return self._terms(contrastive, image_features, text_features, output_dict)

@@ -31,6 +31,8 @@ Shape legend: B rows (embeddings), M rows of ref_emb (= B), D dimension.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from contrastlens.integrations import missing_extra
@@ -49,16 +51,47 @@ __all__ = ["SelfSupervisedLoss", "VRNLoss"]
 
 
 class VRNLoss(BaseMetricLossFunction):
-    """VRN over the different-label pairs (Lee et al., ICML 2025, Def 5.7), label-aware.
+    """VRN as a pytorch-metric-learning loss, over the pairs with different labels.
 
-    n: training-set size (delta = -1/(n-1)); or delta directly; exactly one. p: the power (2).
-    kwargs: BaseMetricLossFunction's (reducer, embedding_regularizer, ...); the distance must
-    be CosineSimilarity (the default). Labels are required; miners (indices_tuple) are not
+    Def 5.7 (Lee et al., ICML 2025) with the labels as instance ids:
+
+        L = 1/|neg| sum_{(i,j) in neg} (cos(e_i, r_j) - delta)^p,   delta = -1/(n-1),
+
+    over the pairs (i, j) with labels[i] != ref_labels[j], embeddings against ref_emb
+    (embeddings itself when not given). Labels are required; miners (indices_tuple) are not
     supported: VRN is a mean over all negatives. A batch whose labels are all equal has no
-    negatives and gives pytorch-metric-learning's zero loss.
+    negatives and gives pytorch-metric-learning's zero loss. Inside
+    `SelfSupervisedLoss(..., symmetric=False)` it is the paper's cross-view VRN.
+
+    Args:
+        n: training-set size (delta = -1/(n-1)); or delta directly; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        p: the power (2 in the paper).
+        **kwargs: BaseMetricLossFunction's (reducer, embedding_regularizer, ...); the distance
+            must be CosineSimilarity (the default).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.integrations.pml import VRNLoss
+        >>> from contrastlens.theory import simplex_etf
+        >>> loss_fn = VRNLoss(n=5)
+        >>> etf = simplex_etf(5).float()  # five classes at the optimum -1/(n-1) = -1/4
+        >>> round(float(loss_fn(etf, torch.arange(5))), 4)
+        0.0
+        >>> _ = torch.manual_seed(0)
+        >>> embeddings = torch.randn(8, 16)
+        >>> labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])  # same-label pairs left out
+        >>> VRNLoss(n=50_000)(embeddings, labels)
+        tensor(0.0575)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
-    def __init__(self, n: int | None = None, delta: float | None = None, p: float = 2.0, **kwargs):
+    def __init__(
+        self, n: int | None = None, delta: float | None = None, p: float = 2.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         c_f.assert_distance_type(self, CosineSimilarity)
         self.delta = resolve_delta(n, delta)  # the target similarity, -1/(n-1) from n
@@ -96,13 +129,34 @@ class VRNLoss(BaseMetricLossFunction):
         return {"loss": {"losses": loss, "indices": None, "reduction_type": "already_reduced"}}
 
     def get_default_distance(self) -> CosineSimilarity:
+        """Cosine similarity, the only distance VRN is defined with."""
         return CosineSimilarity()
 
 
 class SelfSupervisedLoss(_PMLSelfSupervisedLoss):
-    """pytorch-metric-learning's `SelfSupervisedLoss`, also accepting `VRNLoss`:
-    `SelfSupervisedLoss(VRNLoss(n=...), symmetric=False)(embeddings, ref_emb)`."""
+    """pytorch-metric-learning's `SelfSupervisedLoss`, also accepting `VRNLoss`.
+
+    `SelfSupervisedLoss(VRNLoss(n=...), symmetric=False)(embeddings, ref_emb)`: the labels are
+    the row indices, so row i of the two views is a positive pair and every (i, j != i) a
+    negative: the paper's cross-view VRN (Def 5.7). With the default symmetric=True the two
+    views are stacked (2B rows), within-view pairs included. Arguments: pytorch-metric-
+    learning's (`loss`, `symmetric`, ...).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.integrations.pml import SelfSupervisedLoss, VRNLoss
+        >>> from contrastlens.theory import simplex_etf
+        >>> ssl = SelfSupervisedLoss(VRNLoss(n=5), symmetric=False)
+        >>> etf = simplex_etf(5).float()  # aligned views at the optimum of n = 5
+        >>> round(float(ssl(etf, etf)), 4)
+        0.0
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
+    """
 
     @staticmethod
     def supported_losses() -> list[str]:
+        """pytorch-metric-learning's list of supported losses, plus "VRNLoss"."""
         return [*_PMLSelfSupervisedLoss.supported_losses(), "VRNLoss"]

@@ -160,14 +160,35 @@ def duplicate_false_negatives(
     *,
     gather_across_devices: bool = False,
 ) -> Tensor:
-    """The false negatives of a batch (rules in the module docstring): a (B, C) boolean mask,
-    True where candidate j is not a negative of this process's anchor i. Candidates are MNRL's
-    columns: the G positives, then each hard-negative column's G rows; row i's own positive is
-    column rank * B + i (with gather_across_devices), else i.
+    """The false negatives of a batch: candidates that are the same text as the anchor's.
 
-    sentence_features: the tokenized columns (anchor, positive, negative_1, ...), as the trainer
-    passes them to a loss. labels: (B,) integer group ids (the dataset's `label` column), or
-    None. Costs a sort of the batch's token rows and a few (B, C) comparisons, no embeddings.
+    The rules are in the module docstring: a (B, C) boolean mask, True where candidate j is
+    not a negative of this process's anchor i. Candidates are MNRL's columns: the G positives,
+    then each hard-negative column's G rows; row i's own positive is column rank * B + i (with
+    gather_across_devices), else i. Costs a sort of the batch's token rows and a few (B, C)
+    comparisons, no embeddings.
+
+    Args:
+        sentence_features: the tokenized columns (anchor, positive, negative_1, ...), as the
+            trainer passes them to a loss.
+        labels: (B,) integer group ids (the dataset's `label` column), or None.
+        gather_across_devices: the candidates are the global batch's (multi-GPU).
+
+    Returns:
+        (B, C) boolean mask of the false negatives (`contrastlens.losses.false_negatives`).
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import duplicate_false_negatives
+        >>> anchors = ["A dog runs.", "A cat sleeps.", "A dog runs."]  # rows 0 and 2: one query
+        >>> positives = ["A puppy sprints.", "A kitten naps.", "The dog is running."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]
+        >>> duplicate_false_negatives(features)  # each duplicate's positive is not a negative
+        tensor([[False, False,  True],
+                [False, False, False],
+                [ True, False, False]])
     """
     sentence_features = list(sentence_features)
     if len(sentence_features) < 2:
@@ -249,7 +270,9 @@ class _MaskedPairs:
 
 
 class MaskedPairsCallback(TrainerCallback):
-    """Adds "masked_pairs", the mean number of pairs masked per training batch since the
+    """Logs "masked_pairs", the false negatives masked per training batch.
+
+    Adds "masked_pairs", the mean number of pairs masked per training batch since the
     previous log line, to each training log line of `SentenceTransformerTrainer` (the logged
     dict and `trainer.state.log_history`) for a loss made with mask_duplicates=True.
 
@@ -258,6 +281,27 @@ class MaskedPairsCallback(TrainerCallback):
     Callbacks run in order: the console and the log history get the number; a report_to
     integration (TensorBoard, W&B) sees it only if this callback runs before it, e.g.
     `trainer.callback_handler.callbacks.insert(0, MaskedPairsCallback(loss))`.
+
+    Args:
+        loss: a `CombinedLoss`, `VRNLoss` or `CachedMultipleNegativesRankingVRNLoss` made
+            with mask_duplicates=True.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from sentence_transformers.sentence_transformer.losses import (
+        ...     MultipleNegativesRankingLoss)
+        >>> from contrastlens.integrations.sentence_transformers import (
+        ...     CombinedLoss, MaskedPairsCallback, VRNLoss)
+        >>> loss = CombinedLoss(model, mnrl=MultipleNegativesRankingLoss(model),
+        ...                     vrn=VRNLoss(model, n=1000), mask_duplicates=True)
+        >>> callback = MaskedPairsCallback(loss)  # SentenceTransformerTrainer(callbacks=[...])
+        >>> anchors = ["A dog runs.", "A cat sleeps.", "A dog runs."]
+        >>> positives = ["A puppy sprints.", "A kitten naps.", "The dog is running."]
+        >>> _ = loss([model.preprocess(anchors), model.preprocess(positives)])
+        >>> loss.masked_pairs  # (0, 2) and (2, 0): the duplicate query's positives
+        tensor(2)
     """
 
     def __init__(self, loss: nn.Module) -> None:
@@ -288,16 +332,40 @@ class VRNLoss(_MaskedPairs, nn.Module):
     auxiliary term: combine it with a ranking loss (`CombinedLoss`, or
     `CachedMultipleNegativesRankingVRNLoss` at large batch).
 
-    model: the SentenceTransformer. n: training-set size (delta = -1/(n-1)); or delta directly;
-    exactly one. weight: the lambda of the paper (30 there, with lr and batch; tune it with the
-    learning rate). p: the power (2 in the paper). gather_across_devices: score local anchors
-    against the positives of every process (multi-GPU; the value equals one process holding
-    the global batch). mask_duplicates: drop the false negatives (duplicate texts; rows of one
-    group when the dataset has a `label` column) from VRN's negatives (module docstring).
-
     Inputs: (anchor, positive) pairs, or more columns (only the first two are used); labels:
-    none, or integer group ids with mask_duplicates.
-    Returns {"vrn": 0-d tensor}.
+    none, or integer group ids with mask_duplicates. `forward(sentence_features, labels)`
+    returns {"vrn": 0-d tensor}.
+
+    Args:
+        model: the SentenceTransformer.
+        n: training-set size (delta = -1/(n-1)); or delta directly; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        weight: the lambda of the paper (30 there, with lr and batch; tune it with the
+            learning rate).
+        p: the power (2 in the paper).
+        gather_across_devices: score local anchors against the positives of every process
+            (multi-GPU; the value equals one process holding the global batch).
+        mask_duplicates: drop the false negatives (duplicate texts; rows of one group when the
+            dataset has a `label` column) from VRN's negatives (module docstring).
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import VRNLoss
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]  # the trainer's
+        >>> loss = VRNLoss(model, n=1000)  # the training set's size, not the batch's
+        >>> terms = loss(features)
+        >>> list(terms), round(float(terms["vrn"].detach()), 4)
+        (['vrn'], 0.0096)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(
@@ -340,10 +408,18 @@ class VRNLoss(_MaskedPairs, nn.Module):
         *,
         false_negatives: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """embeddings: one (B, D) tensor per column, [anchors, positives, ...]; labels unused.
-        false_negatives: (B, G) boolean, True where positive j is a false negative of anchor i
-        (`duplicate_false_negatives`); required with mask_duplicates (embeddings alone carry
-        no texts)."""
+        """VRN from precomputed embeddings (sentence-transformers' cached losses use this).
+
+        Args:
+            embeddings: one (B, D) tensor per column, [anchors, positives, ...].
+            labels: unused.
+            false_negatives: (B, G) boolean, True where positive j is a false negative of
+                anchor i (`duplicate_false_negatives`); required with mask_duplicates
+                (embeddings alone carry no texts).
+
+        Returns:
+            {"vrn": 0-d tensor}, weighted.
+        """
         if len(embeddings) < 2:
             raise ValueError(
                 f"VRNLoss needs (anchor, positive) columns, got {len(embeddings)} column(s)"
@@ -406,6 +482,35 @@ class CombinedLoss(_MaskedPairs, nn.Module):
 
         loss = CombinedLoss(model, mnrl=MultipleNegativesRankingLoss(model),
                             vrn=VRNLoss(model, n=len(train_dataset)), mask_duplicates=True)
+
+    Args:
+        model: the SentenceTransformer.
+        mask_duplicates: mask the false negatives of each batch in every term (above).
+        **losses: name=loss pairs, each with `compute_loss_from_embeddings`.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from sentence_transformers.sentence_transformer.losses import (
+        ...     MultipleNegativesRankingLoss)
+        >>> from contrastlens.integrations.sentence_transformers import CombinedLoss, VRNLoss
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]  # the trainer's
+        >>> loss = CombinedLoss(model, mnrl=MultipleNegativesRankingLoss(model),
+        ...                     vrn=VRNLoss(model, n=1000))
+        >>> terms = loss(features)  # one forward pass for both terms
+        >>> sorted(terms), round(float(terms["vrn"].detach()), 4)
+        (['mnrl', 'vrn'], 0.0096)
+
+    References:
+        - Henderson et al. Efficient Natural Language Response Suggestion for Smart Reply
+          (MultipleNegativesRankingLoss). 2017. <https://arxiv.org/abs/1705.00652>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(
@@ -555,6 +660,41 @@ class CachedMultipleNegativesRankingVRNLoss(_MaskedPairs, CachedMultipleNegative
     Returns {"mnrl": ..., "vrn": ...}; the trainer sums them (the two terms share the one cached
     gradient, so they must be summed with equal weight: backward through a different
     combination raises).
+
+    Args:
+        model: the SentenceTransformer.
+        n: training-set size (delta = -1/(n-1)); or delta; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        weight: VRN's weight (lambda).
+        p: VRN's power (2 in the paper).
+        scale: MNRL's scale (1 / temperature).
+        mini_batch_size: rows per GradCache mini-batch.
+        mask_duplicates: mask the false negatives in both terms.
+        **kwargs: `CachedMultipleNegativesRankingLoss`'s other arguments.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import (
+        ...     CachedMultipleNegativesRankingVRNLoss)
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]  # the trainer's
+        >>> loss = CachedMultipleNegativesRankingVRNLoss(model, n=1000, mini_batch_size=2)
+        >>> terms = loss(features)  # embedded 2 rows at a time, both terms on the cache
+        >>> sorted(terms), round(float(terms["vrn"].detach()), 4)
+        (['mnrl', 'vrn'], 0.0096)
+
+    References:
+        - Gao, Zhang, Han, Callan. Scaling Deep Contrastive Learning Batch Size under Memory
+          Limited Setup (GradCache). RepL4NLP 2021. <https://arxiv.org/abs/2101.06983>
+        - Henderson et al. Efficient Natural Language Response Suggestion for Smart Reply
+          (MultipleNegativesRankingLoss). 2017. <https://arxiv.org/abs/1705.00652>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(
@@ -685,8 +825,38 @@ class SimilarityLensEvaluator(BaseEvaluator):
     prefixed with `name` as in every sentence-transformers evaluator; a CSV row is appended to
     `similarity_lens_evaluation[_name]_results.csv` in output_path when write_csv.
 
-    anchors, positives: N >= 2 texts each, row i a positive pair. n: training-set size (as in
-    VRNLoss). batch_size, show_progress_bar: for `model.encode`.
+    Args:
+        anchors: N >= 2 texts.
+        positives: N texts, row i the positive of anchor i.
+        n: training-set size (as in VRNLoss), for welch_floor and vrn.
+        name: the metrics' prefix.
+        batch_size: for `model.encode`.
+        show_progress_bar: for `model.encode`.
+        write_csv: append a row to the CSV file in output_path.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import SimilarityLensEvaluator
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> evaluator = SimilarityLensEvaluator(anchors, positives, n=1000)
+        >>> metrics = evaluator(model)
+        >>> round(metrics["welch_floor"], 4)  # welch_bound(1000, 384): the least E[s^2]
+        0.0016
+        >>> metrics["neg_second_moment"] > metrics["welch_floor"]
+        True
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
+        - Wang, Isola. Understanding Contrastive Representation Learning through Alignment
+          and Uniformity on the Hypersphere. ICML 2020. <https://arxiv.org/abs/2005.10242>
+        - Garrido, Balestriero, Najman, LeCun. RankMe. ICML 2023.
+          <https://arxiv.org/abs/2210.02885>
     """
 
     def __init__(
@@ -784,6 +954,16 @@ def minilm_path() -> Path:
     sentence_transformers, then `SentenceTransformer(str(minilm_path()), local_files_only=True)`.
     Raises `contrastlens.errors.DataError` naming the fix when the package is missing or the
     file differs.
+
+    Returns:
+        The model's folder.
+
+    Examples:
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> model.encode(["A man is playing a guitar."]).shape
+        (1, 384)
     """
     fix = f"pip install '{MINILM_DISTRIBUTION}=={MINILM_VERSION}' (in the dev extra)"
     try:

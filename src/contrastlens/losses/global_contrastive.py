@@ -80,15 +80,32 @@ __all__ = [
 
 class GlobalContrastiveStep(NamedTuple):
     """What one step of the global contrastive loss returns: the loss and the state rows to
-    write, `log_u_N[ids_G] = log_u_G` (the module does it in training mode)."""
+    write, `log_u_N[ids_G] = log_u_G` (the module does it in training mode).
+
+    Attributes:
+        loss: the 0-d loss.
+        ids_G: (G,) int64 dataset indices of the global batch.
+        log_u_G: (G,) their new log u, detached, in the state's dtype.
+    """
 
     loss: torch.Tensor  # 0-d
     ids_G: torch.Tensor  # (G,) int64 dataset indices of the global batch
     log_u_G: torch.Tensor  # (G,) their new log u, detached, in the state's dtype
 
 
-def new_state(n: int, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
-    """The state before any visit: (n,) filled with -inf (log of LibAUC's initial u = 0)."""
+def new_state(
+    n: int, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """SogCLR's state before any visit: log u = -inf (LibAUC's initial u = 0) per sample.
+
+    Args:
+        n: the training-set size.
+        dtype: the state's dtype (default: torch's default float dtype).
+        device: the state's device.
+
+    Returns:
+        (n,) tensor filled with -inf.
+    """
     return torch.full((n,), float("-inf"), dtype=dtype, device=device)
 
 
@@ -211,22 +228,24 @@ def global_contrastive_loss(
     docstring). Equality is tested in tests/losses/test_global_contrastive.py.
 
     Args:
-        z1, z2: (B, D) two views of the same B samples, any scale (normalized inside, see
+        z1: (B, D) view 1 of B samples, any scale (normalized inside, see
             `pairs.normalize`); float16/bfloat16 are computed in float32.
+        z2: (B, D) view 2 of the same B samples.
         ids: (B,) integer dataset indices in [0, n), distinct across the (global) batch;
             they index the state. Checked (one device-to-host read).
         log_u_N: (n,) the state, log u per training sample, -inf if not visited yet
             (`new_state(n)`); read, not written.
-        temperature: t > 0. gamma: in (0, 1], the weight of the new estimate (1: no memory).
+        temperature: t > 0.
+        gamma: in (0, 1], the weight of the new estimate (1: no memory).
         within_view: within-view negatives too (c2 = 1, the default, SogCLR's choice).
         gather: score local rows against all processes' columns and gather the state rows;
             value, gradients and state equal one process holding the global batch.
 
     Returns:
-        `GlobalContrastiveStep(loss, ids_G, log_u_G)`: the 0-d loss, and the (G,) rows of the
+        `GlobalContrastiveStep(loss, ids_G, log_u_G)`, the 0-d loss and the (G,) rows of the
         new state to write with `log_u_N[ids_G] = log_u_G`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from contrastlens.losses.global_contrastive import global_contrastive_loss, new_state
         >>> log_u_N = new_state(100)                      # 100 training samples
@@ -236,6 +255,22 @@ def global_contrastive_loss(
         >>> log_u_N[step.ids_G] = step.log_u_G            # the state moves
         >>> bool(torch.isfinite(log_u_N[:8]).all()), bool(torch.isinf(log_u_N[8:]).all())
         (True, True)
+
+        With gamma = 1 and the whole data set in one batch it is DCL, value and gradient:
+
+        >>> from contrastlens.losses import dcl_loss
+        >>> _ = torch.manual_seed(0)
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> step = global_contrastive_loss(z1, z2, torch.arange(8), new_state(8), gamma=1.0)
+        >>> step.loss, dcl_loss(z1, z2, temperature=0.1)
+        (tensor(3.5940), tensor(3.5940))
+
+    References:
+        - Yuan, Wu, Qiu, Du, Zhang, Zhou, Yang. Provable Stochastic Optimization for Global
+          Contrastive Learning: Small Batch Does Not Harm Performance (SogCLR). ICML 2022.
+          <https://arxiv.org/abs/2202.12387>
+        - Yeh et al. Decoupled Contrastive Learning. ECCV 2022.
+          <https://arxiv.org/abs/2110.06848>
     """
     P = view_pairs(z1, z2, gather=gather)
     return global_contrastive_from_pairs(

@@ -46,9 +46,25 @@ __all__ = ["gor_loss", "gor_moments"]
 
 
 def gor_moments(z_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(M1, M2): mean and mean square of the cosine similarities s_ij over the B(B-1) ordered
-    pairs i != j of one column z_BD ((B, D), normalized here). 0-d tensors, differentiable;
-    both 0 for B = 1 (the pair count is clamped at 1, as in sentence-transformers)."""
+    """GOR's two moments of one column: mean and mean square of its cosine similarities.
+
+    M1 = 1/(B(B-1)) sum_{i!=j} s_ij and M2 = 1/(B(B-1)) sum_{i!=j} s_ij^2 over the ordered pairs
+    of rows of z_BD (Zhang et al., ICCV 2017, eq. 4-6; see `gor_loss`), from one (D, D) Gram
+    matrix.
+
+    Args:
+        z_BD: (B, D) one embedding column (normalized here).
+
+    Returns:
+        (M1, M2), differentiable 0-d tensors; both 0 for B = 1 (the pair count is clamped at
+        1, as in sentence-transformers).
+
+    Examples:
+        >>> from contrastlens.losses.gor import gor_moments
+        >>> from contrastlens.theory import simplex_etf
+        >>> [round(float(m), 4) for m in gor_moments(simplex_etf(5))]  # -1/4 and 1/16
+        [-0.25, 0.0625]
+    """
     check_embeddings(z_BD, "z")
     u_BD = normalize(z_BD)
     B = u_BD.shape[0]
@@ -66,19 +82,42 @@ def gor_loss(
     second_moment_weight: float | None = 1.0,
     aggregation: Literal["mean", "sum"] = "mean",
 ) -> dict[str, torch.Tensor]:
-    """GOR (Zhang et al., ICCV 2017) exactly as sentence-transformers'
-    `GlobalOrthogonalRegularizationLoss` computes it (same terms, names, defaults, normalization):
+    """Global Orthogonal Regularization, exactly as sentence-transformers computes it.
+
+    GOR (Zhang et al., ICCV 2017, eq. 4-6) in the form of sentence-transformers'
+    `GlobalOrthogonalRegularizationLoss` (same terms, names, defaults, normalization):
 
         gor_mean          = mean_weight          * agg_c M1(c)^2
         gor_second_moment = second_moment_weight * agg_c max(0, M2(c) - 1/D)
 
-    with M1(c), M2(c) the mean and mean square of the within-column cosine similarities of column
-    c (`gor_moments`) and agg the mean (default) or sum over columns.
+    with M1(c), M2(c) the mean and mean square of the within-column cosine similarities of
+    column c (`gor_moments`) and agg the mean (default) or sum over columns. The target 1/D of
+    M2 is (about) the Welch bound (`contrastlens.theory.welch_bound`); VRN (`vrn_loss`) pulls
+    the cross-view pairs toward -1/(n-1) instead.
 
-    columns_BD: one or more (B, D) embedding columns, e.g. `gor_loss(z1_BD, z2_BD)` for two views
-    (normalized inside). mean_weight, second_moment_weight: None or 0 drops that term (its key is
-    then absent, as in sentence-transformers); at least one must be nonzero.
-    Returns {"gor_mean": 0-d, "gor_second_moment": 0-d, "gor": their sum}.
+    Args:
+        *columns_BD: one or more (B, D) embedding columns, e.g. `gor_loss(z1_BD, z2_BD)` for
+            two views (normalized inside).
+        mean_weight: weight of the mean term; None or 0 drops it (its key is then absent, as
+            in sentence-transformers).
+        second_moment_weight: weight of the second-moment term; None or 0 drops it. At least
+            one of the two weights must be nonzero.
+        aggregation: "mean" or "sum" over the columns.
+
+    Returns:
+        {"gor_mean", "gor_second_moment", "gor"}: 0-d tensors, "gor" their sum.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import gor_loss
+        >>> gor_loss(torch.eye(4))  # orthonormal rows: M1 = M2 = 0
+        {'gor_mean': tensor(0.), 'gor_second_moment': tensor(0.), 'gor': tensor(0.)}
+        >>> gor_loss(torch.ones(4, 4))  # collapse: M1 = M2 = 1, 1 - 1/D = 0.75
+        {'gor_mean': tensor(1.), 'gor_second_moment': tensor(0.7500), 'gor': tensor(1.7500)}
+
+    References:
+        - Zhang, Yu, Kumar, Chang. Learning Spread-out Local Feature Descriptors. ICCV 2017.
+          <https://arxiv.org/abs/1708.06320>
     """
     if not columns_BD:
         raise ValueError("gor_loss needs at least one (B, D) embedding column")

@@ -87,24 +87,49 @@ def infonce_family(
     ids: torch.Tensor | None = None,
     gather: bool = False,
 ) -> torch.Tensor:
-    """Def 3.1 (Lee et al., ICML 2025), symmetrized over the two views.
+    """Any InfoNCE-based loss of Def 3.1 (Lee et al., ICML 2025), symmetrized over the views.
 
-    Per anchor u_i:
+    Def 3.1 with phi(x) = e^{x/t}, L = 1/2 L(U, V) + 1/2 L(V, U); per anchor u_i:
 
         -u_i.v_i / t + log( [e^{u_i.v_i/t}]  + c1 sum_{j: id_j != id_i} e^{u_i.v_j/t}
                                              + c2 sum_{j: id_j != id_i} e^{u_i.u_j/t} ),
 
     the bracketed positive term dropped when `decoupled` (psi = log instead of log(1 + x)); the
     loss is the mean of this over the 2B anchors u_1..u_B, v_1..v_B (v_i's columns are u_j
-    cross-view and v_j within-view).
+    cross-view and v_j within-view). The four named members are `infonce_loss` (c1 = 1, c2 = 0),
+    `simclr_loss` (c1 = c2 = 1), `dcl_loss` (c1 = c2 = 1, decoupled) and `dhel_loss` (c1 = 0,
+    c2 = 1, decoupled).
 
-    z1, z2: (B, D) two views of the same B instances, any scale (normalized inside, see
-    `pairs.normalize`); float16/bfloat16 are computed in float32. temperature: t > 0.
-    cross_view: c1 (negatives v_j for anchor u_i). within_view: c2 (negatives u_j).
-    ids: (B,) instance ids; rows with equal ids are not negatives of each other (without ids
-    only i = j is). gather: score the local rows against all processes' columns (with gradient);
-    the value and every input's gradient equal one process holding the global batch.
-    Returns a 0-d tensor.
+    Args:
+        z1: (B, D) view 1 of B instances, any scale (normalized inside, see
+            `pairs.normalize`); float16/bfloat16 are computed in float32.
+        z2: (B, D) view 2 of the same B instances (row i of z1 and of z2: a positive pair).
+        temperature: t > 0 (a number, or a 0-d tensor to learn it).
+        cross_view: c1, the cross-view negatives v_j of anchor u_i.
+        within_view: c2, the within-view negatives u_j of anchor u_i.
+        decoupled: psi = log (the positive leaves the denominator) instead of log(1 + x).
+        ids: (B,) instance ids; rows with equal ids are not negatives of each other (without
+            ids only i = j is).
+        gather: score the local rows against all processes' columns (with gradient); the value
+            and every input's gradient equal one process holding the global batch.
+
+    Returns:
+        The loss, a 0-d tensor (float32 for half-precision inputs).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import infonce_family
+        >>> _ = torch.manual_seed(0)
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> infonce_family(z1, z2, temperature=0.5, within_view=True)  # SimCLR
+        tensor(2.5932)
+        >>> collapsed = torch.ones(4, 16)  # every similarity 1: log(2B - 1) = log 7
+        >>> infonce_family(collapsed, collapsed, temperature=0.5, within_view=True)
+        tensor(1.9459)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1. <https://arxiv.org/abs/2506.09781>
     """
     P = view_pairs(z1, z2, ids=ids, gather=gather)
     return infonce_from_pairs(
@@ -116,30 +141,159 @@ def infonce_family(
     )
 
 
-def infonce_loss(z1, z2, *, temperature, ids=None, gather=False) -> torch.Tensor:
-    """InfoNCE / CLIP (Def 3.1 with c1 = 1, c2 = 0, psi = log(1 + x)): per anchor
-    -s_ii/t + log sum_j e^{u_i.v_j/t}, averaged over both views. Collapse gives log B.
-    Arguments as in `infonce_family`."""
+def infonce_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor,
+    ids: torch.Tensor | None = None,
+    gather: bool = False,
+) -> torch.Tensor:
+    """InfoNCE / CLIP's symmetric loss: cross-view negatives only.
+
+    Def 3.1 (Lee et al., ICML 2025) with c1 = 1, c2 = 0, psi(x) = log(1 + x); per anchor
+
+        -u_i.v_i/t + log sum_j e^{u_i.v_j/t}
+
+    (the positive j = i in the sum), averaged over the anchors of both views: the mean of the
+    row-wise and the column-wise cross-entropy of the (B, B) logits U V^T / t, as CLIP computes
+    it. Collapse (every similarity 1) gives log B.
+
+    Args:
+        z1: (B, D) view 1 (normalized inside).
+        z2: (B, D) view 2; row i of z1 and of z2 are a positive pair.
+        temperature: t > 0.
+        ids: (B,) instance ids; equal ids are not negatives.
+        gather: score local rows against all processes' columns (see `infonce_family`).
+
+    Returns:
+        The loss, a 0-d tensor.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import infonce_loss
+        >>> collapsed = torch.ones(4, 16)  # log B = log 4
+        >>> infonce_loss(collapsed, collapsed, temperature=0.5)
+        tensor(1.3863)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1. <https://arxiv.org/abs/2506.09781>
+        - van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive
+          Coding. 2018. <https://arxiv.org/abs/1807.03748>
+        - Radford et al. Learning Transferable Visual Models From Natural Language
+          Supervision (CLIP). ICML 2021. <https://arxiv.org/abs/2103.00020>
+    """
     return infonce_family(z1, z2, temperature=temperature, ids=ids, gather=gather)
 
 
-def simclr_loss(z1, z2, *, temperature, ids=None, gather=False) -> torch.Tensor:
-    """SimCLR / NT-Xent (Def 3.1 with c1 = c2 = 1, psi = log(1 + x)): the mean over the 2B
-    anchors of -log softmax of the positive among the other 2B - 1 embeddings (lightly's
-    NTXentLoss value). Collapse gives log(2B - 1). Arguments as in `infonce_family`."""
+def simclr_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor,
+    ids: torch.Tensor | None = None,
+    gather: bool = False,
+) -> torch.Tensor:
+    """SimCLR's NT-Xent loss: cross- and within-view negatives.
+
+    Def 3.1 (Lee et al., ICML 2025) with c1 = c2 = 1, psi(x) = log(1 + x): the mean over the
+    2B anchors of
+
+        -u_i.v_i/t + log( sum_j e^{u_i.v_j/t} + sum_{j != i} e^{u_i.u_j/t} ),
+
+    i.e. -log softmax of the positive among the other 2B - 1 embeddings (SimCLR's Eq. 1,
+    lightly's `NTXentLoss` value). Collapse (every similarity 1) gives log(2B - 1).
+
+    Args:
+        z1: (B, D) view 1 (normalized inside).
+        z2: (B, D) view 2; row i of z1 and of z2 are a positive pair.
+        temperature: t > 0 (SimCLR's tau; lightly's default is 0.5).
+        ids: (B,) instance ids; equal ids are not negatives.
+        gather: score local rows against all processes' columns (see `infonce_family`).
+
+    Returns:
+        The loss, a 0-d tensor.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import simclr_loss
+        >>> collapsed = torch.ones(4, 16)  # log(2B - 1) = log 7
+        >>> simclr_loss(collapsed, collapsed, temperature=0.5)
+        tensor(1.9459)
+        >>> _ = torch.manual_seed(0)
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> simclr_loss(z1, z2, temperature=0.5)
+        tensor(2.5932)
+        >>> ids = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])  # rows 0 and 1: the same image
+        >>> simclr_loss(z1, z2, temperature=0.5, ids=ids)  # not each other's negatives
+        tensor(2.5565)
+
+    References:
+        - Chen, Kornblith, Norouzi, Hinton. A Simple Framework for Contrastive Learning of
+          Visual Representations. ICML 2020. <https://arxiv.org/abs/2002.05709>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1. <https://arxiv.org/abs/2506.09781>
+    """
     return infonce_family(z1, z2, temperature=temperature, within_view=True, ids=ids, gather=gather)
 
 
-def dcl_loss(z1, z2, *, temperature, ids=None, gather=False) -> torch.Tensor:
-    """DCL, decoupled contrastive loss (Yeh et al., 2022; Def 3.1 with c1 = c2 = 1, psi = log):
-    SimCLR without the positive in the denominator. Arguments as in `infonce_family`."""
+def dcl_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor,
+    ids: torch.Tensor | None = None,
+    gather: bool = False,
+) -> torch.Tensor:
+    """DCL, the decoupled contrastive loss: SimCLR without the positive in the denominator.
+
+    Def 3.1 (Lee et al., ICML 2025) with c1 = c2 = 1, psi(x) = log(x); the mean over the 2B
+    anchors of
+
+        -u_i.v_i/t + log( sum_{j != i} e^{u_i.v_j/t} + sum_{j != i} e^{u_i.u_j/t} )
+
+    (Yeh et al., Eq. 6, unweighted). Collapse (every similarity 1) gives log(2B - 2).
+
+    Args:
+        z1: (B, D) view 1 (normalized inside).
+        z2: (B, D) view 2; row i of z1 and of z2 are a positive pair.
+        temperature: t > 0.
+        ids: (B,) instance ids; equal ids are not negatives.
+        gather: score local rows against all processes' columns (see `infonce_family`).
+
+    Returns:
+        The loss, a 0-d tensor (it can be negative: nothing bounds it below by 0).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import dcl_loss
+        >>> collapsed = torch.ones(4, 16)  # log(2B - 2) = log 6
+        >>> dcl_loss(collapsed, collapsed, temperature=0.5)
+        tensor(1.7918)
+
+    References:
+        - Yeh, Hong, Hsu, Liu, Chen, LeCun. Decoupled Contrastive Learning. ECCV 2022.
+          <https://arxiv.org/abs/2110.06848>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1. <https://arxiv.org/abs/2506.09781>
+    """
     return infonce_family(
         z1, z2, temperature=temperature, within_view=True, decoupled=True, ids=ids, gather=gather
     )
 
 
-def dhel_loss(z1, z2, *, temperature, ids=None, gather=False) -> torch.Tensor:
-    """DHEL (Koromilas et al., 2024) in the paper's form (Def 3.1 with c1 = 0, c2 = 1, psi = log):
+def dhel_loss(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    temperature: float | torch.Tensor,
+    ids: torch.Tensor | None = None,
+    gather: bool = False,
+) -> torch.Tensor:
+    """DHEL, the decoupled hyperspherical energy loss: within-view negatives only.
+
+    The paper's form, Def 3.1 (Lee et al., ICML 2025) with c1 = 0, c2 = 1, psi(x) = log(x):
 
         L = 1/B sum_i [ -u_i.v_i/t + 1/2 log sum_{j!=i} e^{u_i.u_j/t}
                                    + 1/2 log sum_{j!=i} e^{v_i.v_j/t} ]
@@ -148,7 +302,31 @@ def dhel_loss(z1, z2, *, temperature, ids=None, gather=False) -> torch.Tensor:
     L_code = 1/B sum_i [ -u_i.v_i/t + log sum e^{u_i.u_j/t} + log sum e^{v_i.v_j/t} ]
            = 2 L + mean_i(u_i.v_i)/t,
     which weighs uniformity twice as much relative to alignment (same minimizers over the
-    simplex ETF, different training dynamics). Arguments as in `infonce_family`.
+    simplex ETF, different training dynamics). Collapse (every similarity 1) gives log(B - 1).
+
+    Args:
+        z1: (B, D) view 1 (normalized inside).
+        z2: (B, D) view 2; row i of z1 and of z2 are a positive pair.
+        temperature: t > 0.
+        ids: (B,) instance ids; equal ids are not negatives.
+        gather: score local rows against all processes' columns (see `infonce_family`).
+
+    Returns:
+        The loss, a 0-d tensor.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import dhel_loss
+        >>> collapsed = torch.ones(4, 16)  # log(B - 1) = log 3
+        >>> dhel_loss(collapsed, collapsed, temperature=0.5)
+        tensor(1.0986)
+
+    References:
+        - Koromilas, Bouritsas, Giannakopoulos, Nicolaou, Panagakis. Bridging Mini-Batch and
+          Asymptotic Analysis in Contrastive Learning: From InfoNCE to Kernel-Based Losses.
+          ICML 2024. <https://arxiv.org/abs/2405.18045>
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1. <https://arxiv.org/abs/2506.09781>
     """
     return infonce_family(
         z1,

@@ -38,11 +38,22 @@ def _check_rows(positive_R: torch.Tensor, mask_RC: torch.Tensor, name: str) -> N
 
 
 def same_key(row_keys_R: torch.Tensor, col_keys_C: torch.Tensor) -> torch.Tensor:
-    """(R, C) boolean: True where row i's key equals column j's key. Keys are integer ids of
-    whatever identifies a duplicate (a text, a group, a class); rows and columns compare by
-    value only, so keys from different sources must come from one numbering.
+    """Rows and columns that share a key: the raw duplicate or group mask.
 
-    Example:
+    Keys are integer ids of whatever identifies a duplicate (a text, a group, a class); rows
+    and columns compare by value only, so keys from different sources must come from one
+    numbering. Relations that are not one key per side are the OR (`|`) of several masks.
+
+    Args:
+        row_keys_R: (R,) integer keys of the rows (anchors).
+        col_keys_C: (C,) integer keys of the columns (candidates).
+
+    Returns:
+        (R, C) boolean: True where row i's key equals column j's key.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import same_key
         >>> same_key(torch.tensor([0, 1]), torch.tensor([1, 0, 0]))
         tensor([[False,  True,  True],
                 [ True, False, False]])
@@ -56,11 +67,23 @@ def same_key(row_keys_R: torch.Tensor, col_keys_C: torch.Tensor) -> torch.Tensor
 
 
 def false_negatives(same_RC: torch.Tensor, positive_R: torch.Tensor) -> torch.Tensor:
-    """(R, C) boolean: True where column j is a false negative of row i, i.e. `same_RC[i, j]`
-    (an equality or group mask) except at row i's own positive column `positive_R[i]`, which is
-    never masked. `same_RC.sum()` minus the own positives is the count of masked pairs.
+    """The false negatives of each row: the same thing as the row, but not its own positive.
 
-    Example:
+    `same_RC[i, j]` (an equality or group mask, e.g. from `same_key`) except at row i's own
+    positive column `positive_R[i]`, which is never masked. `same_RC.sum()` minus the own
+    positives is the count of masked pairs. The result is what `ranking_loss`'s
+    `false_negatives_RC` and `vrn_loss`'s `false_negatives` take.
+
+    Args:
+        same_RC: (R, C) boolean, True where row i and column j are the same thing.
+        positive_R: (R,) integer column of each row's positive.
+
+    Returns:
+        (R, C) boolean: True where column j is a false negative of row i.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import false_negatives
         >>> same_RC = torch.tensor([[True, False, True], [True, True, False]])
         >>> false_negatives(same_RC, torch.tensor([0, 1]))
         tensor([[False, False,  True],
@@ -73,10 +96,18 @@ def false_negatives(same_RC: torch.Tensor, positive_R: torch.Tensor) -> torch.Te
 
 
 def negative_mask(false_RC: torch.Tensor, positive_R: torch.Tensor) -> torch.Tensor:
-    """(R, C) boolean: True where column j is a (true) negative of row i: neither row i's
-    positive column `positive_R[i]` nor a false negative (`false_RC`).
+    """The true negatives of each row: neither its positive nor a false negative.
 
-    Example:
+    Args:
+        false_RC: (R, C) boolean false-negative mask (`false_negatives`).
+        positive_R: (R,) integer column of each row's positive.
+
+    Returns:
+        (R, C) boolean: True where column j is a (true) negative of row i.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import negative_mask
         >>> false_RC = torch.tensor([[False, False, True], [True, False, False]])
         >>> negative_mask(false_RC, torch.tensor([0, 1]))
         tensor([[False,  True, False],

@@ -42,12 +42,43 @@ def moco_loss(
     temperature: float | torch.Tensor,
     gather: bool = False,
 ) -> torch.Tensor:
-    """MoCo v2 InfoNCE: positive q_i.k_i, negatives q_i.queue (He et al., 2020, Eq. 1).
+    """MoCo v2's InfoNCE: positive q_i.k_i, negatives the queue of keys.
 
-    q, k: (B, D) queries and keys of one dtype (normalized inside). queue: (K, D) keys, K >= 1
-    (detached, normalized inside; `MoCo.queue.keys_KD`). temperature: t > 0 (MoCo v2 uses 0.2).
-    gather: average over all processes' queries (the value and every input's gradient equal one
-    process holding the global batch). Returns a 0-d tensor.
+    He et al., 2020, Eq. 1, with MoCo v2's settings (Chen et al., 2020); per query q_i:
+
+        -q_i.k_i/t + log( e^{q_i.k_i/t} + sum_k e^{q_i.queue_k/t} ),
+
+    averaged over the B queries: the cross-entropy of the (B, 1 + K) logits [q.k | q.queue] / t
+    with target 0. In the terms of Lee et al. (ICML 2025) it is InfoNCE (Def 3.1, c1 = 1,
+    c2 = 0) with the queue as its negatives, in one direction; contrastlens' `MoCo` model
+    symmetrizes it over the two views. Collapse (queries, keys and queue all equal) gives
+    log(1 + K).
+
+    Args:
+        q: (B, D) queries, from the query encoder (normalized inside).
+        k: (B, D) keys of the same B images, from the key encoder, of q's dtype (used as given:
+            MoCo computes them without gradient).
+        queue: (K, D) keys of earlier batches, K >= 1 (detached and normalized inside;
+            `contrastlens.models.MoCo`'s `queue.keys_KD`).
+        temperature: t > 0 (MoCo v2 uses 0.2).
+        gather: average over all processes' queries (the value and every input's gradient
+            equal one process holding the global batch).
+
+    Returns:
+        The loss, a 0-d tensor.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import moco_loss
+        >>> q, queue = torch.ones(4, 16), torch.ones(7, 16)  # collapse: log(1 + K) = log 8
+        >>> moco_loss(q, q, queue, temperature=0.2)
+        tensor(2.0794)
+
+    References:
+        - He, Fan, Wu, Xie, Girshick. Momentum Contrast for Unsupervised Visual
+          Representation Learning. CVPR 2020, Eq. 1. <https://arxiv.org/abs/1911.05722>
+        - Chen, Fan, Girshick, He. Improved Baselines with Momentum Contrastive Learning
+          (MoCo v2). 2020. <https://arxiv.org/abs/2003.04297>
     """
     P = view_pairs(q, k, gather=gather, queue=queue, names=("q", "k"), need_negatives=False)
     return moco_from_pairs(P, temperature=temperature)

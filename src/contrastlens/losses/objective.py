@@ -44,16 +44,25 @@ METHODS = ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral", "moco", "so
 
 
 def default_within_view(method: str) -> bool:
-    """Whether `method` has within-view negatives (c2 of Def 3.1) unless told otherwise:
-    simclr, dcl, dhel, sogclr yes; infonce, siglip, spectral, moco no."""
+    """Whether `method` has within-view negatives (c2 of Def 3.1) unless told otherwise.
+
+    Args:
+        method: one of METHODS.
+
+    Returns:
+        True for simclr, dcl, dhel, sogclr; False for infonce, siglip, spectral, moco.
+    """
     return _INFONCE[method][1] if method in _INFONCE else method == "sogclr"
 
 
 class Objective(nn.Module):
-    """Returns {method: term, ["vrn": term], ["gor": term], "loss": method term +
-    vrn_weight * vrn term + gor_weight * gor term}.
-    Build it with `build_objective`; SigLIP's learnable t and b are its parameters, SogCLR's
-    per-sample state a buffer (`sogclr.log_u_N`, in its state_dict)."""
+    """A method's loss plus the optional VRN and GOR terms, as named terms.
+
+    Calling it returns {method: term, ["vrn": term], ["gor": term], "loss": method term +
+    vrn_weight * vrn term + gor_weight * gor term}. Build it with `build_objective` (which
+    validates the settings and documents them); SigLIP's learnable t and b are its parameters,
+    SogCLR's per-sample state a buffer (`sogclr.log_u_N`, in its state_dict).
+    """
 
     def __init__(
         self,
@@ -114,17 +123,28 @@ class Objective(nn.Module):
         vrn_views: tuple[torch.Tensor, torch.Tensor] | None = None,
         stats: bool = False,
     ) -> dict[str, torch.Tensor]:
-        """z1_BD, z2_BD: the two views (MoCo: queries q and keys k), (B, D). ids: (B,) instance
-        ids (equal ids are not negatives). queue: (K, D) keys, required for "moco".
-        vrn_views (MoCo only, our extension): the query encoder's two views (q1, q2), both with
-        gradient; VRN then regularizes their cross-view negatives. Without it, MoCo's VRN pulls
-        the query-key and query-queue pairs, whose keys carry no gradient: the queries can then
-        collapse onto one direction orthogonal to the lagging keys (measured: negative mean
-        0.14 -> 0.54, MoCo loss -> log(K+1), README "MoCo + VRN"), so the training loop passes
-        vrn_views. stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2), and for
-        SogCLR "sogclr_log_u_mean" and "sogclr_visited" (its state after this step). SogCLR
-        needs ids (dataset indices in [0, n)) and moves its state on every call in training
-        mode: call it once per optimizer step. Returns the dict of named 0-d terms."""
+        """The named terms of one batch.
+
+        SogCLR needs ids (dataset indices in [0, n)) and moves its state on every call in
+        training mode: call it once per optimizer step.
+
+        Args:
+            z1_BD: (B, D) view 1 (MoCo: the queries q).
+            z2_BD: (B, D) view 2 (MoCo: the keys k).
+            ids: (B,) instance ids (equal ids are not negatives).
+            queue: (K, D) keys, required for "moco".
+            vrn_views: MoCo only, our extension: the query encoder's two views (q1, q2), both
+                with gradient; VRN then regularizes their cross-view negatives. Without it,
+                MoCo's VRN pulls the query-key and query-queue pairs, whose keys carry no
+                gradient: the queries can then collapse onto one direction orthogonal to the
+                lagging keys (measured: negative mean 0.14 -> 0.54, MoCo loss -> log(K+1),
+                README "MoCo + VRN"), so the training loop passes vrn_views.
+            stats: add detached "pos_mean", "neg_mean", "neg_var" (of z1, z2), and for SogCLR
+                "sogclr_log_u_mean" and "sogclr_visited" (its state after this step).
+
+        Returns:
+            The dict of named 0-d terms, "loss" their weighted sum.
+        """
         is_moco = self.method == "moco"
         if self.method == "sogclr" and (queue is not None or vrn_views is not None):
             raise ValueError(
@@ -200,20 +220,58 @@ def build_objective(
 ) -> Objective:
     """The loop-facing objective: `method`'s loss + vrn_weight * VRN (Def 5.7), as named terms.
 
-    method: one of METHODS. temperature: t > 0 of the InfoNCE family, MoCo and SogCLR.
-    within_view: within-view negatives (c2); None takes the method's own (simclr, dcl, dhel,
-    sogclr: True; infonce, siglip, spectral: False; dhel needs True, moco has none).
-    vrn_weight: lambda >= 0 (0: no VRN term; the paper uses 30). vrn_n / vrn_delta: exactly one
-    when vrn_weight > 0 (n is the DATASET size, delta = -1/(n-1)). vrn_within_view: VRN on
-    within-view pairs too (extension). siglip_t, siglip_b: fixed values, or None for learnable
-    parameters (SigLIP's init t = 10, b = 10, i.e. open_clip's logit_scale = log 10,
-    logit_bias = -10). gather: local rows against all processes' columns. check_values:
-    validate the embeddings' values on every call (a device-to-host sync; the training loop
-    checks the loss instead). gor_weight: weight of GOR (`gor_loss` of the two views,
-    sentence-transformers' form) added to the loss, 0 = off. sogclr_n, sogclr_gamma (method
-    "sogclr" only): the training-set size (the length of the per-sample state, required) and
-    the moving-average weight of the new estimate, in (0, 1] (see `GlobalContrastiveLoss`).
-    Returns an `Objective`.
+    L_total = L + lambda L_VRN (Lee et al., ICML 2025, Def 5.7), with L one of the losses of
+    Def 3.1 / 3.2, MoCo v2 or SogCLR, and optionally + gor_weight * GOR. The batch is prepared
+    once (`view_pairs`) and shared by the terms; the returned module maps two views to
+    {method: term, "vrn": term, "loss": the weighted sum}.
+
+    Args:
+        method: one of METHODS ("simclr", "infonce", "dcl", "dhel", "siglip", "spectral",
+            "moco", "sogclr").
+        temperature: t > 0 of the InfoNCE family, MoCo and SogCLR.
+        within_view: within-view negatives (c2); None takes the method's own (simclr, dcl,
+            dhel, sogclr: True; infonce, siglip, spectral: False; dhel needs True, moco has
+            none).
+        vrn_weight: lambda >= 0 (0: no VRN term; the paper uses 30).
+        vrn_n: the DATASET size n of delta = -1/(n-1); exactly one of vrn_n and vrn_delta
+            when vrn_weight > 0.
+        vrn_delta: VRN's target similarity, instead of vrn_n.
+        vrn_within_view: VRN on within-view pairs too (extension).
+        siglip_t: SigLIP's fixed t, or None for a learnable one (init t = 10, i.e. open_clip's
+            logit_scale = log 10).
+        siglip_b: SigLIP's fixed b, or None for a learnable one (init b = 10, i.e. open_clip's
+            logit_bias = -10).
+        gather: local rows against all processes' columns.
+        check_values: validate the embeddings' values on every call (a device-to-host sync;
+            the training loop checks the loss instead).
+        gor_weight: weight of GOR (`gor_loss` of the two views, sentence-transformers' form)
+            added to the loss, 0 = off.
+        sogclr_n: method "sogclr" only: the training-set size (the length of the per-sample
+            state, required).
+        sogclr_gamma: method "sogclr" only: the moving-average weight of the new estimate, in
+            (0, 1] (see `GlobalContrastiveLoss`).
+
+    Returns:
+        The objective, an `nn.Module` (SigLIP's learnable t and b are its parameters, SogCLR's
+        state a buffer).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import build_objective
+        >>> objective = build_objective("simclr", temperature=0.5, vrn_weight=30.0, vrn_n=50_000)
+        >>> _ = torch.manual_seed(0)
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> terms = objective(z1, z2)
+        >>> terms
+        {'simclr': tensor(2.5932), 'vrn': tensor(0.0586), 'loss': tensor(4.3507)}
+        >>> bool(torch.allclose(terms["loss"], terms["simclr"] + 30.0 * terms["vrn"]))
+        True
+        >>> sorted(objective(z1, z2, stats=True))  # + detached similarity statistics
+        ['loss', 'neg_mean', 'neg_var', 'pos_mean', 'simclr', 'vrn']
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 3.1, 3.2 and 5.7. <https://arxiv.org/abs/2506.09781>
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -30,7 +30,22 @@ __all__ = ["ViewPairs", "normalize", "view_pairs"]
 
 
 def normalize(z_BD: torch.Tensor) -> torch.Tensor:
-    """Rows onto the unit sphere, u = z / max(||z||, 1e-12); half precision computed in float32."""
+    """Rows onto the unit sphere, u = z / max(||z||, 1e-12): THE normalization of the losses.
+
+    Args:
+        z_BD: (B, D) embeddings, any scale.
+
+    Returns:
+        (B, D) unit rows (a zero row stays zero); float16/bfloat16 come back as float32,
+        float64 stays float64.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import normalize
+        >>> normalize(torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float16))
+        tensor([[0.6000, 0.8000],
+                [0.0000, 0.0000]])
+    """
     if z_BD.dtype in (torch.float16, torch.bfloat16):
         z_BD = z_BD.float()
     return F.normalize(z_BD, dim=1, eps=1e-12)
@@ -38,11 +53,21 @@ def normalize(z_BD: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ViewPairs:
-    """A prepared batch. Row i of u_BD/v_BD is global row `offset + i` of u_GD/v_GD.
+    """A prepared batch (`view_pairs`). Row i of u_BD/v_BD is global row `offset + i` of u_GD/v_GD.
 
     `same_BG[i, j]` is True when local row i and global row j share an instance id (then the
     pair (i, j) is not a negative, in any view combination); it is None when no ids were given,
     in which case only the pairs (i, offset + i) are the same instance.
+
+    Attributes:
+        u_BD: (B, D) unit rows of view 1 on this process.
+        v_BD: (B, D) unit rows of view 2 on this process.
+        u_GD: (G, D) view 1 of the global batch (u_BD on one process; gathered with gradient).
+        v_GD: (G, D) view 2 of the global batch.
+        offset: the global row of local row 0.
+        same_BG: (B, G) boolean same-instance mask, or None without ids.
+        queue_KD: (K, D) normalized, detached MoCo keys, or None.
+        gathered: whether the columns come from several processes.
     """
 
     u_BD: torch.Tensor
@@ -105,16 +130,35 @@ def view_pairs(
 ) -> ViewPairs:
     """Validate, normalize, cast and (with `gather`) all-gather one two-view batch.
 
-    z1, z2: (B, D) embeddings of the same B instances, of one dtype (row i of z1 and row i of z2
-    are a positive pair). ids: (B,) instance ids; rows with equal ids are never negatives of each
-    other (duplicates in a batch, as in the authors' code). gather: when torch.distributed is
-    initialized, gather both views (with gradient) and the ids from all processes; local rows are
-    then scored against the G global columns. queue: (K, D) MoCo keys, normalized and detached.
-    need_negatives: require at least two instances in the global batch. check_values: also the
-    checks that read tensor values (finite embeddings, finite floating ids: a NaN id would make
-    its row its own negative, every row has a negative id), each a device-to-host
-    synchronization; the training loop turns them off and checks the loss.
-    Returns a `ViewPairs`.
+    Every loss of `contrastlens.losses` starts here, so a loss and the VRN term of one
+    objective share the same prepared tensors (`build_objective` prepares the batch once).
+
+    Args:
+        z1: (B, D) view 1 of B instances.
+        z2: (B, D) view 2, of z1's dtype; row i of z1 and of z2 are a positive pair.
+        ids: (B,) instance ids; rows with equal ids are never negatives of each other
+            (duplicates in a batch, as in the authors' code).
+        gather: when torch.distributed is initialized, gather both views (with gradient) and
+            the ids from all processes; local rows are then scored against the G global
+            columns.
+        queue: (K, D) MoCo keys, normalized and detached.
+        names: the two views' names in error messages.
+        need_negatives: require at least two instances in the global batch.
+        check_values: also the checks that read tensor values (finite embeddings, finite
+            floating ids: a NaN id would make its row its own negative, every row has a
+            negative id), each a device-to-host synchronization; the training loop turns them
+            off and checks the loss.
+
+    Returns:
+        The prepared batch: unit rows u_BD, v_BD (local) and u_GD, v_GD (global), the id mask
+        and the queue.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import view_pairs
+        >>> P = view_pairs(torch.randn(4, 8), torch.randn(4, 8), ids=torch.tensor([0, 0, 1, 2]))
+        >>> P.B, P.G, P.num_excluded()  # rows 0 and 1 share an id: 4 + 2 excluded pairs
+        (4, 4, 6)
     """
     check_views(z1, z2, names, finite=check_values)
     rows = z1.shape[0]

@@ -28,23 +28,42 @@ def ranking_loss(
     *,
     false_negatives_RC: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean over rows of -log softmax(scores_RC[i])[positive_R[i]], the softmax taken over row
-    i's positive and its negatives only.
+    """The ranking loss with in-batch negatives (MNRL), false negatives out of the softmax.
 
-    scores_RC: (R, C) floating scores, e.g. scale * cos(anchor_i, candidate_j).
-    positive_R: (R,) integer column of each row's positive.
-    false_negatives_RC: (R, C) boolean, True where column j is a false negative of row i
-        (`masking.false_negatives`); those scores are set to -inf (no gradient reaches them).
-        The positive column is never masked, even where the mask says so.
-    Returns a 0-d tensor (0 for a row whose only candidate left is its positive).
+    The mean over rows of -log softmax(scores_RC[i])[positive_R[i]], the softmax taken over
+    row i's positive and its negatives only:
 
-    Example:
+        L = 1/R sum_i ( logsumexp_{j in C_i} s_ij - s_i,pos(i) ),   C_i = {pos(i)} + negatives
+
+    Without a mask: van den Oord et al.'s InfoNCE in one direction, i.e. sentence-transformers'
+    `MultipleNegativesRankingLoss` (Henderson et al.), `F.cross_entropy(scores, positive)`; in
+    the terms of Lee et al. (ICML 2025, Def 3.1) one direction of InfoNCE.
+
+    Args:
+        scores_RC: (R, C) floating scores, e.g. scale * cos(anchor_i, candidate_j).
+        positive_R: (R,) integer column of each row's positive.
+        false_negatives_RC: (R, C) boolean, True where column j is a false negative of row i
+            (`masking.false_negatives`); those scores are set to -inf (no gradient reaches
+            them). The positive column is never masked, even where the mask says so.
+
+    Returns:
+        The loss, a 0-d tensor (0 for a row whose only candidate left is its positive).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import ranking_loss
         >>> scores = torch.tensor([[2.0, 2.0, 0.0], [1.0, 3.0, 3.0]])
         >>> ranking_loss(scores, torch.tensor([0, 1]))
         tensor(0.7586)
         >>> masked = torch.tensor([[False, True, False], [False, False, True]])
         >>> ranking_loss(scores, torch.tensor([0, 1]), false_negatives_RC=masked)
         tensor(0.1269)
+
+    References:
+        - Henderson et al. Efficient Natural Language Response Suggestion for Smart Reply.
+          2017, section 4.4. <https://arxiv.org/abs/1705.00652>
+        - van den Oord, Li, Vinyals. Representation Learning with Contrastive Predictive
+          Coding. 2018. <https://arxiv.org/abs/1807.03748>
     """
     if not isinstance(scores_RC, torch.Tensor) or scores_RC.dim() != 2:
         raise ValueError("scores_RC must be a (R, C) tensor of scores")

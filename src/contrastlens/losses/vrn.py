@@ -116,20 +116,55 @@ def vrn_loss(
     gather: bool = False,
     false_negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """VRN (Def 5.7, Lee et al., ICML 2025): mean over negative pairs of |u_i.v_j - delta|^p.
+    """VRN, the paper's variance reduction for negative pairs: mean of |u_i.v_j - delta|^p.
 
-    z1, z2: (B, D) two views (normalized inside; for MoCo pass q, k). n: dataset size, an
-    integer > 1 (int, NumPy integer or integral float), giving delta = -1/(n-1) (the paper:
-    50,000 for CIFAR); or delta directly; exactly one of them.
-    p: the power (2 in the paper). ids: (B,) instance ids; equal ids are not negatives.
-    within_view: also the within-view pairs (our extension). queue: (K, D) keys: also the
-    pairs (u_i, queue_k) (our extension, for MoCo). gather: z1's local rows against all
-    processes' z2 (with gradient), as the authors do; the value and every input's gradient
-    equal one process holding the global batch. false_negatives: (B, G) boolean, True where
-    global row j is a false negative of local row i (`contrastlens.losses.masking`): the pair
-    (i, j) is not a negative, in every view combination (like equal ids, for any relation);
-    VRN is then the mean over the pairs left (0 if none is left). Returns a 0-d tensor (add it
-    with a weight lambda: the paper's default is 30).
+    Def 5.7 (Lee et al., ICML 2025):
+
+        L_VRN = 1/(m(m-1)) sum_{i!=j} (u_i.v_j - delta)^p,   delta = -1/(n-1),  p = 2,
+
+    added to a contrastive loss L as L + lambda L_VRN. n is the DATASET size: every in-batch
+    cross-view negative is pulled toward the full-batch optimum -1/(n-1) of Thm 5.1, which
+    removes the spread that small batches leave among the negatives (Thm 5.5). For p = 2 it is
+    the second moment around delta, Var[s_neg] + (E[s_neg] - delta)^2 over the batch. When
+    d < n - 1 (every real dataset) it cannot reach 0: see `contrastlens.theory.welch_bound`.
+
+    Args:
+        z1: (B, D) view 1 (normalized inside; for MoCo pass q).
+        z2: (B, D) view 2 (for MoCo pass k); row i of z1 and of z2 are a positive pair.
+        n: the dataset size, an integer > 1 (int, NumPy integer or integral float), giving
+            delta = -1/(n-1) (the paper: 50,000 for CIFAR); or give delta; exactly one.
+        delta: the target similarity of the negatives, instead of n.
+        p: the power (2 in the paper; 2 costs two (D, D) Gram matrices, no (B, B) matrix).
+        ids: (B,) instance ids; equal ids are not negatives.
+        within_view: also the within-view pairs (u_i, u_j), (v_i, v_j) (our extension).
+        queue: (K, D) keys: also the pairs (u_i, queue_k) (our extension, for MoCo).
+        gather: z1's local rows against all processes' z2 (with gradient), as the authors
+            do; the value and every input's gradient equal one process holding the global
+            batch.
+        false_negatives: (B, G) boolean, True where global row j is a false negative of local
+            row i (`contrastlens.losses.masking`): the pair (i, j) is not a negative, in every
+            view combination (like equal ids, for any relation); VRN is then the mean over
+            the pairs left (0 if none is left).
+
+    Returns:
+        The unweighted term, a 0-d tensor (add it with a weight lambda: the paper's default
+        is 30).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.losses import vrn_loss
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5)  # the full-batch optimum of n = 5: every negative at -1/4
+        >>> round(float(vrn_loss(etf, etf, n=5)), 6)
+        0.0
+        >>> _ = torch.manual_seed(0)
+        >>> z1, z2 = torch.randn(8, 16), torch.randn(8, 16)
+        >>> vrn_loss(z1, z2, n=50_000)  # about Var[s_neg], 1/16 for random directions
+        tensor(0.0586)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Def 5.7. <https://arxiv.org/abs/2506.09781>
     """
     target = resolve_delta(n, delta)
     P = view_pairs(z1, z2, ids=ids, gather=gather, queue=queue)
@@ -185,7 +220,32 @@ def similarity_stats(
     ids: torch.Tensor | None = None,
     gather: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Detached batch statistics for logging: {"pos_mean", "neg_mean", "neg_var"} of the
-    cosine similarities of z1, z2 ((B, D), normalized inside); negatives are the cross-view
-    pairs with different ids (VRN's default set). See `similarity_stats_from_pairs`."""
+    """Detached batch statistics of the cosine similarities, for logging.
+
+    pos_mean = E[s_pos] over the pairs (u_i, v_i); neg_mean = E[s_neg] and neg_var = Var[s_neg]
+    (population variance) over the cross-view pairs (u_i, v_j) with different ids, VRN's
+    default set (Lee et al., ICML 2025: VRN of Def 5.7 is neg_var + (neg_mean - delta)^2).
+    Computed from two (D, D) Gram matrices, no (B, B) matrix, in float64. Exact statistics
+    over a whole dataset: `contrastlens.similarity`.
+
+    Args:
+        z1: (B, D) view 1 (normalized inside).
+        z2: (B, D) view 2; row i of z1 and of z2 are a positive pair.
+        ids: (B,) instance ids; equal ids are not negatives.
+        gather: statistics of the global batch across processes.
+
+    Returns:
+        {"pos_mean", "neg_mean", "neg_var"}: detached float64 0-d tensors.
+
+    Examples:
+        >>> from contrastlens.losses import similarity_stats
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5)  # aligned, negatives all at -1/(n-1)
+        >>> {k: round(float(v), 4) for k, v in similarity_stats(etf, etf).items()}
+        {'pos_mean': 1.0, 'neg_mean': -0.25, 'neg_var': 0.0}
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025. <https://arxiv.org/abs/2506.09781>
+    """
     return similarity_stats_from_pairs(view_pairs(z1, z2, ids=ids, gather=gather))

@@ -43,7 +43,22 @@ from contrastlens.optimum import negative_optimum
 
 @dataclass(frozen=True)
 class SimilarityMoments:
-    """Exact population moments over a whole dataset; see `SimilarityAccumulator`."""
+    """Exact population moments over a whole dataset; see `SimilarityAccumulator`.
+
+    Attributes:
+        n: the instances seen (the dataset size).
+        pos_mean: E[s_pos] over the n positive pairs (u_i, v_i).
+        pos_var: Var[s_pos] (population variance).
+        neg_count: n(n-1), the ordered cross-view pairs (u_i, v_j), i != j.
+        neg_mean: E[s_neg] over them.
+        neg_var: Var[s_neg] over them (population variance).
+        within_count: n(n-1), the pairs (u_i, u_j) and (v_i, v_j), i < j.
+        within_mean: their mean.
+        within_var: their population variance.
+        optimum: Thm 5.1's full-batch optimum -1/(n-1).
+        excess: neg_mean - optimum (< 0: over-separated).
+        by_label: the negatives split by label, when labels were given.
+    """
 
     n: int
     pos_mean: float
@@ -59,7 +74,11 @@ class SimilarityMoments:
     by_label: LabelSplit | None = None  # when labels were given
 
     def as_dict(self) -> dict:
-        """Flat numbers, plus "by_label" (`LabelSplit.as_dict`) when labels were given."""
+        """Flat numbers, plus "by_label" (`LabelSplit.as_dict`) when labels were given.
+
+        Returns:
+            {name: number}, and "by_label": {...} when labels were given.
+        """
         out = {k: v for k, v in asdict(self).items() if k != "by_label"}
         if self.by_label is not None:
             out["by_label"] = self.by_label.as_dict()
@@ -68,10 +87,24 @@ class SimilarityMoments:
 
 @dataclass(frozen=True)
 class LabelSplit:
-    """The n(n-1) cross-view negatives (u_i, v_j), i != j, split by label: "same" (y_i = y_j,
-    false negatives to the loss) and "different" (y_i != y_j). Mean and population variance of
-    each part (None when it has no pairs) and its share of all negatives (the two shares add up
-    to 1). With L balanced classes the same-label share is (n/L - 1)/(n - 1), about 1/L."""
+    """The n(n-1) cross-view negatives (u_i, v_j), i != j, split by label.
+
+    "same" (y_i = y_j, false negatives to the loss) and "different" (y_i != y_j): mean and
+    population variance of each part (None when it has no pairs) and its share of all
+    negatives (the two shares add up to 1). With L balanced classes the same-label share is
+    (n/L - 1)/(n - 1), about 1/L.
+
+    Attributes:
+        labels: the distinct labels seen.
+        same_count: sum_c n_c (n_c - 1), the same-label pairs.
+        same_mean: their mean similarity.
+        same_var: their population variance.
+        same_share: same_count / (n(n-1)).
+        different_count: the different-label pairs.
+        different_mean: their mean similarity.
+        different_var: their population variance.
+        different_share: different_count / (n(n-1)).
+    """
 
     labels: int  # distinct labels seen
     same_count: int  # sum_c n_c (n_c - 1)
@@ -163,23 +196,48 @@ class _Group:
 
 
 class SimilarityAccumulator:
-    """Streams (z1, z2) batches; `result()` gives exact moments over all n instances.
+    """Exact similarity moments over a whole dataset, streamed batch by batch.
 
-    Example:
-        acc = SimilarityAccumulator()
-        for z1_BD, z2_BD in batches:
-            acc.update(z1_BD, z2_BD)
-        m = acc.result()   # m.neg_mean, m.neg_var over all n(n-1) cross-view negatives
-
-    normalize: L2-normalize rows first (cosine similarities), as everywhere in contrastlens.
-    Accumulation is float64 whatever the input dtype; the state lives on the first batch's
-    device. `merge` adds another accumulator's state (e.g. one per process or per shard).
+    `update(z1, z2)` per batch, then `result()`: E[s_pos], Var[s_pos], and E[s_neg], Var[s_neg]
+    over all n(n-1) cross-view negatives of the dataset (the paper's quantities, Lee et al.,
+    ICML 2025), from sums of D x D outer products: O(n D^2) time, O(D^2) memory, never an
+    n x n matrix. This is the measurement behind Thm 5.5 (the spread of the negatives) and
+    Def 5.7 (VRN). Accumulation is float64 whatever the input dtype; the state lives on the
+    first batch's device. `merge` adds another accumulator's state (e.g. one per process or per
+    shard).
 
     With labels (give them to every update, or to none), `result().by_label` splits the
-    cross-view negatives into same-label and different-label pairs (`LabelSplit`), exactly:
+    cross-view negatives into same-label and different-label pairs (`LabelSplit`), exactly.
 
-        acc.update(z1_BD, z2_BD, labels=y_B)   # y_B: (B,) integer class ids
-        acc.result().by_label.same_var         # variance over all pairs i != j with y_i = y_j
+    Args:
+        normalize: L2-normalize rows first (cosine similarities), as everywhere in
+            contrastlens.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import SimilarityAccumulator
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5)  # n = 5 instances, streamed in batches of 2, 2 and 1
+        >>> acc = SimilarityAccumulator()
+        >>> for batch in etf.split(2):
+        ...     _ = acc.update(batch, batch)
+        >>> m = acc.result()
+        >>> m.n, round(m.neg_mean, 12), round(m.neg_var, 12)  # all 20 negatives at -1/4
+        (5, -0.25, 0.0)
+
+        Same-label negatives (false negatives to a contrastive loss) apart:
+
+        >>> _ = torch.manual_seed(0)
+        >>> z1 = torch.randn(6, 8)
+        >>> z2 = z1 + 0.1 * torch.randn(6, 8)
+        >>> y = torch.tensor([0, 0, 0, 1, 1, 1])
+        >>> split = SimilarityAccumulator().update(z1, z2, labels=y).result().by_label
+        >>> split.same_count, split.different_count, split.same_share
+        (12, 18, 0.4)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025. <https://arxiv.org/abs/2506.09781>
     """
 
     def __init__(self, *, normalize: bool = True) -> None:
@@ -201,9 +259,17 @@ class SimilarityAccumulator:
         z2_BD: torch.Tensor,
         labels: torch.Tensor | None = None,
     ) -> SimilarityAccumulator:
-        """Adds B instances: z1_BD, z2_BD are the two views, finite floating (B, D), D >= 1 (B = 0
-        adds nothing). labels: (B,) integer class ids of the instances (both views share them),
-        for `result().by_label`; give them to every update or to none. Returns self."""
+        """Adds B instances (B = 0 adds nothing).
+
+        Args:
+            z1_BD: (B, D) view 1, finite floating, D >= 1.
+            z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair.
+            labels: (B,) integer class ids of the instances (both views share them), for
+                `result().by_label`; give them to every update or to none.
+
+        Returns:
+            self.
+        """
         for z, name in ((z1_BD, "z1_BD"), (z2_BD, "z2_BD")):
             if not isinstance(z, torch.Tensor):
                 check_embeddings(z, name)  # raises: not a tensor
@@ -269,8 +335,15 @@ class SimilarityAccumulator:
             group.add(u_MD, v_MD)
 
     def merge(self, other: SimilarityAccumulator) -> SimilarityAccumulator:
-        """Adds the state of `other` (same D, disjoint instances; both labeled or neither).
-        Returns self."""
+        """Adds the state of `other` (e.g. another process's or shard's).
+
+        Args:
+            other: an accumulator of the same D over disjoint instances, both labeled or
+                neither.
+
+        Returns:
+            self.
+        """
         if other._gram_u_DD is None:
             return self
         if self._gram_u_DD is not None and (self._groups is None) != (other._groups is None):
@@ -309,8 +382,12 @@ class SimilarityAccumulator:
         return self
 
     def result(self) -> SimilarityMoments:
-        """Exact mean and population variance of positives, cross-view and within-view
-        negatives over everything seen; needs n >= 2."""
+        """Exact mean and population variance over everything seen; needs n >= 2.
+
+        Returns:
+            The moments of the positives, the cross-view and the within-view negatives, the
+            optimum -1/(n-1) and the excess, and the label split when labels were given.
+        """
         n = self.n
         if n < 2 or self._gram_u_DD is None:
             raise ValueError(f"need at least 2 instances for negative pairs, have n = {n}")

@@ -42,9 +42,31 @@ UNIFORMITY_BLOCK = 2048
 
 
 def alignment(z1_BD: torch.Tensor, z2_BD: torch.Tensor, *, alpha: float = 2.0) -> torch.Tensor:
-    """Wang & Isola (2020), L_align: mean over the positive pairs (u_i, v_i) of
-    ||u_i - v_i||_2^alpha, rows of z1_BD, z2_BD ((B, D)) normalized first. 0 = perfectly
-    aligned; with alpha = 2 it is 2 - 2 mean_i u_i.v_i. Returns a 0-d tensor."""
+    """Wang & Isola's alignment: mean distance^alpha of the positive pairs.
+
+    L_align = mean_i ||u_i - v_i||_2^alpha (Wang & Isola, 2020, sec. 4.1), rows normalized
+    first. 0 = perfectly aligned; with alpha = 2 it is 2 - 2 E[s_pos], a function of the mean
+    positive similarity alone (Lee et al., ICML 2025).
+
+    Args:
+        z1_BD: (B, D) view 1 (normalized here).
+        z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair.
+        alpha: the power, > 0.
+
+    Returns:
+        A 0-d tensor, with autograd (it is also a loss).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import alignment
+        >>> u = torch.eye(3)
+        >>> alignment(u, u), alignment(u, -u)  # aligned: 0; opposite: ||2u||^2 = 4
+        (tensor(0.), tensor(4.))
+
+    References:
+        - Wang, Isola. Understanding Contrastive Representation Learning through Alignment
+          and Uniformity on the Hypersphere. ICML 2020. <https://arxiv.org/abs/2005.10242>
+    """
     check_views(z1_BD, z2_BD)
     check_finite_scalar(alpha, "alpha")
     if alpha <= 0:
@@ -56,14 +78,35 @@ def alignment(z1_BD: torch.Tensor, z2_BD: torch.Tensor, *, alpha: float = 2.0) -
 
 
 def uniformity(z_ND: torch.Tensor, *, t: float = 2.0) -> torch.Tensor:
-    """Wang & Isola (2020), L_uniform: log of the mean over the N(N-1)/2 pairs i < j of
-    exp(-t ||u_i - u_j||^2), rows of z_ND ((N, D), N >= 2) normalized first. Lower is more
-    uniform: collapse gives 0, and by Jensen it is at least -2t (1 + 1/(N-1)) (the mean squared
-    distance is 2 - 2 mean s_ij <= 2 + 2/(N-1)), reached by the regular simplex.
+    """Wang & Isola's uniformity: log E exp(-t ||u_i - u_j||^2) over the pairs of rows.
 
-    Computed as a log-sum-exp over blocks of `UNIFORMITY_BLOCK` rows against all N (ordered pairs
-    i != j have the same mean as i < j), so memory is O(block * N), never a (N, N) matrix for
-    large N. Returns a 0-d tensor."""
+    L_uniform = log mean_{i<j} exp(-t ||u_i - u_j||^2) (Wang & Isola, 2020, sec. 4.1), rows
+    normalized first. Lower is more uniform: collapse gives 0, and by Jensen it is at least
+    -2t (1 + 1/(N-1)) (the mean squared distance is 2 - 2 mean s_ij <= 2 + 2/(N-1)), reached
+    by the regular simplex, Thm 5.1's optimum (Lee et al., ICML 2025). Computed as a
+    log-sum-exp over blocks of `UNIFORMITY_BLOCK` rows against all N (ordered pairs i != j have
+    the same mean as i < j), so memory is O(block * N), never a (N, N) matrix for large N.
+
+    Args:
+        z_ND: (N, D) embeddings, N >= 2 (normalized here).
+        t: the scale, > 0 (Wang & Isola use 2).
+
+    Returns:
+        A 0-d tensor, with autograd (it is also a loss).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import uniformity
+        >>> from contrastlens.theory import simplex_etf
+        >>> uniformity(simplex_etf(5).float())  # the minimum, -2t (1 + 1/(N-1)) = -5
+        tensor(-5.)
+        >>> uniformity(torch.ones(5, 4))  # collapse
+        tensor(0.)
+
+    References:
+        - Wang, Isola. Understanding Contrastive Representation Learning through Alignment
+          and Uniformity on the Hypersphere. ICML 2020. <https://arxiv.org/abs/2005.10242>
+    """
     check_embeddings(z_ND, "z")
     check_finite_scalar(t, "t")
     if t <= 0:
@@ -88,17 +131,40 @@ def uniformity(z_ND: torch.Tensor, *, t: float = 2.0) -> torch.Tensor:
 
 
 def rankme(z_ND: torch.Tensor, *, center: bool = False, eps: float = 1e-7) -> torch.Tensor:
-    """RankMe, the effective rank of Garrido, Balestriero, Najman, LeCun (ICML 2023):
+    """RankMe, the effective rank of the embeddings: exp of the entropy of their spectrum.
+
+    Garrido, Balestriero, Najman, LeCun (ICML 2023), Eq. 1:
 
         RankMe(Z) = exp(-sum_k p_k log p_k),   p_k = sigma_k(Z) / ||sigma(Z)||_1 + eps,
 
-    over the K = min(N, D) singular values of z_ND ((N, D), as given; float64 inside).
-    center: subtract the column mean first (then the rank is at most min(N - 1, D)).
-    eps: the paper's 1e-7; it makes the entropy defined at sigma_k = 0, and lets the value creep
-    above the true rank by about K * eps * log(1/eps). The result is therefore capped at the
-    largest possible rank, min(N, D), or min(N - 1, D) when centered (N <= D: at most N or N - 1,
-    never D). An all-zero Z gives 0. Returns a 0-d float64 tensor (detached: the SVD's gradient
-    is not needed for a diagnostic and is unstable at repeated singular values)."""
+    over the K = min(N, D) singular values of z_ND (as given; float64 inside). eps (the paper's
+    1e-7) makes the entropy defined at sigma_k = 0, and lets the value creep above the true
+    rank by about K * eps * log(1/eps); the result is therefore capped at the largest possible
+    rank, min(N, D), or min(N - 1, D) when centered (N <= D: at most N or N - 1, never D). An
+    all-zero Z gives 0.
+
+    Args:
+        z_ND: (N, D) embeddings, as given (normalize first to study the sphere).
+        center: subtract the column mean first (then the rank is at most min(N - 1, D)).
+        eps: the paper's 1e-7, >= 0.
+
+    Returns:
+        A 0-d float64 tensor, detached (the SVD's gradient is not needed for a diagnostic and
+        is unstable at repeated singular values).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import rankme
+        >>> rankme(torch.eye(8))  # 8 equal singular values
+        tensor(8., dtype=torch.float64)
+        >>> rankme(torch.ones(8, 8))  # collapse: one direction
+        tensor(1.0000, dtype=torch.float64)
+
+    References:
+        - Garrido, Balestriero, Najman, LeCun. RankMe: Assessing the Downstream Performance of
+          Pretrained Self-Supervised Representations by Their Rank. ICML 2023.
+          <https://arxiv.org/abs/2210.02885>
+    """
     check_embeddings(z_ND, "z")
     check_finite_scalar(eps, "eps")
     if eps < 0:
@@ -118,13 +184,31 @@ def rankme(z_ND: torch.Tensor, *, center: bool = False, eps: float = 1e-7) -> to
 
 
 def covariance_spectrum(z_ND: torch.Tensor, *, normalize_rows: bool = False) -> torch.Tensor:
-    """Eigenvalues (= singular values) of the embedding covariance
-    C = 1/N sum_i (z_i - mean)(z_i - mean)^T, descending: Jing, Vincent, LeCun, Tian (ICLR 2022)
-    plot their logarithm to show dimensional collapse (a tail of zeros = collapsed dimensions).
+    """The eigenvalues of the embedding covariance, descending: dimensional collapse.
 
-    z_ND: (N, D) embeddings (float64 inside). normalize_rows: put the rows on the unit sphere
-    first. Returns (D,) float64, detached; at most min(N - 1, D) entries are nonzero (the
-    trailing D - min(N, D) are exactly 0)."""
+    The eigenvalues (= singular values) of C = 1/N sum_i (z_i - mean)(z_i - mean)^T, descending:
+    Jing, Vincent, LeCun, Tian (ICLR 2022) plot their logarithm to show dimensional collapse
+    (a tail of zeros = collapsed dimensions).
+
+    Args:
+        z_ND: (N, D) embeddings (float64 inside).
+        normalize_rows: put the rows on the unit sphere first.
+
+    Returns:
+        (D,) float64, detached; at most min(N - 1, D) entries are nonzero (the trailing
+        D - min(N, D) are exactly 0).
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import covariance_spectrum
+        >>> on_a_line = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+        >>> covariance_spectrum(on_a_line)  # one direction used of three
+        tensor([0.6667, 0.0000, 0.0000], dtype=torch.float64)
+
+    References:
+        - Jing, Vincent, LeCun, Tian. Understanding Dimensional Collapse in Contrastive
+          Self-supervised Learning. ICLR 2022. <https://arxiv.org/abs/2110.09348>
+    """
     check_embeddings(z_ND, "z")
     N, D = z_ND.shape
     x_ND = z_ND.detach().double()
@@ -146,8 +230,7 @@ def embedding_diagnostics(
     center: bool = False,
     eps: float = 1e-7,
 ) -> dict[str, float]:
-    """Every scalar diagnostic of a two-view batch (row i of z1_BD and z2_BD, (B, D), B >= 2, are
-    a positive pair), as float64 Python floats for a metrics log:
+    """Every scalar diagnostic of a two-view batch, as floats for a metrics log.
 
         alignment          `alignment(z1, z2, alpha=alpha)`
         uniformity         mean of `uniformity` over the two views (Wang & Isola's convention)
@@ -157,6 +240,33 @@ def embedding_diagnostics(
         gor_second_moment  GOR's second-moment term, mean over the views of max(0, M2 - 1/D)
 
     The positive/negative similarity statistics are `pair_stats` and `SimilarityAccumulator`.
+
+    Args:
+        z1_BD: (B, D) view 1, B >= 2.
+        z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair.
+        alpha: `alignment`'s power.
+        t: `uniformity`'s scale.
+        center: `rankme`'s centering.
+        eps: `rankme`'s eps.
+
+    Returns:
+        {name: float}, detached float64 values.
+
+    Examples:
+        >>> from contrastlens.similarity import embedding_diagnostics
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5)  # aligned, uniform, full rank 4, M1 = -1/4, M2 = 1/16
+        >>> {k: round(v, 4) for k, v in embedding_diagnostics(etf, etf).items()}
+        {'alignment': 0.0, 'uniformity': -5.0, 'rankme': 4.0, 'gor_m1': -0.25, 'gor_m2': 0.0625,
+         'gor_mean': 0.0625, 'gor_second_moment': 0.0}
+
+    References:
+        - Wang, Isola. Understanding Contrastive Representation Learning through Alignment
+          and Uniformity on the Hypersphere. ICML 2020. <https://arxiv.org/abs/2005.10242>
+        - Garrido, Balestriero, Najman, LeCun. RankMe. ICML 2023.
+          <https://arxiv.org/abs/2210.02885>
+        - Zhang, Yu, Kumar, Chang. Learning Spread-out Local Feature Descriptors (GOR).
+          ICCV 2017. <https://arxiv.org/abs/1708.06320>
     """
     check_views(z1_BD, z2_BD)
     if z1_BD.shape[0] < 2:

@@ -24,6 +24,18 @@ class StreamingHistogram:
 
     `update(values)` adds any tensor of values; `counts_H` is int64, `edges` has H + 1 floats.
     Memory O(H) whatever the number of values.
+
+    Args:
+        bins: H >= 1.
+        lo: the left end.
+        hi: the right end, > lo.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.similarity import StreamingHistogram
+        >>> hist = StreamingHistogram(bins=4).update(torch.tensor([-0.9, -0.2, 0.1, 0.3, 0.99]))
+        >>> hist.counts_H, hist.total
+        (tensor([1, 1, 2, 1]), 5)
     """
 
     def __init__(self, bins: int = 100, lo: float = -1.0, hi: float = 1.0) -> None:
@@ -34,6 +46,7 @@ class StreamingHistogram:
 
     @torch.no_grad()
     def update(self, values: torch.Tensor) -> StreamingHistogram:
+        """Adds any tensor of values (detached, flattened); returns self."""
         x_K = values.detach().reshape(-1).double()
         idx_K = ((x_K - self.lo) * (self.bins / (self.hi - self.lo))).floor().long()
         idx_K = idx_K.clamp_(0, self.bins - 1)
@@ -42,10 +55,12 @@ class StreamingHistogram:
 
     @property
     def total(self) -> int:
+        """The number of values counted."""
         return int(self.counts_H.sum())
 
     @property
     def edges(self) -> torch.Tensor:
+        """(H + 1,) float64 bin edges from lo to hi."""
         return torch.linspace(self.lo, self.hi, self.bins + 1, dtype=torch.float64)
 
     def density(self) -> torch.Tensor:
@@ -54,6 +69,7 @@ class StreamingHistogram:
         return self.counts_H.double() / max(self.total, 1) / width
 
     def to_dict(self) -> dict:
+        """{"lo", "hi", "counts"} for a JSON file."""
         return {"lo": self.lo, "hi": self.hi, "counts": self.counts_H.tolist()}
 
 
@@ -61,7 +77,12 @@ class StreamingHistogram:
 class SimilarityHistograms:
     """Histograms of positives, cross-view negatives and within-view negatives.
 
-    exact: True when every pair was counted; otherwise `sample_size` random pairs per kind.
+    Attributes:
+        pos: the positives u_i.v_i.
+        neg: the cross-view negatives u_i.v_j, i != j.
+        within: the within-view negatives u_i.u_j and v_i.v_j, i < j.
+        exact: True when every pair was counted; otherwise `sample_size` random pairs per kind.
+        sample_size: the sampled pairs per kind, or None when exact.
     """
 
     pos: StreamingHistogram
@@ -71,6 +92,7 @@ class SimilarityHistograms:
     sample_size: int | None = None
 
     def to_dict(self) -> dict:
+        """{"exact", "sample_size", "pos", "neg", "within"} for a JSON file."""
         return {
             "exact": self.exact,
             "sample_size": self.sample_size,
@@ -90,14 +112,38 @@ def similarity_histograms(
     sample: int | None = None,
     seed: int = 0,
 ) -> SimilarityHistograms:
-    """Histograms over [-1, 1] of all positives (u_i.v_i), cross-view negatives (u_i.v_j,
-    i != j, ordered) and within-view negatives (u_i.u_j and v_i.v_j, i < j).
+    """Histograms over [-1, 1] of the positive and negative similarities of a dataset.
 
-    z1_ND, z2_ND: the two views of the whole dataset, finite floating (N, D), D >= 1; rows are
-        normalized here.
-    sample=None: exact, in row blocks of `block` rows, a positive integer (memory O(block * N)).
-    sample=K: K uniformly random pairs (i != j, with replacement) per negative kind, for N too
-        large for N^2 work; the result says so (`exact=False`, `sample_size=K`).
+    All positives (u_i.v_i), cross-view negatives (u_i.v_j, i != j, ordered) and within-view
+    negatives (u_i.u_j and v_i.v_j, i < j): the distributions whose mean and variance the paper
+    studies (Lee et al., ICML 2025; Thm 5.5 bounds the spread of the negatives).
+
+    Args:
+        z1_ND: (N, D) view 1 of the whole dataset, finite floating, N >= 2, D >= 1; rows are
+            normalized here.
+        z2_ND: (N, D) view 2; row i of z1_ND and of z2_ND are a positive pair.
+        bins: H, equal bins over [-1, 1].
+        block: rows per block of the exact pass, a positive integer (memory O(block * N)).
+        sample: None: exact, every pair. K: K uniformly random pairs (i != j, with
+            replacement) per negative kind, for N too large for N^2 work; the result says so
+            (`exact=False`, `sample_size=K`).
+        seed: the sampling seed.
+
+    Returns:
+        The three histograms (`pos`, `neg`, `within`) and whether they are exact.
+
+    Examples:
+        >>> from contrastlens.similarity import similarity_histograms
+        >>> from contrastlens.theory import simplex_etf
+        >>> hists = similarity_histograms(simplex_etf(5), simplex_etf(5), bins=10)
+        >>> hists.pos.total, hists.neg.total, hists.within.total, hists.exact
+        (5, 20, 20, True)
+        >>> hists.neg.counts_H  # every negative at -1/4, in the bin [-0.4, -0.2)
+        tensor([ 0,  0,  0, 20,  0,  0,  0,  0,  0,  0])
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025. <https://arxiv.org/abs/2506.09781>
     """
     for z, name in ((z1_ND, "z1_ND"), (z2_ND, "z2_ND")):
         if not isinstance(z, torch.Tensor):

@@ -11,7 +11,20 @@ from contrastlens.optimum import negative_optimum
 
 @dataclass(frozen=True)
 class SeparationCheck:
-    """Outcome of `check_excessive_separation`; `str(check)` is the human message."""
+    """Outcome of `check_excessive_separation`; `str(check)` is the human message.
+
+    Attributes:
+        excessive: negatives over-separated and positives not aligned.
+        n: the dataset size.
+        pos_mean: E[s_pos] as given.
+        neg_mean: E[s_neg] as given.
+        optimum: -1/(n-1), Thm 5.1.
+        excess: neg_mean - optimum (< 0: over-separated).
+        max_pos_mean: Thm 5.2's ceiling min(1, 1 + E[s_neg] + 1/(n-1)).
+        tol: the tolerance below the optimum.
+        align_tol: the tolerance below 1 of the positives.
+        message: the human message.
+    """
 
     excessive: bool
     n: int
@@ -28,6 +41,7 @@ class SeparationCheck:
         return self.message
 
     def as_dict(self) -> dict:
+        """Every field, for a JSON log."""
         return asdict(self)
 
 
@@ -41,10 +55,32 @@ def check_excessive_separation(
 ) -> SeparationCheck:
     """Flags excessive separation: E[s_neg] < -1/(n-1) - tol while E[s_pos] < 1 - align_tol.
 
-    pos_mean, neg_mean: mean positive and mean cross-view negative similarity over the data.
-    n: the dataset size (the optimum of Thm 5.1 is -1/(n-1)).
-    By Thm 5.2, E[s_pos] <= 1 + E[s_neg] + 1/(n-1): once the negatives are over-separated the
-    positives cannot be aligned, so the message reports that ceiling too.
+    Thm 5.2 (Lee et al., ICML 2025): E[s_pos] <= 1 + E[s_neg] + 1/(n-1) for every encoder, so
+    once the negatives average below Thm 5.1's optimum -1/(n-1) the positives cannot be
+    aligned; Thm 5.3 / Example 5.4 give losses (SigLIP with cross-view negatives only) that do
+    this. The message reports the ceiling on the positives too.
+
+    Args:
+        pos_mean: mean positive similarity E[s_pos] over the data.
+        neg_mean: mean cross-view negative similarity E[s_neg] over the data.
+        n: the dataset size (the optimum of Thm 5.1 is -1/(n-1)).
+        tol: how far below -1/(n-1) the negatives must be to count.
+        align_tol: how far below 1 the positives must be to count as not aligned.
+
+    Returns:
+        The verdict, the numbers and the message.
+
+    Examples:
+        >>> from contrastlens.similarity import check_excessive_separation
+        >>> check = check_excessive_separation(-0.3798, -0.7342, n=8)  # Example 5.4's optimum
+        >>> check.excessive, round(check.max_pos_mean, 4)
+        (True, 0.4087)
+        >>> check_excessive_separation(1.0, -1 / 7, n=8).excessive  # the simplex ETF
+        False
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Thm 5.2 and 5.3. <https://arxiv.org/abs/2506.09781>
     """
     if n < 2:
         raise ValueError(f"dataset size n must be >= 2, got n = {n}")

@@ -33,7 +33,28 @@ MAX_QUANTILE_VALUES = 1 << 16
 
 @dataclass(frozen=True)
 class PairStats:
-    """Similarity statistics of one batch; see `pair_stats`. Floats, ready for a JSON log."""
+    """Similarity statistics of one batch; see `pair_stats`. Floats, ready for a JSON log.
+
+    Attributes:
+        batch_size: B, the pairs in the batch.
+        pos_mean: E[s_pos] over the B positive pairs (u_i, v_i).
+        pos_var: Var[s_pos] (population variance).
+        pos_quantiles: quantiles of s_pos at `quantile_levels`.
+        neg_count: the cross-view negatives (u_i, v_j), i != j (different ids), ordered.
+        neg_mean: E[s_neg] over them.
+        neg_var: Var[s_neg] over them (population variance).
+        neg_quantiles: quantiles of s_neg at `quantile_levels`.
+        within_count: the within-view negative pairs of one view (the same pairs as neg).
+        within_mean: mean of u_i.u_j and v_i.v_j over them, both views.
+        within_var: their population variance.
+        alignment: Wang & Isola's E||u - v||^2 = 2 - 2 E[s_pos].
+        uniformity: Wang & Isola's log E exp(-2 ||x - y||^2) over within-view negatives,
+            averaged over the two views.
+        quantile_levels: the levels of the quantiles.
+        n: the dataset size, when given.
+        optimum: -1/(n-1), Thm 5.1's full-batch optimum of every negative (n given).
+        excess: neg_mean - optimum; negative = over-separated (n given).
+    """
 
     batch_size: int
     pos_mean: float
@@ -54,7 +75,14 @@ class PairStats:
     excess: float | None = None
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int | None]:
-        """Flat `{name: number}` view for a metrics log; quantiles become `neg_q50`, ..."""
+        """Flat `{name: number}` view for a metrics log; quantiles become `neg_q50`, ...
+
+        Args:
+            prefix: put before every name (e.g. "train/").
+
+        Returns:
+            {name: number or None}, one entry per quantile level.
+        """
         out: dict[str, float | int | None] = {}
         for key, value in asdict(self).items():
             if key == "quantile_levels":
@@ -110,20 +138,42 @@ def pair_stats(
 ) -> PairStats:
     """Positive / negative similarity statistics of one two-view batch (docs/theory.md, "Notation").
 
-    z1_BD, z2_BD: the two views' embeddings, finite floating (B, D), B >= 2, D >= 1; normalized
-        here.
-    ids: (B,) instance ids (finite); rows with equal ids are never negatives of each other.
-    n: the dataset size (an integer > 1, as for `vrn_loss`); when given, the result carries the
-        full-batch optimum -1/(n-1) of Thm 5.1 and the excess E[s_neg] + 1/(n-1) (negative =
-        over-separated).
-    quantile_levels: levels in [0, 1] of the positive and negative quantiles.
+    The paper's quantities (Lee et al., ICML 2025) on one batch: E[s_pos], E[s_neg], Var[s_neg]
+    over the cross-view negatives, the within-view negatives, and, given the dataset size n,
+    the distance of E[s_neg] from Thm 5.1's optimum -1/(n-1). Alignment is Wang & Isola's
+    E||u - v||^2 = 2 - 2 E[s_pos]; uniformity (t = 2) is log E exp(-2 ||x - y||^2) over
+    within-view negative pairs, averaged over the two views. Cost: three (B, B) matmuls and a
+    few elementwise passes (float32 unless the input is float64); quantiles are exact up to
+    2**16 negatives, else taken over all negatives of evenly spaced rows. Exact statistics
+    over a whole dataset, without a (B, B) matrix: `SimilarityAccumulator`.
 
-    Alignment is Wang & Isola's E||u - v||^2 = 2 - 2 E[s_pos]; uniformity (t = 2) is
-    log E exp(-2 ||x - y||^2) over within-view negative pairs, averaged over the two views.
-    Cost: three (B, B) matmuls and a few elementwise passes (float32 unless the input is
-    float64); quantiles are exact up to 2**16 negatives, else taken over all negatives of
-    evenly spaced rows.
-    Returns a `PairStats` of Python floats.
+    Args:
+        z1_BD: (B, D) view 1, finite floating, B >= 2, D >= 1; normalized here.
+        z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair.
+        ids: (B,) instance ids (finite); rows with equal ids are never negatives of each other.
+        n: the dataset size (an integer > 1, as for `vrn_loss`); when given, the result carries
+            the full-batch optimum -1/(n-1) of Thm 5.1 and the excess E[s_neg] + 1/(n-1)
+            (negative = over-separated).
+        quantile_levels: levels in [0, 1] of the positive and negative quantiles.
+
+    Returns:
+        The statistics as Python floats.
+
+    Examples:
+        >>> from contrastlens.similarity import pair_stats
+        >>> from contrastlens.theory import simplex_etf
+        >>> etf = simplex_etf(5)  # Thm 5.1's optimum for n = 5: aligned, negatives at -1/4
+        >>> stats = pair_stats(etf, etf, n=5)
+        >>> stats.pos_mean, stats.neg_mean, round(stats.neg_var, 12), stats.excess
+        (1.0, -0.25, 0.0, 0.0)
+        >>> stats.alignment, stats.uniformity  # uniformity's minimum: -4 (1 + 1/(B - 1))
+        (0.0, -5.0)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025. <https://arxiv.org/abs/2506.09781>
+        - Wang, Isola. Understanding Contrastive Representation Learning through Alignment
+          and Uniformity on the Hypersphere. ICML 2020. <https://arxiv.org/abs/2005.10242>
     """
     for z, name in ((z1_BD, "z1_BD"), (z2_BD, "z2_BD")):
         if not isinstance(z, torch.Tensor):

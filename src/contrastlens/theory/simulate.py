@@ -63,11 +63,15 @@ def resolve_loss(loss: str | LossFn, loss_kwargs: dict | None = None) -> tuple[s
 class SimulationResult:
     """Output of `simulate`.
 
-    u, v: final embeddings, normalized, (N, D) float64.
-    trajectory: one dict per logged step: step, epoch, loss (last batch), lr, and the exact
-        statistics over all n instances (pos_mean, pos_var, neg_mean, neg_var, within_mean,
-        within_var, excess; negatives are the n(n-1) cross-view pairs).
-    final: the same statistics at the end. warnings: the theorem assumptions not met.
+    Attributes:
+        u: (N, D) final view-1 embeddings, normalized, float64.
+        v: (N, D) final view-2 embeddings, normalized, float64.
+        trajectory: one dict per logged step: step, epoch, loss (last batch), lr, and the exact
+            statistics over all n instances (pos_mean, pos_var, neg_mean, neg_var,
+            within_mean, within_var, excess; negatives are the n(n-1) cross-view pairs).
+        final: the same statistics at the end.
+        config: the settings of the run (loss, its arguments, n, d, batch size, ...).
+        warnings: the theorem assumptions not met.
     """
 
     u: torch.Tensor  # (N, D)
@@ -155,17 +159,45 @@ def simulate(
 ) -> SimulationResult:
     """Trains free unit embeddings U, V (n x d) with a loss from `contrastlens.losses`.
 
-    loss: a name in `LOSSES` ("infonce", "simclr", "dcl", "dhel", "siglip", "spectral") with
-        loss_kwargs overriding its defaults (temperature 0.2; SigLIP t = 5, b = 3), or a
-        callable (z1_MD, z2_MD, **loss_kwargs) -> 0-d tensor.
-    batch_size: m (None: full batch); partition: "full", "fixed" or "reshuffle" (see module).
-    vrn_weight: lambda of Def 5.7 (0: off); vrn_n: the n in delta = -1/(n-1), default the
-        simulated dataset size n.
-    steps: optimizer steps (one batch each); lr: peak learning rate of the cosine schedule.
-    optimizer: "adam" or "gd" (plain gradient descent). seed: initialization and reshuffles.
-    init: optional initial (W_u, W_v), (N, D) each, instead of the seeded Gaussian.
-    Returns a `SimulationResult`; assumption violations (e.g. d < n-1) are warned about and
-    listed in `result.warnings`; impossible setups raise ValueError.
+    The harness of the paper's section 5 (Lee et al., ICML 2025) as code: two free matrices,
+    rows normalized, float64, Adam or gradient descent on a real loss (+ lambda * VRN,
+    Def 5.7), full batch (Thm 5.1-5.3), fixed mini-batches (Thm 5.5) or reshuffled ones; the
+    exact similarity statistics over all n instances are logged along the way. Assumption
+    violations (e.g. d < n-1) are warned about and listed in `result.warnings`; impossible
+    setups raise ValueError.
+
+    Args:
+        loss: a name in `LOSSES` ("infonce", "simclr", "dcl", "dhel", "siglip", "spectral")
+            with loss_kwargs overriding its defaults (temperature 0.2; SigLIP t = 5, b = 3),
+            or a callable (z1_MD, z2_MD, **loss_kwargs) -> 0-d tensor.
+        n: the number of instances (the dataset size).
+        d: the embedding dimension.
+        loss_kwargs: keyword arguments of the loss.
+        batch_size: m (None: full batch).
+        partition: "full", "fixed" (Thm 5.5; m must divide n) or "reshuffle".
+        vrn_weight: lambda of Def 5.7 (0: off).
+        vrn_n: the n in delta = -1/(n-1), default the simulated dataset size n.
+        steps: optimizer steps (one batch each).
+        lr: peak learning rate of the cosine schedule.
+        final_lr_frac: the learning rate decays to lr * final_lr_frac.
+        optimizer: "adam" or "gd" (plain gradient descent).
+        seed: initialization and reshuffles.
+        log_every: log the statistics every this many steps (0: only at the end).
+        init: optional initial (W_u, W_v), (N, D) each, instead of the seeded Gaussian.
+
+    Returns:
+        The final embeddings, the trajectory, the final statistics and the settings.
+
+    Examples:
+        >>> from contrastlens.theory import simulate
+        >>> result = simulate("dcl", n=4, d=3, steps=200, lr=0.2, log_every=0)  # full batch
+        >>> final = result.final  # Thm 5.1: aligned, every negative at -1/(n-1) = -1/3
+        >>> round(final["pos_mean"], 4), round(final["neg_mean"], 4), round(final["neg_var"], 6)
+        (1.0, -0.3333, 0.0)
+
+    References:
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, section 5. <https://arxiv.org/abs/2506.09781>
     """
     # n x d matrices of a few hundred entries: extra threads only add synchronization, so the
     # `contrastlens simulate` command runs single-threaded (the library leaves that choice to

@@ -33,9 +33,43 @@ __all__ = ["welch_bound"]
 
 
 def welch_bound(n: int, d: int) -> float:
-    """Smallest possible mean over the n(n-1) ordered pairs i != j of (x_i.x_j)^2 for n unit
-    vectors in R^d: (n - d) / (d (n - 1)) when n > d (reached by tight frames), else 0 (reached
-    by orthonormal vectors). n >= 2 vectors, dimension d >= 1. Returns a float."""
+    """The Welch bound: the smallest mean squared similarity of n unit vectors in R^d.
+
+    For unit vectors x_1..x_n in R^d (Welch, 1974):
+
+        mean_{i!=j} (x_i.x_j)^2 >= (n - d) / (d (n - 1))      (about 1/d when n >> d),
+
+    over the n(n-1) ordered pairs, reached by tight frames (X^T X = (n/d) I); for n <= d the
+    minimum is 0 (orthonormal vectors). Since the mean square of the negatives is
+    Var[s_neg] + E[s_neg]^2, it is a floor on what VRN (Lee et al., ICML 2025, Def 5.7) can
+    reach when d < n - 1, beyond the paper's Thm 5.1 (which assumes d >= n - 1).
+
+    Args:
+        n: the number of vectors, an integer >= 2.
+        d: the dimension, an integer >= 1.
+
+    Returns:
+        (n - d) / (d (n - 1)) when n > d, else 0.0.
+
+    Examples:
+        >>> import torch
+        >>> from contrastlens.theory import welch_bound
+        >>> round(welch_bound(60_000, 128), 4)  # Fashion-MNIST at d = 128: about 1/d
+        0.0078
+        >>> welch_bound(8, 16)  # n <= d: orthonormal vectors
+        0.0
+        >>> hadamard = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]])
+        >>> x = torch.cat([torch.eye(4), hadamard / 2])  # two orthonormal bases: a tight frame
+        >>> gram = x @ x.T
+        >>> round(float(((gram**2).sum() - 8) / (8 * 7)), 4), round(welch_bound(8, 4), 4)
+        (0.1429, 0.1429)
+
+    References:
+        - L. Welch. Lower bounds on the maximum cross correlation of signals. IEEE
+          Transactions on Information Theory, 1974.
+        - Lee, Lim, Lee, Sohn. On the Similarities of Embeddings in Contrastive Learning.
+          ICML 2025, Thm 5.1 and Def 5.7. <https://arxiv.org/abs/2506.09781>
+    """
     for value, name, low in ((n, "n", 2), (d, "d", 1)):
         if isinstance(value, bool) or not hasattr(value, "__index__") or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
