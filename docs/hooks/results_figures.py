@@ -17,7 +17,11 @@ def on_files(files, config):
     for png in sorted((root / "results").rglob("*.png")):
         rel = png.relative_to(root).as_posix()
         files.append(
-            File(rel, src_dir=str(root), dest_dir=config["site_dir"],
-                 use_directory_urls=config["use_directory_urls"])  # fmt: skip
+            File(
+                rel,
+                src_dir=str(root),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
+            )
         )
     return files
