@@ -118,3 +118,20 @@ def test_the_floor_scores_the_split_of_the_runs_final_probes(tmp_path):
         sweep = Sweep("s", "smoke", {}, overrides={**held_out, "eval.final_split": final})
         floor = measure_floor(sweep, tmp_path / f"{final}.json", log=lambda _: None)
         assert floor["probe_split"] == split
+
+
+def test_a_sitting_runs_only_the_selections_its_sweeps_need():
+    from contrastlens.experiments.engine import _needed
+    from contrastlens.experiments.studies import get_study
+
+    def needed(name, only):
+        study = get_study(name)
+        study.sweeps = [s for s in study.sweeps if s.name in only]
+        return [sel.folder for sel in _needed(study)]
+
+    assert needed("v2", ["b32-dcl-dhel"]) == []  # no placeholder: no selection to wait for
+    assert needed("v2", ["b32-gor"]) == ["select-gor"]
+    assert needed("v2", ["b32-simclr", "b128-gor"]) == ["select-vrn", "select-gor"]
+    # the text study's VRN and GOR weights are chosen at the lr its first selection chose
+    assert needed("text-full", ["b16"]) == ["select-lr", "select-vrn", "select-gor"]
+    assert needed("quick-select", []) == ["select-vrn"]  # selections alone: all of them

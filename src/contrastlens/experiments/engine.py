@@ -28,6 +28,26 @@ def _substitute(sweep: Sweep, chosen: dict[Selected, Any]) -> Sweep:
                    overrides={k: sub(v) for k, v in sweep.overrides.items()})  # fmt: skip
 
 
+def _placeholders(sweep: Sweep) -> set[Selected]:
+    values = [*sweep.overrides.values(), *(v for vals in sweep.grid.values() for v in vals)]
+    return {v for v in values if isinstance(v, Selected)}
+
+
+def _needed(study: Study) -> list[Selection]:
+    """The selections whose choices the study's (remaining) sweeps use, with the selections
+    those need in turn, in the study's order: a sitting runs only the selections it needs. A
+    study of selections alone (no sweeps) runs them all."""
+    if not study.sweeps:
+        return list(study.selections)
+    used = set().union(*(_placeholders(s) for s in study.sweeps))
+    needed = []
+    for sel in reversed(study.selections):
+        if sel.placeholder in used:
+            needed.append(sel)
+            used |= _placeholders(sel.sweep)
+    return needed[::-1]
+
+
 def _select(sel: Selection, out: Path, log: Callable[[str], None]) -> tuple[Any, str]:
     folder = out / sel.folder
     run_sweep(sel.sweep, folder, log=log)
@@ -145,16 +165,17 @@ def reproduce(
     meta = {"title": study.title, "description": study.description, "commands": commands,
             "study": asdict(study)}  # fmt: skip
     chosen: dict[Selected, Any] = {}  # the value each selection chose on validation
-    texts = []
-    for sel in study.selections:
+    texts = dict(old.get("selections", {}))  # every sitting's choices: {"selected:key": text}
+    selected = dict(old.get("selected", {}))
+    for sel in _needed(study):
         sel = replace(sel, sweep=_substitute(sel.sweep, chosen))
         best, text = _select(sel, out, log)
         chosen[sel.placeholder] = best
-        texts.append(text)
+        texts[str(sel.placeholder)], selected[str(sel.placeholder)] = text, best
         log(text)
     if texts:
-        meta["selection"] = " ".join(texts)
-        meta["selected"] = {str(k): v for k, v in chosen.items()}  # {"selected:key": value}
+        meta["selections"], meta["selected"] = texts, selected
+        meta["selection"] = " ".join(texts.values())
     sweeps = [_substitute(s, chosen) for s in study.sweeps]
     rf.write_json(meta, out / rf.STUDY)
     if study.floor and sweeps:

@@ -39,12 +39,14 @@ from contrastlens.experiments.sweep import Sweep
 @dataclass(frozen=True)
 class Selected:
     """The value a selection step chose for `key` (e.g. Selected("vrn.weight")): a grid value
-    or override that the engine replaces before the sweep runs."""
+    or override that the engine replaces before the sweep runs. `label` tells apart several
+    selections of one key (e.g. the lr chosen at each batch size: Selected("lr", "b8"))."""
 
     key: str
+    label: str = ""
 
     def __str__(self) -> str:
-        return f"selected:{self.key}"
+        return f"selected:{self.key}" + (f"@{self.label}" if self.label else "")
 
 
 @dataclass
@@ -57,10 +59,11 @@ class Selection:
     key: str = "vrn.weight"
     metric: str = "linear_top1"
     folder: str = "selection"
+    label: str = ""  # tells apart several selections of one key (Selected.label)
 
     @property
     def placeholder(self) -> Selected:
-        return Selected(self.key)
+        return Selected(self.key, self.label)
 
 
 @dataclass
