@@ -23,6 +23,8 @@ Presets (functions returning a `Study`, registered in `STUDIES`):
   whether batch 8 or 16 costs anything on this dataset.
 - `text-smoke`, `text-quick`, `text-full`: the text study, `train-text` runs of
   all-MiniLM-L6-v2 on WordNet (contrastlens.text), reported by `report.text`.
+- `text-v3`: the cost of a small batch on text (batch 8-128, lr per batch) and what buys it
+  back at batch 8 and 16 (VRN, GOR, the global loss, a cached batch, duplicate masking).
 
 Standard library only: `contrastlens reproduce --help` lists the presets without torch.
 """
@@ -408,6 +410,97 @@ def _text_full() -> Study:
     )
 
 
+# Text study v3: where a small batch really costs, and what buys it back. The text study's
+# task and split (8,000 training pairs, one pass, scored on the 4,000 test synsets); every choice
+# on the 2,000 validation synsets with seed 0; 3 seeds per test arm; runs save per-query ranks
+# (paired intervals over seeds and queries) and retrieval after int8 and binary quantization.
+TEXT_V3_SEEDS = [0, 1, 2]
+TEXT_V3_COST_BATCHES = [8, 16, 32, 64, 128]  # the cost curve
+TEXT_V3_SMALL = [8, 16]  # where the remedies are compared
+TEXT_V3_LRS = [5e-5, 1e-4, 2e-4, 4e-4, 8e-4]  # MNRL's lr, chosen per batch size
+TEXT_V3_CACHED = 128  # the cached arm's effective batch
+TEXT_V3_CACHED_LRS = [2e-4, 4e-4, 8e-4, 1.6e-3]  # its own lr, chosen per physical batch
+TEXT_V3_VRN = [0.03, 0.1, 0.3, 1.0, 3.0]  # 1 won at the lower edge of {1, 10, 100} before
+TEXT_V3_GOR = [0.1, 0.3, 1.0, 3.0]  # 1 won at the lower edge of {1, 10, 100} before
+TEXT_V3_GAMMA = [0.1, 0.5, 0.9, 1.0]  # the global loss's weight of the new batch estimate
+TEXT_V3_HOT = 5.0  # MNRL's scale at the high temperature (t = 0.2; the default 20 is t = 0.05)
+
+
+def _text_v3() -> Study:
+    seeds = TEXT_V3_SEEDS
+    val = {"eval_split": "validation", "seed": 0}
+
+    def select(name, key, values, batch, label, **over):
+        arm = over.pop("arm")
+        grid = {"arm": [arm], key: values}
+        return Selection(_text(name, "wordnet", grid, {**val, "batch_size": batch, **over}),
+                         key=key, metric="mrr@10", folder=name, label=label)  # fmt: skip
+
+    selections = []
+    for b in TEXT_V3_COST_BATCHES:
+        selections.append(select(f"select-lr-b{b}", "lr", TEXT_V3_LRS, b, f"b{b}", arm="mnrl"))
+    for b in TEXT_V3_SMALL:
+        lr = Selected("lr", f"b{b}")
+        selections += [
+            select(f"select-vrn-b{b}", "vrn_weight", TEXT_V3_VRN, b, f"b{b}", arm="mnrl-vrn",
+                   lr=lr),
+            select(f"select-gamma-b{b}", "gamma", TEXT_V3_GAMMA, b, f"b{b}", arm="global",
+                   lr=lr),
+            select(f"select-gor-b{b}", "gor_weight", TEXT_V3_GOR, b, f"b{b}", arm="mnrl-gor",
+                   lr=lr),
+            select(f"select-cached-lr-b{b}", "lr", TEXT_V3_CACHED_LRS, TEXT_V3_CACHED,
+                   f"cached-b{b}", arm="cached-mnrl", mini_batch_size=b),
+        ]  # fmt: skip
+    lr16 = Selected("lr", "b16")
+    selections.append(select("select-vrn-hot", "vrn_weight", TEXT_V3_VRN, 16, "hot",
+                             arm="mnrl-vrn", lr=lr16, scale=TEXT_V3_HOT))  # fmt: skip
+
+    def arm(name, arm_name, batch, **over):
+        grid = {"arm": [arm_name], "batch_size": [batch], "seed": seeds}
+        return _text(name, "wordnet", grid, over)
+
+    cost = [arm(f"cost-b{b}", "mnrl", b, lr=Selected("lr", f"b{b}"))
+            for b in TEXT_V3_COST_BATCHES]  # fmt: skip
+    remedies = []
+    for b in TEXT_V3_SMALL:
+        lr, tag = Selected("lr", f"b{b}"), f"b{b}"
+        remedies.append([
+            arm(f"vrn-b{b}", "mnrl-vrn", b, lr=lr, vrn_weight=Selected("vrn_weight", tag)),
+            arm(f"global-b{b}", "global", b, lr=lr, gamma=Selected("gamma", tag)),
+            arm(f"gor-b{b}", "mnrl-gor", b, lr=lr, gor_weight=Selected("gor_weight", tag)),
+            _text(f"cached-b{b}", "wordnet",
+                  {"arm": ["cached-mnrl"], "batch_size": [TEXT_V3_CACHED], "seed": seeds},
+                  {"mini_batch_size": b, "lr": Selected("lr", f"cached-b{b}")}),
+            arm(f"masked-b{b}", "mnrl", b, lr=lr, mask_duplicates=True),
+        ])  # fmt: skip
+    b8, b16 = remedies
+    hot = [
+        arm("hot-mnrl-b16", "mnrl", 16, lr=lr16, scale=TEXT_V3_HOT),
+        arm("hot-vrn-b16", "mnrl-vrn", 16, lr=lr16, scale=TEXT_V3_HOT,
+            vrn_weight=Selected("vrn_weight", "hot")),
+    ]  # fmt: skip
+    return Study(
+        name="text-v3",
+        title="contrastlens text study v3: where a small batch costs, and what buys it back",
+        description="all-MiniLM-L6-v2 fine-tuned with sentence-transformers' trainer to retrieve "
+        "a WordNet definition from an example sentence: one pass over the same 8,000 training "
+        "pairs, scored once on the 4,000 test synsets (float32, int8 and binary retrieval). "
+        "The cost curve: MNRL at batch 8, 16, 32, 64 and 128 with the lr chosen on validation "
+        "for each batch size. At batch 8 and 16, against MNRL at the same physical batch: "
+        "MNRL + VRN, MNRL + GOR, the global contrastive loss (SogCLR), cached MNRL with an "
+        "effective batch of 128 (its own lr), and MNRL with duplicate masking instead of the "
+        "no-duplicates sampler. At batch 16, MNRL and MNRL + VRN also at scale 5 (t = 0.2). "
+        "Every weight, gamma and lr chosen on the 2,000 validation synsets (seed 0); 3 seeds "
+        "per test arm.",
+        selections=selections,
+        # most informative first: the cost curve, then VRN and the global loss at batch 8
+        sweeps=[_text("zero-shot", "wordnet", {"arm": ["zero-shot"]}), *cost, b8[0], b8[1],
+                b16[0], b16[1], *b8[2:], *b16[2:], *hot],  # fmt: skip
+        floor=False,
+        kind="text",
+    )
+
+
 # Image study v3, the temperature axis: the v2 recipe at batch 32 (the same data, split and
 # probes), t in {0.1, 0.2, 0.5, 1.0}. Its pilot runs on validation only: whether the arms'
 # ranking at t = 1.0 holds at 4 epochs as at 8 (to halve the study's cost), and whether a
@@ -451,6 +544,7 @@ STUDIES: dict[str, Callable[[], Study]] = {
     "text-smoke": _text_smoke,
     "text-quick": _text_quick,
     "text-full": _text_full,
+    "text-v3": _text_v3,
 }
 
 
