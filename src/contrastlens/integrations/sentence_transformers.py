@@ -30,9 +30,10 @@ TRAINING SET (not the batch):
 Only the first two columns (anchor, positive) enter VRN; hard-negative columns are left to the
 ranking loss. The math is `contrastlens.losses.vrn_loss`.
 
-Duplicates (`mask_duplicates=True` on CombinedLoss, VRNLoss and the cached loss; default False,
-the plain losses): in a large batch some in-batch negatives are the same text as the anchor's
-positive, and the ranking loss then pushes the anchor away from its own positive. Instead of the
+Duplicates (`mask_duplicates=True` on CombinedLoss, VRNLoss, the cached loss and the global
+loss; default False, the plain losses): in a large batch some in-batch negatives are the same
+text as the anchor's positive, and the ranking loss then pushes the anchor away from its own
+positive. Instead of the
 no_duplicates batch sampler (which skips and delays such rows), the loss masks these false
 negatives: candidate j is not a negative of anchor i when
 
