@@ -242,11 +242,13 @@ def _masked_mnrl(
 class _MaskedPairs:
     """The count of pairs masked by mask_duplicates: `masked_pairs` (0-d tensor, the last
     batch's; None before the first), and its sum over the training batches since the last
-    `pop_masked_pairs()` (what `MaskedPairsCallback` logs)."""
+    `pop_masked_pairs()` (what `MaskedPairsCallback` logs); `masked_totals()` counts every
+    training batch since the loss was made."""
 
     masked_pairs: Tensor | None = None
     _masked_sum: Tensor | None = None
     _masked_batches: int = 0
+    _totals: tuple[Tensor, Tensor, int] | None = None  # pairs, batches with any, batches
 
     def _count(self, false_BC: Tensor) -> None:
         self.masked_pairs = false_BC.sum()
@@ -254,6 +256,18 @@ class _MaskedPairs:
             total = self._masked_sum
             self._masked_sum = self.masked_pairs if total is None else total + self.masked_pairs
             self._masked_batches += 1
+            pairs, with_any, batches = self._totals or (0, 0, 0)
+            self._totals = (
+                pairs + self.masked_pairs,
+                with_any + (self.masked_pairs > 0),
+                batches + 1,
+            )
+
+    def masked_totals(self) -> dict[str, int]:
+        """{"pairs": pairs masked in all training batches so far, "batches": the training
+        batches with at least one, "of_batches": the training batches counted}."""
+        pairs, with_any, batches = self._totals or (0, 0, 0)
+        return {"pairs": int(pairs), "batches": int(with_any), "of_batches": batches}
 
     def pop_masked_pairs(self) -> float | None:
         """Mean masked pairs per training batch since the previous call (None: no batch)."""
