@@ -78,6 +78,32 @@ def test_retrieval_scores_match_a_direct_computation():
     per_query = rf.scores_from_ranks(scores["ranks"])
     for key in ("mrr@10", "recall@1"):
         assert sum(per_query[key]) / len(ranks) == pytest.approx(scores[key], abs=1e-12)
+    # int8 and binary, from the formulas: ranges from the evaluated texts (no calibration
+    # given), 256 buckets shifted by -128, int8 inner product; sign bits, Hamming distance;
+    # ranked by score, then document id, as the float32 path
+    cal = torch.cat([q, d])
+    lo, hi = cal.min(dim=0).values, cal.max(dim=0).values
+    step = (hi - lo) / 255
+
+    def int8(x):
+        return (torch.floor((x - lo) / step).clamp(0, 255) - 128).double()
+
+    quantized = {
+        "int8": int8(q) @ int8(d).T,
+        "binary": -((q > 0)[:, None, :] != (d > 0)[None, :, :]).sum(-1).double(),
+    }
+    for precision, s_QC in quantized.items():
+        want = []
+        for i, qid in enumerate(task.queries):
+            order = sorted(range(len(docs)), key=lambda c: (-float(s_QC[i, c]), docs[c]))
+            rank = order.index(docs.index(next(iter(task.relevant[qid])))) + 1
+            want.append(rank if rank <= 10 else 0)
+        got = scores[precision]
+        assert got["ranks"] == want, precision
+        assert got["mrr@10"] == pytest.approx(sum(1 / r for r in want if r) / len(want))
+        assert got["recall@1"] == pytest.approx(want.count(1) / len(want))
+        assert got["recall@10"] == pytest.approx(sum(r > 0 for r in want) / len(want))
+    assert scores["int8"]["calibration"] == "the evaluated texts"
     # the lens negatives split by lexicographer file, against the (N, N) matrix
     examples, definitions = wordnet.lens_pairs(synsets)
     lex = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])
