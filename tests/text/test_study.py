@@ -49,6 +49,41 @@ def test_text_smoke_study_end_to_end(tmp_path, capsys):
     assert any(ln.startswith("batch 16, mnrl-vrn (λ 10): MRR@10") for ln in printed.splitlines())
 
 
+def test_global_arm_with_masking_end_to_end(tmp_path, capsys):
+    """`train-text --set arm=global --set mask_duplicates=true`: the `label` column reaches the
+    loss (every pair visited), the masked-pair counts and the state land in final.json, the
+    quantized retrieval in eval.json."""
+    argv = [
+        "train-text",
+        "--preset",
+        "wordnet-smoke",
+        "--set",
+        "arm=global",
+        "--set",
+        "mask_duplicates=true",
+        "--set",
+        "train_pairs=32",
+        "--set",
+        "eval_synsets=16",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    assert "global-masked_bs16_seed0: test MRR@10" in capsys.readouterr().out
+    folder = tmp_path / "global-masked_bs16_seed0"
+    final = json.loads((folder / rf.FINAL).read_text())
+    assert final["steps"] == 2 and final["status"] == "finished"
+    masked = final["masked_pairs"]
+    assert masked["of_batches"] == 2 and 0 <= masked["batches"] <= 2 and masked["pairs"] >= 0
+    assert final["global_state"]["sogclr_visited"] == 1.0
+    ev = json.loads((folder / rf.EVAL).read_text())
+    for precision in ("int8", "binary"):
+        assert 0 <= ev[precision]["mrr@10"] <= 1 and len(ev[precision]["ranks"]) == ev["queries"]
+    assert ev["int8"]["calibration"] == "64 calibration texts"  # the 32 pairs' two texts
+    lines = rf.read_jsonl(folder / rf.METRICS)
+    assert sum("masked_pairs" in row for row in lines) == 2  # MaskedPairsCallback, log_every 1
+
+
 def test_retrieval_scores_match_a_direct_computation():
     import torch
     from sentence_transformers import SentenceTransformer

@@ -783,20 +783,48 @@ class GlobalMultipleNegativesRankingLoss(_MaskedPairs, nn.Module):
     samples than the state's) every row counts as a first visit, u_i = g_i(B): the state is
     neither read nor written and the `label` column is not needed.
 
-    model: the SentenceTransformer. n: the training-set size. scale: 1 / temperature, as
-    MNRL's (20 = t 0.05); similarities are cosine. gamma: in (0, 1], the weight of the new
-    batch estimate (1 = no memory; SogCLR's default 0.9). gather_across_devices: score local
-    anchors against the positives of every process and keep one state on all of them (value,
-    gradients and state equal one process holding the global batch, with each process's
-    gradient in sentence-transformers' convention: DDP averages it into the global one); on
-    several processes it is required (the state must see every row of the global batch), and
-    every process needs batches of one size (dataloader_drop_last=True). mask_duplicates: drop
-    the batch's false negatives (the same text as the anchor or its positive; a shared group
-    id) from g_i(B), as `CombinedLoss` does (module docstring); the count is `masked_pairs`.
-
     Inputs: (anchor, positive) pairs; labels: row indices (the `label` column).
-    Returns the 0-d loss. Relations: `MultipleNegativesRankingLoss` is the batch-only
-    estimate; `CachedMultipleNegativesRankingLoss` enlarges the batch instead of remembering.
+    `forward(sentence_features, labels)` returns the 0-d loss. Relations:
+    `MultipleNegativesRankingLoss` is the batch-only estimate;
+    `CachedMultipleNegativesRankingLoss` enlarges the batch instead of remembering.
+
+    Args:
+        model: the SentenceTransformer.
+        n: the training-set size (the state's length).
+        scale: 1 / temperature, as MNRL's (20 = t 0.05); similarities are cosine.
+        gamma: in (0, 1], the weight of the new batch estimate (1 = no memory; SogCLR's 0.9).
+        gather_across_devices: score local anchors against the positives of every process and
+            keep one state on all of them: value, gradients and state equal one process holding
+            the global batch, each process's gradient in sentence-transformers' convention
+            (DDP averages them into the global one). Required on several processes (the state
+            must see every row of the global batch), with batches of one size on every process
+            (dataloader_drop_last=True).
+        mask_duplicates: drop the batch's false negatives (the same text as the anchor or its
+            positive, a shared group id) from g_i(B), as `CombinedLoss` does (module
+            docstring); the count is `masked_pairs`.
+
+    Examples:
+        >>> import torch
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import (
+        ...     GlobalMultipleNegativesRankingLoss,
+        ... )
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]  # the trainer's
+        >>> loss = GlobalMultipleNegativesRankingLoss(model, n=1000)  # the training set's size
+        >>> loss(features, torch.tensor([3, 141, 59, 26])).backward()  # the rows' indices
+        >>> loss.diagnostics()["sogclr_visited"]  # 4 of the 1000 pairs have a state now
+        0.004
+
+    References:
+        - Yuan, Wu, Qiu, Du, Zhang, Zhou, Yang. Provable Stochastic Optimization for Global
+          Contrastive Learning: Small Batch Does Not Harm Performance. ICML 2022, Algorithm 1.
+          <https://arxiv.org/abs/2202.12387>
     """
 
     def __init__(
@@ -939,9 +967,13 @@ class GlobalStateCallback(TrainerCallback):
     it as `global_loss_state.pt` into each `checkpoint-<step>` folder (on_save, main process)
     and, when training resumes at step k > 0, reads `<output_dir>/checkpoint-<k>/
     global_loss_state.pt` back (on_train_begin; if the checkpoint came from elsewhere, a warning
-    says the state starts over).
+    says the state starts over). `trainer.save_model` saves the model only: the state, like the
+    optimizer's, is training state.
 
         trainer = SentenceTransformerTrainer(..., loss=loss, callbacks=[GlobalStateCallback(loss)])
+
+    Args:
+        loss: the GlobalMultipleNegativesRankingLoss the trainer trains with.
     """
 
     FILE = "global_loss_state.pt"
