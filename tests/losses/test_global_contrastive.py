@@ -140,6 +140,99 @@ def test_matches_slow_reference_over_steps(dtype, within_view, t, gamma, n, B):
             torch.testing.assert_close(log_u_N[key].double().exp(), value, rtol=tol, atol=0)
 
 
+def _false_negatives(B, seed, share=0.3):
+    """A random (B, B) mask of false negatives, no diagonal, every row keeping a negative."""
+    g = torch.Generator().manual_seed(seed)
+    mask = (torch.rand(B, B, generator=g) < share) & ~torch.eye(B, dtype=torch.bool)
+    full = (mask.sum(1) == B - 1).nonzero().flatten()
+    mask[full, (full + 1) % B] = False  # a row that lost every negative keeps one
+    return mask
+
+
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+@pytest.mark.parametrize("within_view", [True, False])
+@pytest.mark.parametrize("symmetric", [True, False])
+@pytest.mark.parametrize("masked", [True, False])
+@pytest.mark.parametrize("t, gamma, n, B", [(0.1, 0.9, 9, 3), (0.5, 0.6, 10, 5)])
+def test_one_direction_and_false_negatives_match_slow_reference(
+    dtype, within_view, symmetric, masked, t, gamma, n, B
+):
+    """symmetric=False (MNRL's one direction) and false_negatives (pairs masked out of g_a),
+    alone and together, against the slow reference over steps: value, gradient, state."""
+    tol = 1e-10 if dtype == F64 else 1e-5
+    log_u_N = gc.new_state(n, dtype=dtype)
+    u = {}
+    for step, ids in enumerate(_schedule(n, B, epochs=3, seed=B)):
+        z1, z2 = _views(B, seed=200 + step, dtype=dtype)
+        mask = _false_negatives(B, seed=step) if masked else None
+        kw = dict(temperature=t, gamma=gamma, within_view=within_view, symmetric=symmetric)
+        out = losses.global_contrastive_loss(z1, z2, ids, log_u_N, false_negatives=mask, **kw)
+        grads = torch.autograd.grad(out.loss, (z1, z2))
+        r1, r2 = z1.detach().double().requires_grad_(), z2.detach().double().requires_grad_()
+        expected, u = ref.global_contrastive(r1, r2, ids, u, n=n, false_negatives=mask, **kw)
+        expected_grads = torch.autograd.grad(expected, (r1, r2))
+        torch.testing.assert_close(out.loss.double(), expected, rtol=tol, atol=tol)
+        for a, b in zip(grads, expected_grads):
+            torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol)
+        log_u_N[out.ids_G] = out.log_u_G
+        for key, value in u.items():
+            torch.testing.assert_close(log_u_N[key].double().exp(), value, rtol=tol, atol=0)
+
+
+def test_an_empty_mask_changes_nothing():
+    """false_negatives with nothing masked: the unmasked step, value, gradient and state."""
+    for symmetric in (True, False):
+        for within_view in (True, False):
+            z1, z2 = _views(5, seed=3)
+            log_u_N = gc.new_state(12, dtype=F64)
+            log_u_N[:3] = torch.tensor([2.0, 1.0, 3.0], dtype=F64)  # revisits and first visits
+            kw = dict(temperature=0.2, gamma=0.7, within_view=within_view, symmetric=symmetric)
+            ids = torch.tensor([0, 4, 1, 7, 2])
+            plain = losses.global_contrastive_loss(z1, z2, ids, log_u_N, **kw)
+            none = torch.zeros(5, 5, dtype=torch.bool)
+            masked = losses.global_contrastive_loss(
+                z1, z2, ids, log_u_N, false_negatives=none, **kw
+            )
+            torch.testing.assert_close(masked.loss, plain.loss, rtol=1e-13, atol=1e-13)
+            torch.testing.assert_close(masked.log_u_G, plain.log_u_G, rtol=1e-13, atol=1e-13)
+            want = torch.autograd.grad(plain.loss, (z1, z2))
+            for a, b in zip(torch.autograd.grad(masked.loss, (z1, z2)), want):
+                torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_one_direction_whole_data_set_is_decoupled_infonce():
+    """symmetric=False, cross-view, the batch = the data set, gamma = 1: the one-direction
+    decoupled InfoNCE 1/n sum_i [-s_ii/t + log sum_{j != i} e^{s_ij/t}] (MNRL without the
+    positive in its denominator), value and gradient; the state is each anchor's mean."""
+    n, t = 6, 0.25
+    z1, z2 = _views(n, seed=4)
+    ids = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    kw = dict(temperature=t, gamma=1.0, within_view=False, symmetric=False)
+    out = losses.global_contrastive_loss(z1, z2, ids, gc.new_state(n, dtype=F64), **kw)
+    s = ref.unit(z1) @ ref.unit(z2).T / t
+    off = ~torch.eye(n, dtype=torch.bool)
+    lse = torch.logsumexp(s.masked_fill(~off, float("-inf")), dim=1)
+    want = (lse - s.diagonal()).mean()
+    torch.testing.assert_close(out.loss, want, rtol=1e-12, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(out.loss, (z1, z2)), torch.autograd.grad(want, (z1, z2))):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(out.log_u_G, (lse - math.log(n - 1)).detach())
+
+
+def test_false_negatives_errors():
+    z1, z2 = _views(3, seed=0, dtype=torch.float32)
+    kw = dict(temperature=0.2, within_view=False, symmetric=False)
+    state = gc.new_state(10)
+    with pytest.raises(ValueError, match=r"boolean \(3, 3\) mask"):
+        losses.global_contrastive_loss(
+            z1, z2, IDS[:3], state, false_negatives=torch.zeros(3, 3), **kw
+        )
+    everything = ~torch.eye(3, dtype=torch.bool)
+    everything[1] = False
+    with pytest.raises(ValueError, match="2 anchor\\(s\\) have no negative left"):
+        losses.global_contrastive_loss(z1, z2, IDS[:3], state, false_negatives=everything, **kw)
+
+
 def test_self_logsumexp_equals_the_general_one():
     """The one-process fast path (anchors = columns, one matmul in backward) against
     `negative_logsumexp` with the same pairs excluded, value and gradient, float64."""

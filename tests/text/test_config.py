@@ -37,6 +37,9 @@ def test_overrides_are_typed_and_validated():
     ("eval_synsets=1", "eval_synsets must be 0 (all) or >= 2"),
     ("name=a/b", "plain folder name"),
     ("temperature=0.1", "unknown text setting 'temperature'"),
+    ("gamma=0", "gamma must be in (0, 1]"),
+    ("gamma=1.5", "gamma must be in (0, 1]"),
+    ("mask_duplicates=maybe", "mask_duplicates must be true or false"),
     ("lr", "expects key=value"),
 ])  # fmt: skip
 def test_bad_overrides_name_the_problem(item, message):
@@ -78,3 +81,23 @@ def test_overrides_return_a_new_config():
     merged = config.merge(base, {"lr": 1e-4})
     assert (cfg.batch_size, merged.lr) == (64, 1e-4)
     assert (base.batch_size, base.lr) == (16, 5e-5)  # the preset it started from is unchanged
+
+
+def test_global_arm_and_duplicate_masking_settings():
+    cfg = config.apply_overrides(
+        presets.get_text("wordnet"), ["arm=global", "gamma=0.5", "mask_duplicates=true"]
+    )
+    assert (cfg.arm, cfg.gamma, cfg.mask_duplicates) == ("global", 0.5, True)
+    assert cfg.run_name() == "global-masked_bs16_seed0"
+    plain = presets.get_text("wordnet")
+    assert (plain.gamma, plain.mask_duplicates, plain.run_name()) == (0.9, False, "mnrl_bs16_seed0")
+    for arm in config.MASKABLE:
+        assert config.apply_overrides(plain, [f"arm={arm}", "mask_duplicates=True"]).mask_duplicates
+    for arm in ("mnrl-gor", "zero-shot"):
+        with pytest.raises(ConfigError, match="mask_duplicates applies to mnrl, mnrl-vrn"):
+            config.apply_overrides(plain, [f"arm={arm}", "mask_duplicates=1"])
+    assert not config.apply_overrides(plain, ["mask_duplicates=False"]).mask_duplicates
+    merged = config.merge(plain, {"arm": "global", "mask_duplicates": True, "gamma": 1})
+    assert merged.mask_duplicates is True and merged.gamma == 1.0
+    with pytest.raises(ConfigError, match="mask_duplicates must be a bool"):
+        config.merge(plain, {"mask_duplicates": 1})

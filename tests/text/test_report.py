@@ -83,3 +83,39 @@ def test_saved_ranks_give_intervals_over_seeds_and_queries(tmp_path):
     assert not row[5].endswith("*")
     hit = {a: {s: [float(r == 1) for r in x[s]] for s in x} for a, x in (("b", base), ("v", vrn))}
     assert row[6] == paired_difference_items(hit["b"], hit["v"]).fmt(100.0)
+
+
+def test_new_arms_scales_and_quantized_columns(tmp_path):
+    """The global arm (γ), masking, a second MNRL scale (its own table, compared with MNRL at
+    that scale) and the int8 / binary MRR@10 columns when runs saved them."""
+    extra = {"int8": {"mrr@10": 0.40}, "binary": {"mrr@10": 0.30}}
+    for seed in (0, 1):
+        for scale in (20.0, 5.0):
+            for arm, more, mrr in (
+                ("mnrl", {}, 0.50),
+                ("global", {"gamma": 0.8}, 0.52),
+                ("mnrl", {"mask_duplicates": True}, 0.51),
+            ):
+                name = f"{arm}_{scale:g}_{seed}_{len(more)}_{'mask_duplicates' in more}"
+                _run(tmp_path, name, arm=arm, seed=seed, mrr=mrr + seed / 100, r1=0.3)
+                folder = tmp_path / "runs" / name
+                cfg = json.loads((folder / rf.CONFIG).read_text())
+                rf.write_json({**cfg, "scale": scale, **more}, folder / rf.CONFIG)
+                final = json.loads((folder / rf.FINAL).read_text())
+                final["eval"].update(extra)
+                rf.write_json(final, folder / rf.FINAL)
+    report = build_text_report(tmp_path)
+    header, rows = report["headline"]
+    assert header[5:7] == ["int8 MRR@10 %", "binary MRR@10 %"]
+    assert header[-2].startswith("Δ MRR@10")
+    by_arm = {r[0]: r for r in rows}
+    assert set(by_arm) == {"mnrl", "global (γ 0.8)", "mnrl + masking"}
+    assert by_arm["global (γ 0.8)"][5] == "40.00 ± 0.00" and by_arm["mnrl"][6] == "30.00 ± 0.00"
+    assert by_arm["global (γ 0.8)"][-2].startswith("+2.00")  # vs MNRL of its own scale
+    md = report["md"].read_text()
+    assert "## Physical batch 16\n" in md and "## Physical batch 16, scale 5\n" in md
+    tables = json.loads((tmp_path / "report.json").read_text())["batches"]
+    assert set(tables) == {"16", "16, scale 5"}
+    assert any(
+        ln.startswith("batch 16 scale 5, global (γ 0.8): MRR@10") for ln in report["findings"]
+    )

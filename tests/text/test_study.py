@@ -49,6 +49,41 @@ def test_text_smoke_study_end_to_end(tmp_path, capsys):
     assert any(ln.startswith("batch 16, mnrl-vrn (λ 10): MRR@10") for ln in printed.splitlines())
 
 
+def test_global_arm_with_masking_end_to_end(tmp_path, capsys):
+    """`train-text --set arm=global --set mask_duplicates=true`: the `label` column reaches the
+    loss (every pair visited), the masked-pair counts and the state land in final.json, the
+    quantized retrieval in eval.json."""
+    argv = [
+        "train-text",
+        "--preset",
+        "wordnet-smoke",
+        "--set",
+        "arm=global",
+        "--set",
+        "mask_duplicates=true",
+        "--set",
+        "train_pairs=32",
+        "--set",
+        "eval_synsets=16",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    assert "global-masked_bs16_seed0: test MRR@10" in capsys.readouterr().out
+    folder = tmp_path / "global-masked_bs16_seed0"
+    final = json.loads((folder / rf.FINAL).read_text())
+    assert final["steps"] == 2 and final["status"] == "finished"
+    masked = final["masked_pairs"]
+    assert masked["of_batches"] == 2 and 0 <= masked["batches"] <= 2 and masked["pairs"] >= 0
+    assert final["global_state"]["sogclr_visited"] == 1.0
+    ev = json.loads((folder / rf.EVAL).read_text())
+    for precision in ("int8", "binary"):
+        assert 0 <= ev[precision]["mrr@10"] <= 1 and len(ev[precision]["ranks"]) == ev["queries"]
+    assert ev["int8"]["calibration"] == "64 calibration texts"  # the 32 pairs' two texts
+    lines = rf.read_jsonl(folder / rf.METRICS)
+    assert sum("masked_pairs" in row for row in lines) == 2  # MaskedPairsCallback, log_every 1
+
+
 def test_retrieval_scores_match_a_direct_computation():
     import torch
     from sentence_transformers import SentenceTransformer
@@ -78,6 +113,32 @@ def test_retrieval_scores_match_a_direct_computation():
     per_query = rf.scores_from_ranks(scores["ranks"])
     for key in ("mrr@10", "recall@1"):
         assert sum(per_query[key]) / len(ranks) == pytest.approx(scores[key], abs=1e-12)
+    # int8 and binary, from the formulas: ranges from the evaluated texts (no calibration
+    # given), 256 buckets shifted by -128, int8 inner product; sign bits, Hamming distance;
+    # ranked by score, then document id, as the float32 path
+    cal = torch.cat([q, d])
+    lo, hi = cal.min(dim=0).values, cal.max(dim=0).values
+    step = (hi - lo) / 255
+
+    def int8(x):
+        return (torch.floor((x - lo) / step).clamp(0, 255) - 128).double()
+
+    quantized = {
+        "int8": int8(q) @ int8(d).T,
+        "binary": -((q > 0)[:, None, :] != (d > 0)[None, :, :]).sum(-1).double(),
+    }
+    for precision, s_QC in quantized.items():
+        want = []
+        for i, qid in enumerate(task.queries):
+            order = sorted(range(len(docs)), key=lambda c: (-float(s_QC[i, c]), docs[c]))
+            rank = order.index(docs.index(next(iter(task.relevant[qid])))) + 1
+            want.append(rank if rank <= 10 else 0)
+        got = scores[precision]
+        assert got["ranks"] == want, precision
+        assert got["mrr@10"] == pytest.approx(sum(1 / r for r in want if r) / len(want))
+        assert got["recall@1"] == pytest.approx(want.count(1) / len(want))
+        assert got["recall@10"] == pytest.approx(sum(r > 0 for r in want) / len(want))
+    assert scores["int8"]["calibration"] == "the evaluated texts"
     # the lens negatives split by lexicographer file, against the (N, N) matrix
     examples, definitions = wordnet.lens_pairs(synsets)
     lex = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])

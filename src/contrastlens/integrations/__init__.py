@@ -1,7 +1,8 @@
 """Drop-ins for outside libraries, one module each, imported only on use.
 
     contrastlens.integrations.sentence_transformers  VRNLoss, CombinedLoss,
-        CachedMultipleNegativesRankingVRNLoss, SimilarityLensEvaluator, minilm_path
+        CachedMultipleNegativesRankingVRNLoss, SimilarityLensEvaluator, minilm_path,
+        GlobalMultipleNegativesRankingLoss (SogCLR's global loss), GlobalStateCallback
     contrastlens.integrations.lightly                VRNRegularizer (beside NTXentLoss)
     contrastlens.integrations.pml                    VRNLoss (a BaseMetricLossFunction),
                                                      SelfSupervisedLoss accepting it
@@ -16,7 +17,7 @@ translation: the math is `contrastlens.losses` and `contrastlens.similarity`.
 
 from __future__ import annotations
 
-__all__ = ["VRN_CITATION", "missing_extra"]
+__all__ = ["SOGCLR_CITATION", "VRN_CITATION", "missing_extra"]
 
 # The paper whose Def 5.7 is VRN; the `citation` of every adapter that computes it.
 VRN_CITATION = """
@@ -28,6 +29,21 @@ VRN_CITATION = """
     eprint = {2506.09781},
     archivePrefix = {arXiv},
     url = {https://arxiv.org/abs/2506.09781},
+}
+"""
+
+# SogCLR's global contrastive loss (`contrastlens.losses.global_contrastive`).
+SOGCLR_CITATION = """
+@inproceedings{yuan2022provable,
+    title = {Provable Stochastic Optimization for Global Contrastive Learning: Small Batch Does
+             Not Harm Performance},
+    author = {Yuan, Zhuoning and Wu, Yuexin and Qiu, Zi-Hao and Du, Xianzhi and Zhang, Lijun
+              and Zhou, Denny and Yang, Tianbao},
+    booktitle = {Proceedings of the 39th International Conference on Machine Learning (ICML)},
+    year = {2022},
+    eprint = {2202.12387},
+    archivePrefix = {arXiv},
+    url = {https://arxiv.org/abs/2202.12387},
 }
 """
 

@@ -7,6 +7,11 @@
                                                             the same two terms with GradCache
     ...(..., mask_duplicates=True)                           in-batch duplicates are not negatives
     MaskedPairsCallback(loss)                                logs "masked_pairs" per step
+    GlobalMultipleNegativesRankingLoss(model, n=len(train_dataset))
+                                                            SogCLR's global loss, MNRL's shape;
+                                                            the dataset's `label` column holds
+                                                            each row's index
+    GlobalStateCallback(loss)                                its state in every checkpoint
     SimilarityLensEvaluator(anchors, positives, n=...)       held-out similarity statistics
     minilm_path()                                            the verified all-MiniLM-L6-v2 folder
 
@@ -25,9 +30,10 @@ TRAINING SET (not the batch):
 Only the first two columns (anchor, positive) enter VRN; hard-negative columns are left to the
 ranking loss. The math is `contrastlens.losses.vrn_loss`.
 
-Duplicates (`mask_duplicates=True` on CombinedLoss, VRNLoss and the cached loss; default False,
-the plain losses): in a large batch some in-batch negatives are the same text as the anchor's
-positive, and the ranking loss then pushes the anchor away from its own positive. Instead of the
+Duplicates (`mask_duplicates=True` on CombinedLoss, VRNLoss, the cached loss and the global
+loss; default False, the plain losses): in a large batch some in-batch negatives are the same
+text as the anchor's positive, and the ranking loss then pushes the anchor away from its own
+positive. Instead of the
 no_duplicates batch sampler (which skips and delays such rows), the loss masks these false
 negatives: candidate j is not a negative of anchor i when
 
@@ -70,10 +76,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlens import distributed
 from contrastlens.errors import DataError
-from contrastlens.integrations import VRN_CITATION, missing_extra
+from contrastlens.integrations import SOGCLR_CITATION, VRN_CITATION, missing_extra
 from contrastlens.losses import false_negatives, ranking_loss, same_key, vrn_loss
-from contrastlens.losses._checks import resolve_delta
+from contrastlens.losses._checks import check_dataset_size, resolve_delta
+from contrastlens.losses.global_contrastive import (
+    check_gamma,
+    global_contrastive_from_pairs,
+    new_state,
+    state_diagnostics,
+)
+from contrastlens.losses.pairs import view_pairs
 from contrastlens.similarity import SimilarityAccumulator, embedding_diagnostics
 from contrastlens.theory import welch_bound
 
@@ -103,6 +117,8 @@ __all__ = [
     "MINILM_SHA256",
     "CachedMultipleNegativesRankingVRNLoss",
     "CombinedLoss",
+    "GlobalMultipleNegativesRankingLoss",
+    "GlobalStateCallback",
     "MaskedPairsCallback",
     "SimilarityLensEvaluator",
     "VRNLoss",
@@ -247,11 +263,13 @@ def _masked_mnrl(
 class _MaskedPairs:
     """The count of pairs masked by mask_duplicates: `masked_pairs` (0-d tensor, the last
     batch's; None before the first), and its sum over the training batches since the last
-    `pop_masked_pairs()` (what `MaskedPairsCallback` logs)."""
+    `pop_masked_pairs()` (what `MaskedPairsCallback` logs); `masked_totals()` counts every
+    training batch since the loss was made."""
 
     masked_pairs: Tensor | None = None
     _masked_sum: Tensor | None = None
     _masked_batches: int = 0
+    _totals: tuple[Tensor, Tensor, int] | None = None  # pairs, batches with any, batches
 
     def _count(self, false_BC: Tensor) -> None:
         self.masked_pairs = false_BC.sum()
@@ -259,6 +277,18 @@ class _MaskedPairs:
             total = self._masked_sum
             self._masked_sum = self.masked_pairs if total is None else total + self.masked_pairs
             self._masked_batches += 1
+            pairs, with_any, batches = self._totals or (0, 0, 0)
+            self._totals = (
+                pairs + self.masked_pairs,
+                with_any + (self.masked_pairs > 0),
+                batches + 1,
+            )
+
+    def masked_totals(self) -> dict[str, int]:
+        """{"pairs": pairs masked in all training batches so far, "batches": the training
+        batches with at least one, "of_batches": the training batches counted}."""
+        pairs, with_any, batches = self._totals or (0, 0, 0)
+        return {"pairs": int(pairs), "batches": int(with_any), "of_batches": batches}
 
     def pop_masked_pairs(self) -> float | None:
         """Mean masked pairs per training batch since the previous call (None: no batch)."""
@@ -308,7 +338,8 @@ class MaskedPairsCallback(TrainerCallback):
         if not hasattr(loss, "pop_masked_pairs"):
             raise ValueError(
                 f"{type(loss).__name__} counts no masked pairs: give the callback a CombinedLoss, "
-                "VRNLoss or CachedMultipleNegativesRankingVRNLoss made with mask_duplicates=True"
+                "VRNLoss, CachedMultipleNegativesRankingVRNLoss or "
+                "GlobalMultipleNegativesRankingLoss made with mask_duplicates=True"
             )
         self.loss = loss
 
@@ -801,6 +832,326 @@ class CachedMultipleNegativesRankingVRNLoss(_MaskedPairs, CachedMultipleNegative
     @property
     def citation(self) -> str:
         return super().citation + VRN_CITATION
+
+
+# ----------------------------------------------------------------------------- the global loss
+def _sample_indices(
+    labels: Tensor | None, B: int, n: int, mask_duplicates: bool, gather: bool
+) -> tuple[Tensor, Tensor | None]:
+    """(ids_B, groups_B or None) from the `label` column: (B,) row indices, or (B, 2) rows of
+    (index, group id) with mask_duplicates. Every index in [0, n), none twice in the (global)
+    batch: checked on the gathered ids, so every process raises alike."""
+    fix = 'train_dataset = train_dataset.add_column("label", list(range(len(train_dataset))))'
+    if labels is None:
+        raise ValueError(
+            "GlobalMultipleNegativesRankingLoss needs each row's index in the training set as "
+            f"the dataset's `label` column (the trainer hands it to the loss as labels): {fix}"
+        )
+    if not isinstance(labels, Tensor) or labels.shape not in ((B,), (B, 2)):
+        got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(
+            f"labels must be the ({B},) row indices of the `label` column (or ({B}, 2) rows of "
+            f"[index, group id] with mask_duplicates), got {got}: {fix}"
+        )
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"the `label` column must hold integer row indices, got dtype {labels.dtype}: {fix}"
+        )
+    groups_B = None
+    if labels.dim() == 2:
+        if not mask_duplicates:
+            raise ValueError(
+                "the `label` column holds [index, group id] rows, but group ids are only used "
+                "with mask_duplicates=True: set it, or keep the index alone"
+            )
+        labels, groups_B = labels[:, 0], labels[:, 1]
+    ids_G = distributed.all_gather_no_grad(labels) if gather else labels
+    values = ids_G.tolist()
+    lo, hi = min(values), max(values)
+    if lo < 0 or hi >= n:
+        raise ValueError(
+            f"the `label` column must hold row indices in [0, n = {n}) (n = the training-set "
+            f"size given to the loss), got values in [{lo}, {hi}]: {fix}"
+        )
+    if len(set(values)) < len(values):
+        seen: set[int] = set()
+        repeated = next(v for v in values if v in seen or seen.add(v))
+        raise ValueError(
+            f"row index {repeated} appears twice in one batch: the `label` column must hold "
+            f"distinct row indices ({fix}), one state value per training sample"
+        )
+    return labels, groups_B
+
+
+class GlobalMultipleNegativesRankingLoss(_MaskedPairs, nn.Module):
+    """SogCLR's global contrastive loss (Yuan et al., ICML 2022, arXiv:2202.12387) in the shape
+    of `MultipleNegativesRankingLoss`: (anchor, positive) pairs, each anchor against the
+    positives of the other rows, one direction.
+
+    MNRL estimates, for anchor a_i, log sum_j e^{s_ij/t} over the B positives of its batch. The
+    global loss (Lee et al. Def 3.1, psi = log, positive out of the sum, as DCL) sums over the
+    positives of ALL n training pairs instead, and SogCLR estimates that sum across steps: each
+    training pair i keeps u_i, a moving average of g_i(B), the anchor's mean exp-similarity to
+    the other rows' positives in its batch (`contrastlens.losses.global_contrastive`):
+
+        u_i <- (1 - gamma) u_i + gamma g_i(B)      (first visit: u_i = g_i(B))
+        g_i(B) = 1/(G-1) sum_{j != i} e^{cos(a_i, p_j) / t},   t = 1 / scale
+        loss = 1/G sum_i [ -cos(a_i, p_i)/t + log((n - 1) u_i) ]
+        grad = 1/G sum_i [ -grad cos(a_i, p_i)/t + grad(g_i(B)) / u_i ]
+
+    The shape, chosen to match MNRL's default (directions=("query_to_doc",)): cross-view only
+    (no anchor-anchor negatives) and one direction (anchors against positives, not positives
+    against anchors). Then u_i has one meaning: how close anchor i is, on average, to the
+    other n - 1 positives (documents) of the training set. SogCLR's symmetric form would
+    average a query-side and a document-side estimate into one number, which for asymmetric
+    pairs (a question and its answer) are different quantities. With gamma = 1 and batches
+    of the whole set, this is MNRL with its positive out of the denominator (DCL).
+
+    Requirements: each row's index in the training set, as the dataset's `label` column
+    (sentence-transformers passes the `label` column to the loss as `labels`):
+
+        train_dataset = train_dataset.add_column("label", list(range(len(train_dataset))))
+
+    n is then `len(train_dataset)`. Indices must be in [0, n) and distinct within a (global)
+    batch; a missing, non-integer, out-of-range or repeated index is a one-line ValueError.
+    With mask_duplicates and group ids, the column holds [index, group id] rows.
+
+    The state: the buffer `log_u_N` ((n,), log u_i, -inf = not visited) is in the loss's
+    `state_dict`; `trainer.save_model` saves only the model, so use `GlobalStateCallback(loss)`
+    to write it into every checkpoint and read it back on resume. Training steps (the model in
+    train mode) write the batch's rows; in eval mode (the trainer's evaluation loss, on other
+    samples than the state's) every row counts as a first visit, u_i = g_i(B): the state is
+    neither read nor written and the `label` column is not needed.
+
+    Inputs: (anchor, positive) pairs; labels: row indices (the `label` column).
+    `forward(sentence_features, labels)` returns the 0-d loss. Relations:
+    `MultipleNegativesRankingLoss` is the batch-only estimate;
+    `CachedMultipleNegativesRankingLoss` enlarges the batch instead of remembering.
+
+    Args:
+        model: the SentenceTransformer.
+        n: the training-set size (the state's length).
+        scale: 1 / temperature, as MNRL's (20 = t 0.05); similarities are cosine.
+        gamma: in (0, 1], the weight of the new batch estimate (1 = no memory; SogCLR's 0.9).
+        gather_across_devices: score local anchors against the positives of every process and
+            keep one state on all of them: value, gradients and state equal one process holding
+            the global batch, each process's gradient in sentence-transformers' convention
+            (DDP averages them into the global one). Required on several processes (the state
+            must see every row of the global batch), with batches of one size on every process
+            (dataloader_drop_last=True).
+        mask_duplicates: drop the batch's false negatives (the same text as the anchor or its
+            positive, a shared group id) from g_i(B), as `CombinedLoss` does (module
+            docstring); the count is `masked_pairs`.
+
+    Examples:
+        >>> import torch
+        >>> from sentence_transformers import SentenceTransformer
+        >>> from contrastlens.integrations.sentence_transformers import minilm_path
+        >>> model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+        >>> from contrastlens.integrations.sentence_transformers import (
+        ...     GlobalMultipleNegativesRankingLoss,
+        ... )
+        >>> anchors = ["A man is playing a guitar.", "A woman is slicing an onion.",
+        ...            "Two dogs run across a field.", "The stock market fell sharply today."]
+        >>> positives = ["Someone strums a guitar.", "A person chops an onion.",
+        ...              "A pair of dogs sprint over the grass.", "Share prices dropped a lot."]
+        >>> features = [model.preprocess(anchors), model.preprocess(positives)]  # the trainer's
+        >>> loss = GlobalMultipleNegativesRankingLoss(model, n=1000)  # the training set's size
+        >>> loss(features, torch.tensor([3, 141, 59, 26])).backward()  # the rows' indices
+        >>> loss.diagnostics()["sogclr_visited"]  # 4 of the 1000 pairs have a state now
+        0.004
+
+    References:
+        - Yuan, Wu, Qiu, Du, Zhang, Zhou, Yang. Provable Stochastic Optimization for Global
+          Contrastive Learning: Small Batch Does Not Harm Performance. ICML 2022, Algorithm 1.
+          <https://arxiv.org/abs/2202.12387>
+    """
+
+    def __init__(
+        self,
+        model: SentenceTransformer,
+        n: int,
+        scale: float = 20.0,
+        gamma: float = 0.9,
+        gather_across_devices: bool = False,
+        mask_duplicates: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.n = check_dataset_size(n)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < 1e6:
+            raise ValueError(f"scale must be a number > 0 (1 / temperature), got {scale!r}")
+        self.scale = float(scale)
+        self.gamma = check_gamma(gamma)
+        self.gather_across_devices = gather_across_devices
+        self.mask_duplicates = mask_duplicates
+        self.register_buffer("log_u_N", new_state(self.n))
+
+    @property
+    def temperature(self) -> float:
+        return 1.0 / self.scale
+
+    def _training(self) -> bool:
+        return self.model.training if isinstance(self.model, nn.Module) else self.training
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor) -> Tensor:
+        features = list(sentence_features)
+        self._check_columns(len(features))
+        return self._loss(_embed(self.model, features), labels, features=features)
+
+    def compute_loss_from_embeddings(
+        self,
+        embeddings: list[Tensor],
+        labels: Tensor | None = None,
+        *,
+        false_negatives: Tensor | None = None,
+    ) -> Tensor:
+        """embeddings: [anchors, positives], (B, D) each. labels: the (B,) row indices
+        (training only). false_negatives: (B, G) boolean, True where positive j is not a
+        negative of anchor i (`duplicate_false_negatives`); required with mask_duplicates."""
+        if self.mask_duplicates and false_negatives is None:
+            raise ValueError(
+                "GlobalMultipleNegativesRankingLoss(mask_duplicates=True) finds duplicates in "
+                "the texts: call it on the tokenized features (forward), or pass false_negatives="
+            )
+        return self._loss(embeddings, labels, false_BG=false_negatives)
+
+    @staticmethod
+    def _check_columns(columns: int) -> None:
+        if columns != 2:
+            raise ValueError(
+                f"GlobalMultipleNegativesRankingLoss takes (anchor, positive) pairs, got {columns} "
+                "columns: hard-negative columns are not part of the global objective (its "
+                "negatives are the other rows' positives); drop them"
+            )
+
+    def _loss(
+        self,
+        embeddings: list[Tensor],
+        labels: Tensor | None,
+        *,
+        features: list[dict[str, Tensor]] | None = None,
+        false_BG: Tensor | None = None,
+    ) -> Tensor:
+        """The loss; with `features` (forward, mask_duplicates) the false negatives are found
+        in the texts, with the group ids of the `label` column."""
+        self._check_columns(len(embeddings))
+        processes = distributed.world_size()
+        if processes > 1 and not self.gather_across_devices:
+            raise ValueError(
+                f"GlobalMultipleNegativesRankingLoss on {processes} processes needs "
+                "gather_across_devices=True (the state must see every row of the global batch)"
+            )
+        P = view_pairs(embeddings[0], embeddings[1], gather=self.gather_across_devices)
+        training, groups_B = self._training(), None
+        if training:
+            ids_B, groups_B = _sample_indices(
+                labels, P.B, self.n, self.mask_duplicates, self.gather_across_devices
+            )
+            log_u_N = self.log_u_N
+        else:  # every row a first visit: a throwaway state, the rows' global positions as ids
+            if P.G > self.n:
+                raise ValueError(
+                    f"an evaluation batch of {P.G} rows is larger than n = {self.n}: lower "
+                    "per_device_eval_batch_size"
+                )
+            ids_B = torch.arange(P.offset, P.offset + P.B, device=self.log_u_N.device)
+            log_u_N = torch.full_like(self.log_u_N, float("-inf"))
+        if features is not None and self.mask_duplicates:
+            false_BG = duplicate_false_negatives(
+                features, groups_B, gather_across_devices=self.gather_across_devices
+            )
+            self._count(false_BG)
+        step = global_contrastive_from_pairs(
+            P,
+            ids_B,
+            log_u_N,
+            temperature=self.temperature,
+            gamma=self.gamma,
+            within_view=False,
+            symmetric=False,
+            false_negatives=false_BG,
+        )
+        if training:
+            with torch.no_grad():
+                self.log_u_N[step.ids_G.to(self.log_u_N.device)] = step.log_u_G.to(
+                    self.log_u_N.device
+                )
+        loss = step.loss  # the global batch's loss; each process's gradient is its share
+        if P.gathered:  # sentence-transformers' convention: DDP averages, so scale the share
+            loss = loss * processes - loss.detach() * (processes - 1)
+        return loss
+
+    def diagnostics(self) -> dict[str, float]:
+        """{"sogclr_log_u_mean", "sogclr_visited"} of the state (`state_diagnostics`)."""
+        return {k: float(v) for k, v in state_diagnostics(self.log_u_N).items()}
+
+    def get_config_dict(self) -> dict[str, Any]:
+        config = {
+            "n": self.n,
+            "scale": self.scale,
+            "gamma": self.gamma,
+            "gather_across_devices": self.gather_across_devices,
+        }
+        if self.mask_duplicates:
+            config["mask_duplicates"] = True
+        return config
+
+    @property
+    def citation(self) -> str:
+        return SOGCLR_CITATION
+
+
+class GlobalStateCallback(TrainerCallback):
+    """Keeps a `GlobalMultipleNegativesRankingLoss` state with the trainer's checkpoints: writes
+    it as `global_loss_state.pt` into each `checkpoint-<step>` folder (on_save, main process)
+    and, when training resumes at step k > 0, reads `<output_dir>/checkpoint-<k>/
+    global_loss_state.pt` back (on_train_begin; if the checkpoint came from elsewhere, a warning
+    says the state starts over). `trainer.save_model` saves the model only: the state, like the
+    optimizer's, is training state.
+
+        trainer = SentenceTransformerTrainer(..., loss=loss, callbacks=[GlobalStateCallback(loss)])
+
+    Args:
+        loss: the GlobalMultipleNegativesRankingLoss the trainer trains with.
+    """
+
+    FILE = "global_loss_state.pt"
+
+    def __init__(self, loss: nn.Module) -> None:
+        if not isinstance(loss, GlobalMultipleNegativesRankingLoss):
+            raise ValueError(
+                f"GlobalStateCallback keeps the state of a GlobalMultipleNegativesRankingLoss, got "
+                f"{type(loss).__name__}"
+            )
+        self.loss = loss
+
+    def _path(self, args, state) -> Path:
+        return Path(args.output_dir, f"checkpoint-{state.global_step}", self.FILE)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            path = self._path(args, state)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"log_u_N": self.loss.log_u_N.detach().cpu()}, path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.global_step == 0:
+            return
+        path = self._path(args, state)
+        if not path.is_file():
+            logger.warning(
+                f"GlobalStateCallback: resuming at step {state.global_step} without {path}; the "
+                "global loss's state starts over (every sample's next visit is a first visit)"
+            )
+            return
+        saved = torch.load(path, map_location="cpu", weights_only=True)["log_u_N"]
+        if saved.shape != self.loss.log_u_N.shape:
+            raise ValueError(
+                f"{path} holds the state of {saved.shape[0]} samples but the loss has n = "
+                f"{self.loss.n}: resume on the same training set"
+            )
+        self.loss.log_u_N.copy_(saved)
 
 
 class SimilarityLensEvaluator(BaseEvaluator):

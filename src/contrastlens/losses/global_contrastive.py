@@ -19,7 +19,10 @@ negatives):
 and steps along the gradient of L with g_a replaced by u_i: per anchor
 -grad(u_i.v_i)/t + grad(g_a(B)) / u_i. With gamma = 1 and a batch that is the whole data set
 this is exactly DCL (value and gradient). `within_view=False` is the InfoNCE-shaped variant:
-cross-view negatives only (c2 = 0), K_n = n - 1, 2(G - 1) -> G - 1.
+cross-view negatives only (c2 = 0), K_n = n - 1, 2(G - 1) -> G - 1. `symmetric=False` keeps
+the first view's anchors only (MNRL's one direction, anchor -> positives): B anchors, and u_i
+is that direction's estimate. `false_negatives` removes given (row, sample) pairs from the
+negatives: g_a is then the mean over the K_a negatives left to the anchor.
 
 The state. `log_u_N` holds log u_i for the n training samples, -inf for a sample not seen yet
 (u = 0, LibAUC's initial value), in log space so that no e^{1/t} can overflow. Each view's anchor
@@ -51,7 +54,8 @@ columns, gathers the ids and the new state rows, and so holds the same state, eq
 process holding the global batch (tests/test_distributed.py).
 
 Shape legend: B local rows, G global rows (= B on one process), D dimension, N = n training
-samples, A = 2B anchors (view 1 then view 2), K columns of one anchor's logits (2G, or G).
+samples, A = 2B anchors (view 1 then view 2), K columns of one anchor's logits (2G, or G),
+V views that anchor (2, or 1 with symmetric=False).
 """
 
 # ruff: noqa: N815  (the NamedTuple fields carry shape suffixes, the house style)
@@ -138,9 +142,12 @@ def global_contrastive_from_pairs(
     temperature: float | torch.Tensor,
     gamma: float,
     within_view: bool = True,
+    symmetric: bool = True,
+    false_negatives: torch.Tensor | None = None,
 ) -> GlobalContrastiveStep:
     """The global contrastive loss on a prepared batch (see `global_contrastive_loss`).
-    The id mask of `P` is not used: ids must be distinct, so only (i, i) pairs are excluded."""
+    The id mask of `P` is not used: ids must be distinct, so only (i, i) pairs are excluded,
+    and the pairs of `false_negatives`."""
     check_positive(temperature, "temperature")
     if isinstance(temperature, torch.Tensor) and temperature.requires_grad:
         raise ValueError("temperature: SogCLR's t is a fixed number here (not learned)")
@@ -154,7 +161,9 @@ def global_contrastive_from_pairs(
 
     inv_t = 1.0 / float(temperature)
     B, G, dev = P.B, P.G, P.u_BD.device
-    if within_view:
+    views, blocks = (2 if symmetric else 1), (2 if within_view else 1)
+    false_BG = _check_false_negatives(false_negatives, P)
+    if within_view and symmetric and false_BG is None:
         # All 2B anchors [u_B; v_B] see the same columns [u_G; v_G]: one fused call. On one
         # process the anchors are the columns (a symmetric matrix: one matmul fewer).
         anchors_AD = torch.cat([P.u_BD, P.v_BD])
@@ -165,35 +174,85 @@ def global_contrastive_from_pairs(
         else:
             excluded = _self_and_positive(B, 0, dev, square=True)
             lse_A = self_negative_logsumexp(anchors_AD, inv_t, excluded)
-        negatives_G, negatives_n = 2 * (G - 1), 2 * (n - 1)
-    else:  # cross-view negatives only: u_i against v_G, v_i against u_G
-        excluded = P.excluded()
-        lse_uB = negative_logsumexp(P.u_BD * inv_t, P.v_GD, excluded, 1, G)
-        lse_vB = negative_logsumexp(P.v_BD * inv_t, P.u_GD, excluded, 1, G)
-        lse_A = torch.cat([lse_uB, lse_vB])
-        negatives_G, negatives_n = G - 1, n - 1
+    else:
+        # each view's anchors against the other view (u_i against v_G, v_i against u_G) and,
+        # within_view, their own view; the pairs (i, offset + i) and the false negatives are
+        # excluded in every block of columns
+        excluded = P.excluded() if false_BG is None else P.excluded_mask() | false_BG
+        lse = []
+        for a_BD, other_GD, same_GD in ((P.u_BD, P.v_GD, P.u_GD), (P.v_BD, P.u_GD, P.v_GD))[:views]:
+            cols_KD = torch.cat([other_GD, same_GD]) if within_view else other_GD
+            lse.append(negative_logsumexp(a_BD * inv_t, cols_KD, excluded, blocks, G))
+        lse_A = torch.cat(lse) if views == 2 else lse[0]
+    negatives_G, negatives_n = blocks * (G - 1), blocks * (n - 1)
 
     with torch.no_grad():
-        lse_2B = lse_A.detach().view(2, B)  # log(K_G g_a), K_G = negatives in the batch
-        log_old_B = log_u_N[ids_B].to(lse_2B.dtype)
+        lse_VB = lse_A.detach().view(views, B)  # log(K_a g_a), K_a = the anchor's negatives
+        log_old_B = log_u_N[ids_B].to(lse_VB.dtype)
+        # log K_a: one number, or one per row when false negatives are masked
+        log_K = math.log(negatives_G) if false_BG is None else _log_negatives(excluded, blocks, P)
         # w, the new estimate's weight: gamma, or 1 at a sample's first visit (u_old = 0)
         log_w_B = torch.where(torch.isneginf(log_old_B), log_old_B.new_zeros(()), math.log(gamma))
         # log(u_a / g_a) = log((1 - gamma) u_old / g_a + w)
-        decay = math.log1p(-gamma) + math.log(negatives_G) if gamma < 1 else -math.inf
-        log_ug_2B = torch.logaddexp((log_old_B + decay) - lse_2B, log_w_B)
-        ratio_2B = log_ug_2B.neg().exp_()  # g_a / u_a
-        log_Ku_2B = lse_2B + log_ug_2B  # log(K_G u_a)
-        # the new state, log((u_a + u_b) / 2)
-        state_B = torch.logaddexp(log_Ku_2B[0], log_Ku_2B[1]).sub_(math.log(2 * negatives_G))
+        decay = math.log1p(-gamma) + log_K if gamma < 1 else -math.inf
+        log_ug_VB = torch.logaddexp((log_old_B + decay) - lse_VB, log_w_B)
+        ratio_VB = log_ug_VB.neg().exp_()  # g_a / u_a
+        log_Ku_VB = lse_VB + log_ug_VB  # log(K_a u_a)
+        # the new state, the mean of the views' u_a: log((u_a + u_b) / 2), or log u_a
+        if views == 2 and false_BG is None:
+            state_B = torch.logaddexp(log_Ku_VB[0], log_Ku_VB[1]).sub_(math.log(2 * negatives_G))
+        else:
+            state_B = torch.logsumexp(log_Ku_VB - log_K, dim=0).sub_(math.log(views))
         log_u_G = distributed.all_gather_no_grad(state_B) if P.gathered else state_B
+        # the global objective counts K_n negatives per anchor where the batch had K_a
+        if false_BG is None:
+            to_n = views * B * math.log(negatives_n / negatives_G)
+        else:
+            to_n = views * (math.log(negatives_n) * B - log_K.sum())
 
     # sum_a ratio_a * lse_a has SogCLR's gradient, sum_a grad(g_a(B)) / u_a; its value is
     # replaced by sum_a log(K_n u_a), the global objective's estimate
-    weighted = torch.dot(ratio_2B.view(-1), lse_A)
-    value = log_Ku_2B.sum() - weighted.detach() + 2 * B * math.log(negatives_n / negatives_G)
-    pos = (P.u_BD * P.v_BD).sum() * (2 * inv_t)  # sum over the 2B anchors of s_ii / t
-    loss = P.global_sum((weighted + value - pos) / (2 * G))
+    weighted = torch.dot(ratio_VB.view(-1), lse_A)
+    value = log_Ku_VB.sum() - weighted.detach() + to_n
+    pos = (P.u_BD * P.v_BD).sum() * (views * inv_t)  # sum over the anchors of s_ii / t
+    loss = P.global_sum((weighted + value - pos) / (views * G))
     return GlobalContrastiveStep(loss, ids_G, log_u_G.to(log_u_N.dtype))
+
+
+def _check_false_negatives(false_negatives: object, P: ViewPairs) -> torch.Tensor | None:
+    """None, or a boolean (B, G) mask on the device of the batch."""
+    if false_negatives is None:
+        return None
+    if (
+        not isinstance(false_negatives, torch.Tensor)
+        or false_negatives.dtype != torch.bool
+        or false_negatives.shape != (P.B, P.G)
+    ):
+        got = (
+            f"{tuple(false_negatives.shape)} {false_negatives.dtype}"
+            if isinstance(false_negatives, torch.Tensor)
+            else type(false_negatives).__name__
+        )
+        raise ValueError(
+            f"false_negatives must be a boolean ({P.B}, {P.G}) mask (local rows x global "
+            f"samples), got {got}"
+        )
+    return false_negatives.to(P.u_BD.device)
+
+
+def _log_negatives(excluded_BG: torch.Tensor, blocks: int, P: ViewPairs) -> torch.Tensor:
+    """(B,) log K_a, the negatives left to each local row; a row without any is an error (on
+    every process alike)."""
+    kept_B = (~excluded_BG).sum(dim=1)
+    empty = (kept_B == 0).sum()
+    if P.gathered:
+        empty = distributed.all_reduce_sum(empty)
+    if int(empty):
+        raise ValueError(
+            f"false_negatives: {int(empty)} anchor(s) have no negative left (every other sample "
+            "of the batch is masked); use a larger batch or mask fewer pairs"
+        )
+    return (kept_B * blocks).to(P.u_BD.dtype).log()
 
 
 def global_contrastive_loss(
@@ -205,6 +264,8 @@ def global_contrastive_loss(
     temperature: float | torch.Tensor = 0.1,
     gamma: float = 0.9,
     within_view: bool = True,
+    symmetric: bool = True,
+    false_negatives: torch.Tensor | None = None,
     gather: bool = False,
 ) -> GlobalContrastiveStep:
     """SogCLR's global contrastive loss (Yuan et al., ICML 2022, arXiv:2202.12387), one step.
@@ -238,6 +299,14 @@ def global_contrastive_loss(
         temperature: t > 0.
         gamma: in (0, 1], the weight of the new estimate (1: no memory).
         within_view: within-view negatives too (c2 = 1, the default, SogCLR's choice).
+        symmetric: both views are anchors (the default). False: only z1's rows are anchors,
+            u_i against the other samples' v (and, within_view, u) columns, MNRL's one
+            direction; the state is then that direction's u_a, not a mean of two views; the
+            loss averages over the B anchors (value 1/B sum_i [-u_i.v_i/t + log(K_n u_i)]).
+        false_negatives: (B, G) boolean, True where global sample j is not a negative of
+            local sample i (a duplicate, the same group; `contrastlens.losses.masking`): the
+            pair leaves every block of i's columns, g_a becomes the mean over the K_a
+            negatives left (a row needs one), and the value keeps K_n = (n - 1) per block.
         gather: score local rows against all processes' columns and gather the state rows;
             value, gradients and state equal one process holding the global batch.
 
@@ -274,7 +343,14 @@ def global_contrastive_loss(
     """
     P = view_pairs(z1, z2, gather=gather)
     return global_contrastive_from_pairs(
-        P, ids, log_u_N, temperature=temperature, gamma=gamma, within_view=within_view
+        P,
+        ids,
+        log_u_N,
+        temperature=temperature,
+        gamma=gamma,
+        within_view=within_view,
+        symmetric=symmetric,
+        false_negatives=false_negatives,
     )
 
 

@@ -8,9 +8,13 @@ alignment, uniformity, RankMe) per arm; the hyperparameter selection (runs score
 validation split appear there only); every run; environment and commands.
 
 The cached arm is listed under its mini-batch size, the batch that sets its memory: a table
-for physical batch 16 compares what fits in the memory of 16 rows. The zero-shot model is
-listed under every batch size. Every number comes from a run folder's JSON (config.json,
-meta.json, final.json); nothing is recomputed.
+for physical batch 16 compares what fits in the memory of 16 rows. Runs at another MNRL scale
+than the library's 20 get tables of their own ("Physical batch 16, scale 5"), compared with
+MNRL at that scale. The zero-shot model is listed under every table. Labels name the setting
+that distinguishes an arm: λ (VRN), w (GOR), γ (the global loss), "+ masking" (in-batch
+duplicates masked by the loss, not kept out by the sampler). When runs saved quantized
+retrieval (eval "int8", "binary"), the retrieval table adds their MRR@10. Every number comes
+from a run folder's JSON (config.json, meta.json, final.json); nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ LENS = (
     ("uniformity", "uniformity", 3),
     ("rankme", "RankMe", 1),
 )
-ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl")
+ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl", "global")
 BASE = "mnrl"
+QUANTIZED = (("int8", "int8 MRR@10 %"), ("binary", "binary MRR@10 %"))  # eval.<p>.mrr@10
+DEFAULT_SCALE = 20.0  # MNRL's; tables of other scales are labelled
 
 
 @dataclass
@@ -66,6 +72,10 @@ class TextRun:
         return int(c.get("mini_batch_size") or c.get("batch_size", 0))
 
     @property
+    def scale(self) -> float:
+        return float(self.config.get("scale", DEFAULT_SCALE))
+
+    @property
     def validation(self) -> bool:
         return self.config.get("eval_split") == "validation"
 
@@ -78,6 +88,11 @@ class TextRun:
         """Each test query's rank of its relevant document (text.retrieval), when saved."""
         ranks = (self.final.get("eval") or {}).get("ranks")
         return ranks if isinstance(ranks, list) else None
+
+    def quantized(self, precision: str) -> float:
+        """MRR@10 of the quantized retrieval (eval.json's "int8" / "binary"), NaN if absent."""
+        v = ((self.final.get("eval") or {}).get(precision) or {}).get("mrr@10")
+        return float(v) if isinstance(v, (int, float)) else math.nan
 
     def value(self, key: str) -> float:
         ev = self.final.get("eval") or {}
@@ -111,26 +126,36 @@ def find_text_runs(directory: str | Path) -> list[TextRun]:
 
 
 def _arm_label(r: TextRun) -> str:
+    masking = " + masking" if r.config.get("mask_duplicates") else ""
     if r.arm == "cached-mnrl":
-        return f"cached-mnrl (batch {r.config.get('batch_size')})"
+        return f"cached-mnrl (batch {r.config.get('batch_size')}){masking}"
     if r.arm == "mnrl-vrn":
-        return f"mnrl-vrn (λ {r.config.get('vrn_weight'):g})"
+        return f"mnrl-vrn (λ {r.config.get('vrn_weight'):g}){masking}"
     if r.arm == "mnrl-gor":
         return f"mnrl-gor (w {r.config.get('gor_weight'):g})"
-    return r.arm
+    if r.arm == "global":
+        return f"global (γ {r.config.get('gamma', 0.9):g}){masking}"
+    return r.arm + masking
 
 
-def _tables(runs: list[TextRun]) -> dict[int, dict[str, dict[int, TextRun]]]:
-    """memory batch -> arm label -> seed -> run (complete test runs; zero-shot in every batch)."""
+def _tables(runs: list[TextRun]) -> dict[tuple[int, float], dict[str, dict[int, TextRun]]]:
+    """(memory batch, scale) -> arm label -> seed -> run (complete test runs; zero-shot in
+    every table)."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     zero = [r for r in runs if r.arm == "zero-shot"]
     for r in runs:
         if r.arm != "zero-shot":
-            out[r.memory_batch][_arm_label(r)][r.seed] = r
-    for batch in out:
+            out[(r.memory_batch, r.scale)][_arm_label(r)][r.seed] = r
+    for table in out:
         for r in zero:
-            out[batch][r.arm][r.seed] = r
+            out[table][r.arm][r.seed] = r
     return out
+
+
+def _table_name(table: tuple[int, float], sep: str = ", ") -> str:
+    """ "16", or "16, scale 5" for a scale other than MNRL's default."""
+    batch, scale = table
+    return f"{batch}" if scale == DEFAULT_SCALE else f"{batch}{sep}scale {scale:g}"
 
 
 def _order(label: str) -> tuple:
@@ -143,7 +168,9 @@ def _fmt(s, scale=100.0, digits=2) -> str:
 
 
 def retrieval_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list[list[str]]]:
-    header = ["arm", "seeds"] + [f"{h} %" for _, h in RETRIEVAL]
+    every = [r for by_seed in arms.values() for r in by_seed.values()]
+    quantized = [(p, h) for p, h in QUANTIZED if any(not math.isnan(r.quantized(p)) for r in every)]
+    header = ["arm", "seeds"] + [f"{h} %" for _, h in RETRIEVAL] + [h for _, h in quantized]
     header += [f"Δ {h} vs MNRL (95% CI)" for _, h in RETRIEVAL[:2]]
     base = arms.get(BASE, {})
     rows = []
@@ -151,6 +178,9 @@ def retrieval_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list
         by_seed = arms[label]
         row = [label, str(len(by_seed))]
         row += [_fmt(summarize([r.value(k) for r in by_seed.values()])) for k, _ in RETRIEVAL]
+        for p, _ in quantized:
+            s = summarize([r.quantized(p) for r in by_seed.values()])
+            row.append("–" if s.n == 0 else _fmt(s))
         for key, _ in RETRIEVAL[:2]:
             row.append("–" if label == BASE or not base else _delta(base, by_seed, key))
         rows.append(row)
@@ -203,8 +233,8 @@ def findings(tables) -> list[str]:
     """One line per (batch, arm other than MNRL): the MRR@10 and R@1 differences with their
     intervals and seed counts, and the negative variance against MNRL's."""
     out = []
-    for batch in sorted(tables):
-        arms = tables[batch]
+    for table in sorted(tables):
+        arms = tables[table]
         base = arms.get(BASE)
         if not base:
             continue
@@ -216,7 +246,8 @@ def findings(tables) -> list[str]:
                 continue
             var = summarize([r.value("neg_var") for r in arms[label].values()]).mean
             out.append(
-                f"batch {batch}, {label}: MRR@10 {row[-2]}, R@1 {row[-1]} points vs MNRL "
+                f"batch {_table_name(table, ' ')}, {label}: MRR@10 {row[-2]}, R@1 {row[-1]} "
+                "points vs MNRL "
                 f"({len(base)} MNRL seed{'s' * (len(base) != 1)}); neg. variance "
                 f"{var0:.5f} -> {var:.5f}"
             )
@@ -290,17 +321,17 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
     tables = _tables(done)
     report_tables = {}
     headline = (["arm"], [])
-    for batch in sorted(tables):
-        rh, rr = retrieval_rows(tables[batch])
-        ch, cr = cost_lens_rows(tables[batch])
+    for table in sorted(tables):
+        rh, rr = retrieval_rows(tables[table])
+        ch, cr = cost_lens_rows(tables[table])
         if headline == (["arm"], []):
             headline = (rh, rr)
-        report_tables[str(batch)] = {
+        report_tables[_table_name(table)] = {
             "retrieval": {"header": rh, "rows": rr},
             "cost_lens": {"header": ch, "rows": cr},
         }
         blocks += [
-            Block("h2", f"Physical batch {batch}"),
+            Block("h2", f"Physical batch {_table_name(table)}"),
             Block("table", header=rh, rows=rr),
             Block(
                 "p",

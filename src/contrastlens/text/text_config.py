@@ -5,10 +5,16 @@ Standard library only (the CLI's --help must not import torch). Keys are flat:
 
 Arms (`ARMS`): `zero-shot` (no training: the pretrained model), `mnrl`
 (MultipleNegativesRankingLoss), `mnrl-vrn` (MNRL + vrn_weight x VRN, one forward),
-`mnrl-gor` (MNRL + GlobalOrthogonalRegularizationLoss with both its weights = gor_weight) and
+`mnrl-gor` (MNRL + GlobalOrthogonalRegularizationLoss with both its weights = gor_weight),
 `cached-mnrl` (CachedMultipleNegativesRankingLoss: batch_size rows per step, embedded
 mini_batch_size at a time, the GradCache way: the memory of the mini-batch, about one extra
-forward of compute).
+forward of compute) and `global` (SogCLR's global loss in MNRL's shape,
+`GlobalMultipleNegativesRankingLoss`, t = 1/scale, state weight gamma). Every arm with a
+temperature takes it from `scale` (MNRL's; VRN and GOR have none).
+
+`mask_duplicates` (mnrl, mnrl-vrn, cached-mnrl, global): batches from the default sampler,
+in-batch duplicates masked by the loss (contrastlens.integrations.sentence_transformers),
+instead of the NO_DUPLICATES sampler that keeps them out of a batch (the default, off).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any
 
 from contrastlens.errors import ConfigError
 
-ARMS = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl")
+ARMS = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl", "global")
+MASKABLE = ("mnrl", "mnrl-vrn", "cached-mnrl", "global")  # arms with a masked loss
 EVAL_SPLITS = ("validation", "test")
 AMP = ("auto", "bf16", "off")
 MAX_SEQ_LENGTH = 512  # the model's position embeddings
@@ -43,6 +50,8 @@ class TextConfig:
     scale: float = 20.0  # MNRL's inverse temperature (the library's default)
     vrn_weight: float = 1.0  # mnrl-vrn: lambda; delta = -1/(train_pairs - 1)
     gor_weight: float = 1.0  # mnrl-gor: GOR's mean_weight = second_moment_weight
+    gamma: float = 0.9  # global: the weight of the new batch estimate in SogCLR's state
+    mask_duplicates: bool = False  # MASKABLE arms: mask duplicates, not the NO_DUPLICATES sampler
     seed: int = 0  # data order and dropout
     amp: str = "auto"  # auto: bf16 autocast on a CPU with native bf16 (train.precision)
     eval_split: str = "test"  # the study chooses hyperparameters on "validation"
@@ -54,13 +63,21 @@ class TextConfig:
     preset: str = ""
 
     def run_name(self) -> str:
-        return self.name or f"{self.arm}_bs{self.batch_size}_seed{self.seed}"
+        masked = "-masked" if self.mask_duplicates else ""
+        return self.name or f"{self.arm}{masked}_bs{self.batch_size}_seed{self.seed}"
 
     def mini_batch(self) -> int:
         return self.mini_batch_size or self.batch_size
 
 
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _parse(name: str, kind: type, text: str) -> Any:
+    if kind is bool:
+        if text.lower() not in BOOLEANS:
+            raise ConfigError(f"{name} must be true or false, got {text!r}")
+        return BOOLEANS[text.lower()]
     try:
         if kind is int:
             return int(text)
@@ -74,11 +91,16 @@ def _parse(name: str, kind: type, text: str) -> Any:
     return text
 
 
+def _kinds(cfg: TextConfig) -> dict[str, type]:
+    kinds = {"int": int, "float": float, "bool": bool}
+    return {f.name: kinds.get(str(f.type), str) for f in fields(cfg)}
+
+
 def apply_overrides(cfg: TextConfig, items: list[str]) -> TextConfig:
     """A new config: `cfg` with `key=value` strings applied, `validate`d (`cfg` is unchanged,
     as the image stack's `train.config.apply_overrides`)."""
     cfg = replace(cfg)
-    kinds = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(cfg)}
+    kinds = _kinds(cfg)
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -121,6 +143,12 @@ def validate(cfg: TextConfig) -> TextConfig:
     need(cfg.scale > 0, f"scale must be > 0, got {cfg.scale}")
     need(cfg.vrn_weight >= 0, f"vrn_weight must be >= 0, got {cfg.vrn_weight}")
     need(cfg.gor_weight >= 0, f"gor_weight must be >= 0, got {cfg.gor_weight}")
+    need(0 < cfg.gamma <= 1, f"gamma must be in (0, 1] (global's state weight), got {cfg.gamma}")
+    need(
+        not cfg.mask_duplicates or cfg.arm in MASKABLE,
+        f"mask_duplicates applies to {', '.join(MASKABLE)} (GOR has no masked form and "
+        f"zero-shot trains nothing), got arm={cfg.arm}",
+    )
     need(
         cfg.eval_synsets == 0 or cfg.eval_synsets >= 2,
         f"eval_synsets must be 0 (all) or >= 2, got {cfg.eval_synsets}",
@@ -148,13 +176,14 @@ def merge(cfg: TextConfig, data: dict, where: str = "config") -> TextConfig:
     """A new config: `cfg` with the settings of a (partial) dict applied, type-checked and
     `validate`d (`cfg` is unchanged)."""
     cfg = replace(cfg)
-    kinds = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(cfg)}
+    kinds = _kinds(cfg)
     for key, value in data.items():
         if key not in kinds:
             raise ConfigError(f"{where}: unknown text setting {key!r}; known: {', '.join(kinds)}")
         kind = kinds[key]
         ok = (isinstance(value, int) and not isinstance(value, bool) if kind is int else
               isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+              else isinstance(value, bool) if kind is bool
               else isinstance(value, str))  # fmt: skip
         if not ok or (kind is float and not math.isfinite(value)):
             finite = "finite " if kind is float else ""

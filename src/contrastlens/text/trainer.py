@@ -17,7 +17,13 @@ starts over (it has no checkpoint: runs are minutes long). The trained weights a
 Data: the WordNet split of `data.wordnet.split_synsets` (26,927 / 2,000 / 4,000 synsets);
 `train_pairs` (example, definition) pairs of the training split, the same subset for every arm
 and seed; batches without duplicate texts (the trainer's NO_DUPLICATES sampler: a synset's
-definition appears once per batch, so no in-batch negative is a copy of the positive).
+definition appears once per batch, so no in-batch negative is a copy of the positive). With
+`mask_duplicates` the batches come from the default sampler and the loss masks the duplicates
+instead; final.json then has "masked_pairs" {"pairs", "batches" (with any), "of_batches"} and
+metrics.jsonl a "masked_pairs" mean per logged line (`MaskedPairsCallback`). The global arm's
+dataset has a `label` column, each pair's index (the loss's state index), and final.json its
+state's "global_state" {"sogclr_log_u_mean", "sogclr_visited"}. The int8 ranges of the
+quantized retrieval come from the first CALIBRATION_PAIRS training pairs (both texts).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from pathlib import Path
 from contrastlens import runfolder as rf
 from contrastlens.memory import process_peak_rss_mb, rss_mb
 from contrastlens.text.text_config import TextConfig, to_dict
+
+CALIBRATION_PAIRS = 1000  # training pairs whose two texts calibrate the int8 retrieval
 
 
 def _offline() -> None:
@@ -52,24 +60,47 @@ def _eval_synsets(cfg: TextConfig, split) -> tuple:
 
 
 def build_loss(cfg: TextConfig, model, n_train: int):
-    """The arm's loss, from sentence-transformers (and contrastlens' VRNLoss)."""
+    """The arm's loss, from sentence-transformers (and contrastlens' VRNLoss, CombinedLoss,
+    GlobalMultipleNegativesRankingLoss). With mask_duplicates: MNRL (and VRN) inside
+    CombinedLoss(mask_duplicates=True); cached-mnrl as CachedMultipleNegativesRankingVRNLoss
+    with VRN weight 0 (the integration's masked GradCache MNRL; it logs "vrn" = 0)."""
     from sentence_transformers.sentence_transformer import losses
 
-    from contrastlens.integrations.sentence_transformers import CombinedLoss, VRNLoss
+    from contrastlens.integrations.sentence_transformers import (
+        CachedMultipleNegativesRankingVRNLoss,
+        CombinedLoss,
+        GlobalMultipleNegativesRankingLoss,
+        VRNLoss,
+    )
 
+    masked = cfg.mask_duplicates
     mnrl = losses.MultipleNegativesRankingLoss(model, scale=cfg.scale)
     if cfg.arm == "mnrl":
-        return mnrl
+        return CombinedLoss(model, mask_duplicates=True, mnrl=mnrl) if masked else mnrl
     if cfg.arm == "mnrl-vrn":
-        return CombinedLoss(model, mnrl=mnrl, vrn=VRNLoss(model, n=n_train, weight=cfg.vrn_weight))
+        vrn = VRNLoss(model, n=n_train, weight=cfg.vrn_weight)
+        return CombinedLoss(model, mask_duplicates=masked, mnrl=mnrl, vrn=vrn)
     if cfg.arm == "mnrl-gor":
         gor = losses.GlobalOrthogonalRegularizationLoss(
             model, mean_weight=cfg.gor_weight, second_moment_weight=cfg.gor_weight
         )
         return CombinedLoss(model, mnrl=mnrl, gor=gor)
+    if cfg.arm == "cached-mnrl" and masked:
+        return CachedMultipleNegativesRankingVRNLoss(
+            model,
+            n=n_train,
+            weight=0.0,
+            scale=cfg.scale,
+            mini_batch_size=cfg.mini_batch(),
+            mask_duplicates=True,
+        )
     if cfg.arm == "cached-mnrl":
         return losses.CachedMultipleNegativesRankingLoss(
             model, scale=cfg.scale, mini_batch_size=cfg.mini_batch()
+        )
+    if cfg.arm == "global":
+        return GlobalMultipleNegativesRankingLoss(
+            model, n=n_train, scale=cfg.scale, gamma=cfg.gamma, mask_duplicates=masked
         )
     raise ValueError(f"arm {cfg.arm!r} trains nothing")
 
@@ -104,7 +135,7 @@ def train_text(cfg: TextConfig) -> dict:
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     from contrastlens.data import wordnet
-    from contrastlens.integrations.sentence_transformers import minilm_path
+    from contrastlens.integrations.sentence_transformers import MaskedPairsCallback, minilm_path
     from contrastlens.text.retrieval import evaluate_model
     from contrastlens.train.precision import cpu_has_native_bf16
 
@@ -133,21 +164,28 @@ def train_text(cfg: TextConfig) -> dict:
     model.max_seq_length = cfg.max_seq_length
     rss_before = rss_mb()
     steps, train_s, pairs_per_s = 0, 0.0, None
+    extra: dict = {}  # final.json's keys of the new settings (absent for the plain arms)
     if cfg.arm != "zero-shot":
         data = Dataset.from_dict({"anchor": [a for a, _ in pairs],
                                   "positive": [p for _, p in pairs]})  # fmt: skip
+        if cfg.arm == "global":  # each pair's index: the `label` column reaches the loss
+            data = data.add_column("label", list(range(len(pairs))))
+        loss = build_loss(cfg, model, len(pairs))
+        default = BatchSamplers.BATCH_SAMPLER  # with mask_duplicates: the loss masks instead
+        sampler = default if cfg.mask_duplicates else BatchSamplers.NO_DUPLICATES
         scratch = folder / "hf"  # the trainer's output_dir; nothing is saved there
         args = SentenceTransformerTrainingArguments(
             output_dir=str(scratch), num_train_epochs=cfg.epochs,
             per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
             warmup_ratio=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
             seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=True,
-            batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no",
+            batch_sampler=sampler, save_strategy="no",
             report_to="none", logging_steps=cfg.log_every, disable_tqdm=True,
             dataloader_num_workers=0,
         )  # fmt: skip
+        callbacks = [MaskedPairsCallback(loss)] if cfg.mask_duplicates else []
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
-                                             loss=build_loss(cfg, model, len(pairs)))  # fmt: skip
+                                             loss=loss, callbacks=callbacks)  # fmt: skip
         t0 = time.perf_counter()
         output = trainer.train()
         train_s = time.perf_counter() - t0
@@ -156,11 +194,18 @@ def train_text(cfg: TextConfig) -> dict:
         for row in trainer.state.log_history:
             rf.append_jsonl(row, folder / rf.METRICS)
         shutil.rmtree(scratch, ignore_errors=True)
-        del trainer
+        if cfg.mask_duplicates:
+            extra["masked_pairs"] = loss.masked_totals()
+        if cfg.arm == "global":
+            extra["global_state"] = loss.diagnostics()
+        del trainer, loss
     peak_train = process_peak_rss_mb()
 
     model.eval()
-    scores = evaluate_model(model, _eval_synsets(cfg, split), n_train=len(pairs))
+    calibration = [text for pair in pairs[:CALIBRATION_PAIRS] for text in pair]
+    scores = evaluate_model(
+        model, _eval_synsets(cfg, split), n_train=len(pairs), calibration=calibration
+    )
     scores["split"] = cfg.eval_split
     rf.write_json(scores, folder / rf.EVAL)
     losses = [row["loss"] for row in rf.read_jsonl(folder / rf.METRICS) if "loss" in row]
@@ -172,5 +217,6 @@ def train_text(cfg: TextConfig) -> dict:
         "pairs_per_s": pairs_per_s,
         "rss_before_train_mb": rss_before, "peak_rss_train_mb": peak_train, "eval": scores,
     }  # fmt: skip
+    final.update(extra)
     rf.write_json(final, folder / rf.FINAL)
     return final
