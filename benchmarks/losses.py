@@ -207,17 +207,26 @@ def main() -> None:
     sizes = args.sizes or (SIZES[:2] if args.quick else SIZES)
     report = {
         "config": {
-            "D": D, "K": K, "temperature": TEMPERATURE, "vrn_weight": VRN_WEIGHT, "vrn_n": VRN_N,
-            "dtype": "float32", "device": "cpu", "sizes_2B": list(sizes),
+            "D": D,
+            "K": K,
+            "temperature": TEMPERATURE,
+            "vrn_weight": VRN_WEIGHT,
+            "vrn_n": VRN_N,
+            "dtype": "float32",
+            "device": "cpu",
+            "sizes_2B": list(sizes),
         },
         "machine": {
-            "python": platform.python_version(), "torch": torch.__version__,
-            "platform": platform.platform(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
             "lightly": _version("lightly"),
         },
         "results": {},
-    }  # fmt: skip
+    }
     for two_b in sizes:
         B = two_b // 2
         repeats = args.repeats or {256: 9, 1024: 7}.get(two_b, 9 if two_b < 256 else 5)

@@ -75,8 +75,9 @@ def step(enc, obj, opt, x1, x2, ids, precision: Precision = FP32):
 def bench_ours(images, batch, seconds, precision: Precision = FP32):
     enc, obj, opt = make_model(precision)
     mean, std = normalization("fashion-mnist", 1)
-    views = TwoViewBatches(images, batch_size=batch, augment=recipe("grayscale"), mean=mean,
-                           std=std, seed=0)  # fmt: skip
+    views = TwoViewBatches(
+        images, batch_size=batch, augment=recipe("grayscale"), mean=mean, std=std, seed=0
+    )
     n, aug_s, t0 = 0, 0.0, None
     epoch = 0
     while True:
@@ -107,10 +108,15 @@ class PILDataset(torch.utils.data.Dataset):
 
         self.pils = [Image.fromarray(im[0].numpy(), mode="L") for im in images]
         mean, std = normalization("fashion-mnist", 1)
-        self.tf = T.Compose([
-            T.RandomResizedCrop(28, scale=(0.35, 1.0)), T.RandomHorizontalFlip(),
-            T.RandomApply([T.ColorJitter(0.4, 0.4)], p=0.8), T.ToTensor(), T.Normalize(mean, std),
-        ])  # fmt: skip
+        self.tf = T.Compose(
+            [
+                T.RandomResizedCrop(28, scale=(0.35, 1.0)),
+                T.RandomHorizontalFlip(),
+                T.RandomApply([T.ColorJitter(0.4, 0.4)], p=0.8),
+                T.ToTensor(),
+                T.Normalize(mean, std),
+            ]
+        )
 
     def __len__(self):
         return len(self.pils)
@@ -123,8 +129,9 @@ class PILDataset(torch.utils.data.Dataset):
 def bench_baseline(images, batch, seconds):
     enc, obj, opt = make_model()
     ds = PILDataset(images)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=2,
-                                         drop_last=True, persistent_workers=True)  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=batch, shuffle=True, num_workers=2, drop_last=True, persistent_workers=True
+    )
     n, t0 = 0, None
     while True:
         for x1, x2, ids in loader:
@@ -156,21 +163,27 @@ def bench_augment_libraries(reps=5):
         import kornia.augmentation as K
 
         kaug = torch.nn.Sequential(
-            K.RandomResizedCrop((32, 32), scale=(0.08, 1.0)), K.RandomHorizontalFlip(),
-            K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8), K.RandomGrayscale(p=0.2),
+            K.RandomResizedCrop((32, 32), scale=(0.08, 1.0)),
+            K.RandomHorizontalFlip(),
+            K.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+            K.RandomGrayscale(p=0.2),
             K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5),
-        )  # fmt: skip
+        )
         out["kornia_ms"] = timed(lambda: kaug(x.float() / 255))
     except Exception as err:  # noqa: BLE001 - report, do not fail the benchmark
         out["kornia_error"] = repr(err)
     from torchvision.transforms import v2
 
-    tv = v2.Compose([
-        v2.RandomResizedCrop(32, scale=(0.08, 1.0), antialias=True), v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(0.2),
-        v2.RandomApply([v2.GaussianBlur(3, (0.1, 2.0))], p=0.5),
-        v2.ToDtype(torch.float32, scale=True),
-    ])  # fmt: skip
+    tv = v2.Compose(
+        [
+            v2.RandomResizedCrop(32, scale=(0.08, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            v2.RandomGrayscale(0.2),
+            v2.RandomApply([v2.GaussianBlur(3, (0.1, 2.0))], p=0.5),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+    )
     out["torchvision_v2_per_sample_ms"] = timed(lambda: torch.stack([tv(im) for im in x]))
     out["torchvision_v2_batched_one_draw_ms"] = timed(lambda: tv(x))
     return out
@@ -193,8 +206,9 @@ def _micro_parts(micro_batch: int):
     p = build(cfg, r, torch.device("cpu"), torch.float32, 1)
     images, _ = synthetic_images(MICRO["batch"], 1, 28)
     mean, std = normalization("fashion-mnist", 1)
-    views = TwoViewBatches(images, batch_size=MICRO["batch"], augment=cfg.data.augment,
-                           mean=mean, std=std)  # fmt: skip
+    views = TwoViewBatches(
+        images, batch_size=MICRO["batch"], augment=cfg.data.augment, mean=mean, std=std
+    )
     return p, next(iter(views.epoch(0)))
 
 
@@ -235,9 +249,13 @@ def bench_micro_batch(rounds: int) -> dict:
     def med(rs, key):
         return sorted(r[key] for r in rs)[len(rs) // 2]
 
-    out = {**MICRO, "plain_s": med(plain, "s"), "micro_s": med(micro, "s"),
-           "plain_peak_mib": med(plain, "peak") / 2**20,
-           "micro_peak_mib": med(micro, "peak") / 2**20}  # fmt: skip
+    out = {
+        **MICRO,
+        "plain_s": med(plain, "s"),
+        "micro_s": med(micro, "s"),
+        "plain_peak_mib": med(plain, "peak") / 2**20,
+        "micro_peak_mib": med(micro, "peak") / 2**20,
+    }
     out["time_ratio"] = out["micro_s"] / out["plain_s"]
     out["memory_ratio"] = out["micro_peak_mib"] / out["plain_peak_mib"]
     return out
@@ -267,7 +285,7 @@ def main() -> None:
             "platform": platform.platform(),
             "torch": torch.__version__,
             "loadavg_start": os.getloadavg(),
-        },  # fmt: skip
+        },
         "seconds_per_measurement": args.seconds,
         "threads": torch.get_num_threads(),
         "rows": rows,
@@ -277,8 +295,10 @@ def main() -> None:
     default = resolve_precision(TrainConfig(), torch.device("cpu"), convolutional=True)
     result["default_precision"] = default.as_dict()
     print(f"default precision here: {default.as_dict()}")
-    print(f"{'batch':>5} {'default img/s':>13} {'fp32 img/s':>10} {'PIL img/s':>9} "
-          f"{'vs fp32':>7} {'vs PIL':>6} {'aug share':>9}")  # fmt: skip
+    print(
+        f"{'batch':>5} {'default img/s':>13} {'fp32 img/s':>10} {'PIL img/s':>9} "
+        f"{'vs fp32':>7} {'vs PIL':>6} {'aug share':>9}"
+    )
     for batch in [int(b) for b in args.batches.split(",")]:
         # Alternate the pipelines in short rounds and keep the median of each, so a burst of
         # load from other processes on the shared CPU does not land on one side only.
@@ -289,10 +309,13 @@ def main() -> None:
             runs["fp32"].append(bench_ours(images, batch, per, FP32))
             runs["baseline"].append(bench_baseline(images, batch, per))
         med = {k: sorted(v, key=lambda r: r["img_per_s"])[len(v) // 2] for k, v in runs.items()}
-        row = {"batch": batch, **med,
-               "vs_fp32": med["default"]["img_per_s"] / med["fp32"]["img_per_s"],
-               "vs_baseline": med["default"]["img_per_s"] / med["baseline"]["img_per_s"],
-               "rounds": {k: [r["img_per_s"] for r in v] for k, v in runs.items()}}  # fmt: skip
+        row = {
+            "batch": batch,
+            **med,
+            "vs_fp32": med["default"]["img_per_s"] / med["fp32"]["img_per_s"],
+            "vs_baseline": med["default"]["img_per_s"] / med["baseline"]["img_per_s"],
+            "rounds": {k: [r["img_per_s"] for r in v] for k, v in runs.items()},
+        }
         rows.append(row)
         print(
             f"{batch:5d} {med['default']['img_per_s']:13.0f} {med['fp32']['img_per_s']:10.0f} "
@@ -303,18 +326,24 @@ def main() -> None:
         out.write_text(json.dumps(result, indent=2) + "\n")  # partial results survive
     result["micro_batch"] = bench_micro_batch(args.rounds)
     mb = result["micro_batch"]
-    print(f"one step at B = {mb['batch']}: plain {mb['plain_s']:.2f} s, peak "
-          f"{mb['plain_peak_mib']:.0f} MiB; micro_batch = {mb['micro_batch']}: "
-          f"{mb['micro_s']:.2f} s ({mb['time_ratio']:.2f}x), peak {mb['micro_peak_mib']:.0f} MiB "
-          f"({mb['memory_ratio']:.2f}x of plain)")  # fmt: skip
+    print(
+        f"one step at B = {mb['batch']}: plain {mb['plain_s']:.2f} s, peak "
+        f"{mb['plain_peak_mib']:.0f} MiB; micro_batch = {mb['micro_batch']}: "
+        f"{mb['micro_s']:.2f} s ({mb['time_ratio']:.2f}x), peak {mb['micro_peak_mib']:.0f} MiB "
+        f"({mb['memory_ratio']:.2f}x of plain)"
+    )
     out.write_text(json.dumps(result, indent=2) + "\n")
     result["augment_only_rgb_b256"] = bench_augment_libraries()
     print("augmentation alone (RGB SimCLR recipe, 256 x 3 x 32 x 32, ms per batch):")
     for k, v in result["augment_only_rgb_b256"].items():
         print(f"  {k:36s} {v if isinstance(v, str) else f'{v:8.1f}'}")
     result["machine"]["loadavg_end"] = os.getloadavg()
-    result["targets"] = {"vs_fp32_min": 2.0, "vs_baseline_min": 3.0, "aug_share_max": 0.15,
-                         "micro_batch_memory_ratio_max": 1 / 3}  # fmt: skip
+    result["targets"] = {
+        "vs_fp32_min": 2.0,
+        "vs_baseline_min": 3.0,
+        "aug_share_max": 0.15,
+        "micro_batch_memory_ratio_max": 1 / 3,
+    }
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

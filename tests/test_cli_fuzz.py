@@ -72,43 +72,86 @@ LEAVES = _leaf_types(Config)  # every settable key (new fields are picked up aut
 SECTIONS = {k.rsplit(".", 1)[0] for k in LEAVES if "." in k} | {""}
 
 CHOICES = {  # string keys with a fixed set of values (validate)
-    "data.dataset", "model.backbone", "model.norm", "method.name", "optim.name", "train.amp",
-    "train.channels_last", "train.dtype", "data.augment.recipe", "data.augment.crop",
-    "train.device", "model.stem",
-}  # fmt: skip
+    "data.dataset",
+    "model.backbone",
+    "model.norm",
+    "method.name",
+    "optim.name",
+    "train.amp",
+    "train.channels_last",
+    "train.dtype",
+    "data.augment.recipe",
+    "data.augment.crop",
+    "train.device",
+    "model.stem",
+}
 # Integer keys: the smallest valid value (anything below is rejected); sizes >= HUGE too.
 INT_MIN = {
-    "train.batch_size": 2, "train.epochs": 1, "train.log_every": 1, "model.proj_dim": 1,
-    "method.moco_queue": 1, "method.moco_bn_groups": 1, "model.proj_hidden": 1, "model.depth": 1,
-    "model.pool": 1, "train.checkpoint_every": 1, "eval.knn_k": 1, "eval.linear_epochs": 1,
-    "eval.curve_linear_epochs": 1, "eval.table1_pairs": 1, "data.image_size": 0,
-    "data.subset": 0, "data.val_size": 0, "data.workers": -1, "data.augment.pad": 0,
-    "model.mid_pool": 0, "train.max_steps": 0, "train.seed": 0, "data.synthetic_n": 2,
-    "vrn.n": 2, "train.micro_batch": 0, "data.synthetic_channels": 1,
-}  # fmt: skip
+    "train.batch_size": 2,
+    "train.epochs": 1,
+    "train.log_every": 1,
+    "model.proj_dim": 1,
+    "method.moco_queue": 1,
+    "method.moco_bn_groups": 1,
+    "model.proj_hidden": 1,
+    "model.depth": 1,
+    "model.pool": 1,
+    "train.checkpoint_every": 1,
+    "eval.knn_k": 1,
+    "eval.linear_epochs": 1,
+    "eval.curve_linear_epochs": 1,
+    "eval.table1_pairs": 1,
+    "data.image_size": 0,
+    "data.subset": 0,
+    "data.val_size": 0,
+    "data.workers": -1,
+    "data.augment.pad": 0,
+    "model.mid_pool": 0,
+    "train.max_steps": 0,
+    "train.seed": 0,
+    "data.synthetic_n": 2,
+    "vrn.n": 2,
+    "train.micro_batch": 0,
+    "data.synthetic_channels": 1,
+}
 HUGE = 2**31
 NO_HUGE_LIMIT = {"vrn.n"}  # a dataset size in a formula: any size is fine
 # Float keys: (lo, hi, lo_inclusive, hi_inclusive); values outside are rejected.
 INF = float("inf")
 FLOAT_RANGE = {
-    "method.temperature": (0, INF, False, False), "optim.base_lr": (0, INF, False, False),
-    "eval.knn_temperature": (0, INF, False, False), "eval.linear_lr": (0, INF, False, False),
+    "method.temperature": (0, INF, False, False),
+    "optim.base_lr": (0, INF, False, False),
+    "eval.knn_temperature": (0, INF, False, False),
+    "eval.linear_lr": (0, INF, False, False),
     "vrn.weight": (0, INF, True, False),
-    "gor.weight": (0, INF, True, False), "optim.weight_decay": (0, INF, True, False),
-    "optim.warmup_epochs": (0, INF, True, False), "train.max_minutes": (0, INF, True, False),
-    "optim.momentum": (0, 1, True, False), "optim.min_lr_ratio": (0, 1, True, True),
-    "method.moco_momentum": (0, 1, True, False), "data.augment.flip_p": (0, 1, True, True),
-    "data.augment.jitter_p": (0, 1, True, True), "data.augment.grayscale_p": (0, 1, True, True),
-    "data.augment.blur_p": (0, 1, True, True), "data.augment.erase_p": (0, 1, True, True),
-    "data.augment.hue": (0, 0.5, True, True), "data.augment.brightness": (0, INF, True, False),
+    "gor.weight": (0, INF, True, False),
+    "optim.weight_decay": (0, INF, True, False),
+    "optim.warmup_epochs": (0, INF, True, False),
+    "train.max_minutes": (0, INF, True, False),
+    "optim.momentum": (0, 1, True, False),
+    "optim.min_lr_ratio": (0, 1, True, True),
+    "method.moco_momentum": (0, 1, True, False),
+    "data.augment.flip_p": (0, 1, True, True),
+    "data.augment.jitter_p": (0, 1, True, True),
+    "data.augment.grayscale_p": (0, 1, True, True),
+    "data.augment.blur_p": (0, 1, True, True),
+    "data.augment.erase_p": (0, 1, True, True),
+    "data.augment.hue": (0, 0.5, True, True),
+    "data.augment.brightness": (0, INF, True, False),
     "data.augment.contrast": (0, INF, True, False),
-    "data.augment.saturation": (0, INF, True, False), "vrn.lr_ref": (0, INF, False, False),
-    "method.siglip_t": (0, INF, False, False), "vrn.delta": (-1, 1, True, True),
+    "data.augment.saturation": (0, INF, True, False),
+    "vrn.lr_ref": (0, INF, False, False),
+    "method.siglip_t": (0, INF, False, False),
+    "vrn.delta": (-1, 1, True, True),
     "method.sogclr_gamma": (0, 1, False, True),
-}  # fmt: skip
+}
 # (lo, hi) pairs: 0 < lo <= hi (<= 1 when bounded)
-INTERVALS = {"data.augment.crop_scale": 1.0, "data.augment.crop_ratio": None,
-             "data.augment.blur_sigma": None, "data.augment.erase_scale": 1.0}  # fmt: skip
+INTERVALS = {
+    "data.augment.crop_scale": 1.0,
+    "data.augment.crop_ratio": None,
+    "data.augment.blur_sigma": None,
+    "data.augment.erase_scale": 1.0,
+}
 # Settings that are each valid but not together; the message names the first key.
 CONFLICTS = [
     (["vrn.n=10", "vrn.delta=-0.1"], "vrn.n"),
@@ -259,8 +302,16 @@ def wrong_type(key: str) -> st.SearchStrategy[str]:
     if tp is bool:
         return st.one_of(ints, FRACTIONS.map(repr), WORDS, JSON_LISTS, JSON_OBJECTS, null)
     if tp is int:
-        return st.one_of(FRACTIONS.map(repr), NONFINITE, BOOLS, WORDS, JSON_LISTS, JSON_OBJECTS,
-                         JSON_STRINGS, null)  # fmt: skip
+        return st.one_of(
+            FRACTIONS.map(repr),
+            NONFINITE,
+            BOOLS,
+            WORDS,
+            JSON_LISTS,
+            JSON_OBJECTS,
+            JSON_STRINGS,
+            null,
+        )
     if tp is float:
         return st.one_of(NONFINITE, BOOLS, WORDS, JSON_LISTS, JSON_OBJECTS, JSON_STRINGS, null)
     if tp is str:
@@ -269,8 +320,14 @@ def wrong_type(key: str) -> st.SearchStrategy[str]:
         args = typing.get_args(tp)
         bad_elem = '["a", 1]' if args[0] is int else '["x", 0.5]'
         wrong_len = ["[1, 2, 3, 4, 5]"] if args[-1] is not Ellipsis else []
-        return st.one_of(ints, BOOLS, WORDS.map(lambda w: f"{w},1"), JSON_OBJECTS,
-                         st.sampled_from([bad_elem, '[1, "NaN"]', *wrong_len]), null)  # fmt: skip
+        return st.one_of(
+            ints,
+            BOOLS,
+            WORDS.map(lambda w: f"{w},1"),
+            JSON_OBJECTS,
+            st.sampled_from([bad_elem, '[1, "NaN"]', *wrong_len]),
+            null,
+        )
     raise AssertionError(f"no generator for {key}: {tp}")  # a new kind of field: add one
 
 
@@ -314,14 +371,19 @@ def _choices(key: str) -> set[str]:
     from contrastlens.models import BACKBONES
 
     return {
-        "data.dataset": set(DATASETS), "model.backbone": set(BACKBONES),
-        "model.norm": {"bn", "none"}, "method.name": set(METHODS), "optim.name": {"sgd", "lars"},
-        "train.amp": {"auto", "bf16", "off"}, "train.channels_last": {"auto", "on", "off"},
-        "train.dtype": {"float32", "float64"}, "data.augment.recipe": {"simclr", "grayscale",
-                                                                       "none"},
-        "data.augment.crop": {"resized", "pad", "none"}, "train.device": set(),
+        "data.dataset": set(DATASETS),
+        "model.backbone": set(BACKBONES),
+        "model.norm": {"bn", "none"},
+        "method.name": set(METHODS),
+        "optim.name": {"sgd", "lars"},
+        "train.amp": {"auto", "bf16", "off"},
+        "train.channels_last": {"auto", "on", "off"},
+        "train.dtype": {"float32", "float64"},
+        "data.augment.recipe": {"simclr", "grayscale", "none"},
+        "data.augment.crop": {"resized", "pad", "none"},
+        "train.device": set(),
         "model.stem": {"auto", "cifar", "imagenet"},
-    }[key]  # fmt: skip
+    }[key]
 
 
 KEYS = sorted(LEAVES)
@@ -368,8 +430,9 @@ def unknown_key(draw) -> str:
 @given_settings(CASES["set"])
 @hyp_given(data=st.data())
 def test_train_set_values_are_rejected(data):
-    kind = data.draw(st.sampled_from(["value", "value", "value", "unknown", "malformed",
-                                      "conflict"]))  # fmt: skip
+    kind = data.draw(
+        st.sampled_from(["value", "value", "value", "unknown", "malformed", "conflict"])
+    )
     base = ["train", "--preset", "smoke"]
     if kind == "value":
         key, text = data.draw(bad_setting())
@@ -379,10 +442,17 @@ def test_train_set_values_are_rejected(data):
         line = assert_rejected([*base, "--set", f"{key}=1"], "unknown config key")
         assert key.rsplit(".", 1)[-1] in line
     elif kind == "malformed":
-        item, name = data.draw(st.sampled_from([
-            ("train.epochs", "key=value"), ("train=5", "section"), ("train.epochs.x=1", "a value"),
-            ("=3", "unknown config key"), ("data.augment=1", "section"),
-        ]))  # fmt: skip
+        item, name = data.draw(
+            st.sampled_from(
+                [
+                    ("train.epochs", "key=value"),
+                    ("train=5", "section"),
+                    ("train.epochs.x=1", "a value"),
+                    ("=3", "unknown config key"),
+                    ("data.augment=1", "section"),
+                ]
+            )
+        )
         assert_rejected([*base, "--set", item], name)
     else:
         sets, name = data.draw(st.sampled_from(CONFLICTS))
@@ -406,8 +476,21 @@ def _nest(key: str, raw: str) -> str:
 @given_settings(CASES["config"])
 @hyp_given(data=st.data())
 def test_train_config_files_are_rejected(data, paths):
-    kind = data.draw(st.sampled_from(["value", "value", "unknown", "not_object", "section",
-                                      "empty", "truncated", "binary", "path"]))  # fmt: skip
+    kind = data.draw(
+        st.sampled_from(
+            [
+                "value",
+                "value",
+                "unknown",
+                "not_object",
+                "section",
+                "empty",
+                "truncated",
+                "binary",
+                "path",
+            ]
+        )
+    )
     root = paths["root"]
     names: list[str] = []
     if kind == "value":
@@ -424,8 +507,9 @@ def test_train_config_files_are_rejected(data, paths):
         names = ["JSON object"]
     elif kind == "section":
         section = data.draw(st.sampled_from(sorted(s for s in SECTIONS if s)))
-        path = write_file(root, _nest(section, data.draw(st.sampled_from(["1", '"x"', "[]"])))
-                          .encode())  # fmt: skip
+        path = write_file(
+            root, _nest(section, data.draw(st.sampled_from(["1", '"x"', "[]"]))).encode()
+        )
         names = [section]
     elif kind == "empty":
         path = write_file(root, data.draw(st.sampled_from([b"", b"\n", b"   \t\n"])))
@@ -456,8 +540,9 @@ def test_train_config_files_are_rejected(data, paths):
 @given_settings(CASES["train_flags"])
 @hyp_given(data=st.data())
 def test_train_paths_presets_and_resume_are_rejected(data, paths):
-    kind = data.draw(st.sampled_from(["preset", "resume_path", "resume_garbage", "resume_key",
-                                      "out_dir"]))  # fmt: skip
+    kind = data.draw(
+        st.sampled_from(["preset", "resume_path", "resume_garbage", "resume_key", "out_dir"])
+    )
     if kind == "preset":
         name = data.draw(WORDS.filter(lambda w: w not in presets.PRESETS))
         assert_rejected(["train", f"--preset={name}"], "unknown preset", name)
@@ -476,16 +561,31 @@ def test_train_paths_presets_and_resume_are_rejected(data, paths):
         (folder / "config.json").write_bytes(blob)
         assert_rejected(["train", "--resume", str(folder)], str(folder / "config.json"))
     elif kind == "resume_key":  # settings the checkpoint depends on cannot change on --resume
-        key = data.draw(st.sampled_from(["train.batch_size=32", "model.proj_dim=4",
-                                         "method.name=dcl", "train.seed=5",
-                                         "data.synthetic_n=128", "train.epochs=9"]))  # fmt: skip
-        assert_rejected(["train", "--resume", paths["run"], "--set", key],
-                        "resume cannot change", key.split("=")[0])  # fmt: skip
+        key = data.draw(
+            st.sampled_from(
+                [
+                    "train.batch_size=32",
+                    "model.proj_dim=4",
+                    "method.name=dcl",
+                    "train.seed=5",
+                    "data.synthetic_n=128",
+                    "train.epochs=9",
+                ]
+            )
+        )
+        assert_rejected(
+            ["train", "--resume", paths["run"], "--set", key],
+            "resume cannot change",
+            key.split("=")[0],
+        )
     else:
         which = data.draw(st.sampled_from(["under_file", "file"]))
         name = data.draw(WORDS)
-        assert_rejected(["train", "--preset", "smoke", "--out-dir", paths[which], f"--name={name}"],
-                        paths[which], fix=True)  # fmt: skip
+        assert_rejected(
+            ["train", "--preset", "smoke", "--out-dir", paths[which], f"--name={name}"],
+            paths[which],
+            fix=True,
+        )
 
 
 # --------------------------------------------------------------------------- eval, report
@@ -516,8 +616,11 @@ def test_eval_is_rejected(data, paths):
 def test_report_is_rejected(data, paths):
     which = data.draw(st.sampled_from(["missing", "file", "under_file", "out"]))
     if which == "out":
-        assert_rejected(["report", paths["empty_dir"], "--out", paths["under_file"]],
-                        paths["under_file"], fix=True)  # fmt: skip
+        assert_rejected(
+            ["report", paths["empty_dir"], "--out", paths["under_file"]],
+            paths["under_file"],
+            fix=True,
+        )
     else:
         assert_rejected(["report", paths[which]], paths[which])
 
@@ -530,30 +633,38 @@ def test_report_is_rejected(data, paths):
 def test_sweep_is_rejected_before_any_run(data, paths):
     out = str(paths["root"] / f"sweep{next(_counter)}")
     grid = ["--grid", "train.seed=0,1"]
-    kind = data.draw(st.sampled_from(["grid_value", "grid_value", "grid_unknown", "grid_form",
-                                      "set", "preset", "out"]))  # fmt: skip
+    kind = data.draw(
+        st.sampled_from(
+            ["grid_value", "grid_value", "grid_unknown", "grid_form", "set", "preset", "out"]
+        )
+    )
     if kind == "grid_value":
         key, text = data.draw(grid_setting())
-        assert_rejected(["sweep", "--preset", "smoke", "--grid", f"{key}=1,{text}", "--out", out],
-                        key)  # fmt: skip
+        assert_rejected(
+            ["sweep", "--preset", "smoke", "--grid", f"{key}=1,{text}", "--out", out], key
+        )
     elif kind == "grid_unknown":
         key = data.draw(unknown_key())
-        assert_rejected(["sweep", "--preset", "smoke", "--grid", f"{key}=1,2", "--out", out],
-                        "unknown config key")  # fmt: skip
+        assert_rejected(
+            ["sweep", "--preset", "smoke", "--grid", f"{key}=1,2", "--out", out],
+            "unknown config key",
+        )
     elif kind == "grid_form":
         item = data.draw(st.sampled_from(["train.seed", "train.seed=", "=1,2", ""]))
         assert_rejected(["sweep", "--preset", "smoke", "--grid", item, "--out", out], "grid")
     elif kind == "set":
         key, text = data.draw(grid_setting())
-        assert_rejected(["sweep", "--preset", "smoke", *grid, "--set", f"{key}={text}",
-                         "--out", out], key)  # fmt: skip
+        assert_rejected(
+            ["sweep", "--preset", "smoke", *grid, "--set", f"{key}={text}", "--out", out], key
+        )
     elif kind == "preset":
         name = data.draw(WORDS.filter(lambda w: w not in presets.PRESETS))
         assert_rejected(["sweep", f"--preset={name}", *grid, "--out", out], "unknown preset")
     else:
         which = data.draw(st.sampled_from(["under_file", "file"]))
-        assert_rejected(["sweep", "--preset", "smoke", *grid, "--out", paths[which]],
-                        paths[which], fix=True)  # fmt: skip
+        assert_rejected(
+            ["sweep", "--preset", "smoke", *grid, "--out", paths[which]], paths[which], fix=True
+        )
 
 
 # --------------------------------------------------------------------------- simulate, theory
@@ -569,9 +680,12 @@ def test_simulate_is_rejected(data, paths):
     kind = data.draw(st.sampled_from(["float", "int", "huge", "not_number", "combo", "out"]))
     if kind == "float":
         flag = data.draw(st.sampled_from(sorted(SIM_FLOATS)))
-        value = data.draw(st.one_of(st.sampled_from(["nan", "inf", "-inf"]),
-                                    st.floats(max_value=-1e-9, allow_nan=False,
-                                              allow_infinity=False).map(repr)))  # fmt: skip
+        value = data.draw(
+            st.one_of(
+                st.sampled_from(["nan", "inf", "-inf"]),
+                st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False).map(repr),
+            )
+        )
         assert_rejected([*base, f"{flag}={value}"], flag)
     elif kind == "int":
         flag = data.draw(st.sampled_from(sorted(SIM_INTS)))
@@ -585,11 +699,17 @@ def test_simulate_is_rejected(data, paths):
         flag = data.draw(st.sampled_from(sorted({**SIM_FLOATS, **SIM_INTS})))
         assert_rejected([*base, f"{flag}={data.draw(WORDS)}"], flag)
     elif kind == "combo":
-        argv, name = data.draw(st.sampled_from([
-            (["--batch=64"], "batch"), (["--n=64", "--batch=5"], "divide"),
-            (["--loss=spectral", "--temperature=0.5"], "--temperature"),
-            (["--t=5"], "--t"), (["--loss=nope"], "--loss"),
-        ]))  # fmt: skip
+        argv, name = data.draw(
+            st.sampled_from(
+                [
+                    (["--batch=64"], "batch"),
+                    (["--n=64", "--batch=5"], "divide"),
+                    (["--loss=spectral", "--temperature=0.5"], "--temperature"),
+                    (["--t=5"], "--t"),
+                    (["--loss=nope"], "--loss"),
+                ]
+            )
+        )
         assert_rejected([*base, *argv], name)
     else:
         assert_rejected(["simulate", "--out", paths["under_file"]], paths["under_file"], fix=True)
@@ -613,22 +733,27 @@ def test_theory_is_rejected(data):
         elif which == "b":
             args["b"] = data.draw(nonfinite)
         elif which == "n":
-            args["n"] = str(data.draw(st.one_of(st.integers(-(10**6), 2),
-                                                st.integers(2**53, 2**80))))  # fmt: skip
+            args["n"] = str(
+                data.draw(st.one_of(st.integers(-(10**6), 2), st.integers(2**53, 2**80)))
+            )
         else:
             args["d"] = str(data.draw(st.integers(-(10**6), 0)))
         argv = ["theory", "siglip", *(f"--{k}={v}" for k, v in args.items())]
         assert_rejected(argv, "t" if which == "t" else which)
     elif kind == "minibatch":
-        n, m = data.draw(st.sampled_from([(8, 3), (8, 0), (8, 1), (0, 2), (1, 1), (8, 16),
-                                          (2**60, 4), (-8, 4)]))  # fmt: skip
+        n, m = data.draw(
+            st.sampled_from([(8, 3), (8, 0), (8, 1), (0, 2), (1, 1), (8, 16), (2**60, 4), (-8, 4)])
+        )
         assert_rejected(["theory", "minibatch-variance", f"--n={n}", f"--m={m}"])
     elif kind == "optimum":
         n = data.draw(st.one_of(st.integers(-(10**9), 1), st.integers(2**53, 2**90)))
         assert_rejected(["theory", "optimum", f"--n={n}"], "n")
     elif kind == "tradeoff":
-        neg = data.draw(st.one_of(nonfinite, st.floats(1.0001, 1e9).map(repr),
-                                  st.floats(-1e9, -1.0001).map(repr)))  # fmt: skip
+        neg = data.draw(
+            st.one_of(
+                nonfinite, st.floats(1.0001, 1e9).map(repr), st.floats(-1e9, -1.0001).map(repr)
+            )
+        )
         flag = data.draw(st.sampled_from(["--neg", "--pos"]))
         args = {"--n": "8", "--neg": "0.1", flag: neg}
         assert_rejected(["theory", "tradeoff", *(f"{k}={v}" for k, v in args.items())], flag)
@@ -676,11 +801,13 @@ def test_reproduce_is_rejected(data, paths):
     elif kind == "seeds_absent":
         flag = data.draw(st.sampled_from(["--seeds", "--batches"]))
         values = data.draw(st.lists(st.integers(1000, 10**6), min_size=1, max_size=3))
-        assert_rejected(["reproduce", "--preset", "smoke", flag, ",".join(map(str, values))],
-                        flag)  # fmt: skip
+        assert_rejected(["reproduce", "--preset", "smoke", flag, ",".join(map(str, values))], flag)
     elif kind == "out":
-        assert_rejected(["reproduce", "--preset", "smoke", "--out", paths["under_file"]],
-                        paths["under_file"], fix=True)  # fmt: skip
+        assert_rejected(
+            ["reproduce", "--preset", "smoke", "--out", paths["under_file"]],
+            paths["under_file"],
+            fix=True,
+        )
     else:
         assert_rejected(["reproduce", "--preset", data.draw(WORDS)])
 
@@ -689,12 +816,22 @@ def test_reproduce_is_rejected(data, paths):
 
 # TextConfig's numbers: (lowest valid, highest valid); bounds from text/text_config.py's validate
 TEXT_RANGES = {
-    "batch_size": (2, 2**16), "mini_batch_size": (0, 16), "train_pairs": (16, None),
-    "epochs": (0.0, 1000.0), "lr": (0.0, None), "warmup_ratio": (0.0, 1.0),
-    "weight_decay": (0.0, None), "scale": (0.0, None), "vrn_weight": (0.0, None),
-    "gor_weight": (0.0, None), "eval_synsets": (2, None), "max_seq_length": (8, 512),
-    "log_every": (1, None), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
-}  # fmt: skip
+    "batch_size": (2, 2**16),
+    "mini_batch_size": (0, 16),
+    "train_pairs": (16, None),
+    "epochs": (0.0, 1000.0),
+    "lr": (0.0, None),
+    "warmup_ratio": (0.0, 1.0),
+    "weight_decay": (0.0, None),
+    "scale": (0.0, None),
+    "vrn_weight": (0.0, None),
+    "gor_weight": (0.0, None),
+    "eval_synsets": (2, None),
+    "max_seq_length": (8, 512),
+    "log_every": (1, None),
+    "seed": (0, 2**32 - 1),
+    "subset_seed": (0, 2**32 - 1),
+}
 TEXT_CHOICES = {"arm", "eval_split", "amp"}
 
 
@@ -704,15 +841,17 @@ def bad_text_setting(draw) -> tuple[str, str]:
 
     key = draw(st.sampled_from(sorted(TEXT_RANGES) + sorted(TEXT_CHOICES)))
     if key in TEXT_CHOICES:
-        return key, draw(WORDS.filter(lambda w: w not in {"mnrl", "test", "auto", "bf16", "off",
-                                                          "validation"}))  # fmt: skip
+        return key, draw(
+            WORDS.filter(lambda w: w not in {"mnrl", "test", "auto", "bf16", "off", "validation"})
+        )
     is_int = isinstance(getattr(TextConfig(), key), int)
     lo, hi = TEXT_RANGES[key]
     kinds = ["type", "low"] + (["high"] if hi is not None else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "type":
-        return key, draw(st.one_of(WORDS, FRACTIONS.map(repr)) if is_int else
-                         st.one_of(WORDS, NONFINITE))  # fmt: skip
+        return key, draw(
+            st.one_of(WORDS, FRACTIONS.map(repr)) if is_int else st.one_of(WORDS, NONFINITE)
+        )
     if kind == "low":
         if is_int:  # 0 means "all" for these two
             zero_ok = key in ("train_pairs", "eval_synsets")
@@ -740,9 +879,20 @@ def test_train_text_is_rejected(data, paths):
         key = data.draw(WORDS.filter(lambda w: not w.startswith("-") and w not in known))
         assert_rejected([*base, "--set", f"{key}=1"], "unknown text setting")
     elif kind == "config":
-        content = data.draw(st.sampled_from([b"\x00\xff", b"{", b"[1]", b'{"lr": "fast"}',
-                                             b'{"seed": 1.5}', b'{"arm": 3}', b'{"lr": NaN}',
-                                             b'{"nope": 1}']))  # fmt: skip
+        content = data.draw(
+            st.sampled_from(
+                [
+                    b"\x00\xff",
+                    b"{",
+                    b"[1]",
+                    b'{"lr": "fast"}',
+                    b'{"seed": 1.5}',
+                    b'{"arm": 3}',
+                    b'{"lr": NaN}',
+                    b'{"nope": 1}',
+                ]
+            )
+        )
         assert_rejected([*base, "--config", write_file(paths["root"], content)])
     else:
         assert_rejected(["train-text", "--preset", data.draw(WORDS)])
@@ -754,7 +904,16 @@ def test_every_subcommand_is_fuzzed():
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if a.dest == "command"]
-    fuzzed = {"data", "eval", "report", "reproduce", "simulate", "sweep", "theory", "train",
-              "train-text"}  # fmt: skip
+    fuzzed = {
+        "data",
+        "eval",
+        "report",
+        "reproduce",
+        "simulate",
+        "sweep",
+        "theory",
+        "train",
+        "train-text",
+    }
     assert set(sub.choices) == fuzzed
     assert sum(CASES.values()) >= 500

@@ -314,8 +314,9 @@ def _snapshot(run: Path) -> dict[str, bytes]:
 def test_damaged_checkpoint_is_a_clear_error(stopped_run, reference, damage):
     path = stopped_run / rf.CHECKPOINT
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(4096),
-                      "empty": b""}[damage])  # fmt: skip
+    path.write_bytes(
+        {"truncated": data[: len(data) // 2], "garbage": os.urandom(4096), "empty": b""}[damage]
+    )
     before = _snapshot(stopped_run)
     code, err = resume(stopped_run, "--set", "train.max_steps=0")
     assert code == 2
@@ -326,8 +327,13 @@ def test_damaged_checkpoint_is_a_clear_error(stopped_run, reference, damage):
 @pytest.mark.parametrize("damage", ["torn", "binary", "not_an_object"])
 def test_damaged_config_json_is_a_clear_error(stopped_run, damage):
     path = stopped_run / rf.CONFIG
-    path.write_bytes({"torn": path.read_bytes()[:100], "binary": b"\xff\xfe\x00\x81garbage",
-                      "not_an_object": b"[1, 2]"}[damage])  # fmt: skip
+    path.write_bytes(
+        {
+            "torn": path.read_bytes()[:100],
+            "binary": b"\xff\xfe\x00\x81garbage",
+            "not_an_object": b"[1, 2]",
+        }[damage]
+    )
     before = _snapshot(stopped_run)
     code, err = resume(stopped_run)
     assert code == 2
@@ -447,8 +453,11 @@ def small_disk(tmp_path):
     """A real 1 MiB tmpfs (root with CAP_SYS_ADMIN only; skipped elsewhere)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    out = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()})")
     try:
@@ -501,10 +510,21 @@ SWEEP_SETS = ["--set", "train.epochs=6", "--set", "eval.at_end=false"]  # 24 ste
 
 
 def _sweep(out: Path, *extra: str) -> subprocess.Popen:
-    cmd = [*PY, "sweep", "--preset", "smoke", "--grid", "train.seed=0,1", *SWEEP_SETS, *extra,
-           "--out", str(out)]  # fmt: skip
-    return subprocess.Popen(cmd, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    cmd = [
+        *PY,
+        "sweep",
+        "--preset",
+        "smoke",
+        "--grid",
+        "train.seed=0,1",
+        *SWEEP_SETS,
+        *extra,
+        "--out",
+        str(out),
+    ]
+    return subprocess.Popen(
+        cmd, env=ENV, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def test_sigkill_at_several_moments_of_a_sweep(tmp_path):  # > 20 s: 4 sweeps, 6 trainings
@@ -534,9 +554,20 @@ def test_sigkill_at_several_moments_of_a_sweep(tmp_path):  # > 20 s: 4 sweeps, 6
     torch.set_num_threads(1)
     try:
         for seed in (0, 1):
-            code, err = cli("train", "--preset", "smoke", "--set", "train.progress=false",
-                            "--set", f"train.seed={seed}", *SWEEP_SETS, "--out-dir",
-                            str(tmp_path / "ref"), "--name", f"seed{seed}")  # fmt: skip
+            code, err = cli(
+                "train",
+                "--preset",
+                "smoke",
+                "--set",
+                "train.progress=false",
+                "--set",
+                f"train.seed={seed}",
+                *SWEEP_SETS,
+                "--out-dir",
+                str(tmp_path / "ref"),
+                "--name",
+                f"seed{seed}",
+            )
             assert code == 0, err
     finally:
         torch.set_num_threads(threads)
@@ -554,11 +585,14 @@ def test_a_second_sweep_on_the_same_folder_refuses(tmp_path):  # ~8 s: 2 sweep p
     first = _sweep(out, "--set", "train.epochs=500")  # long enough to outlive the second
     try:
         lock = out / ".sweep.lock"
-        _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60,
-                  first)  # fmt: skip
-        second = subprocess.run([*PY, "sweep", "--preset", "smoke", "--grid", "train.seed=5",
-                                 "--out", str(out)], env=ENV, capture_output=True, text=True,
-                                timeout=60)  # fmt: skip
+        _wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(first.pid), 60, first)
+        second = subprocess.run(
+            [*PY, "sweep", "--preset", "smoke", "--grid", "train.seed=5", "--out", str(out)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 2
         one_line(second.stderr, str(out), "in use by another sweep")
         assert first.poll() is None  # the first one goes on
@@ -583,13 +617,34 @@ def _ranks(out: Path, *sets: str, timeout_s: int) -> list[subprocess.Popen]:
     port = _free_port()
     procs = []
     for rank in (0, 1):
-        env = dict(ENV, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                   RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
-                   CONTRASTLENS_DIST_TIMEOUT_S=str(timeout_s))  # fmt: skip
-        cmd = [*PY, "train", "--preset", "smoke", "--set", "eval.at_end=false", *sets,
-               "--out-dir", str(out), "--name", "d"]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True))  # fmt: skip
+        env = dict(
+            ENV,
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            WORLD_SIZE="2",
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            LOCAL_WORLD_SIZE="2",
+            CONTRASTLENS_DIST_TIMEOUT_S=str(timeout_s),
+        )
+        cmd = [
+            *PY,
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "eval.at_end=false",
+            *sets,
+            "--out-dir",
+            str(out),
+            "--name",
+            "d",
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+        )
     return procs
 
 
@@ -629,8 +684,9 @@ def test_a_dead_or_hung_process_ends_the_other(tmp_path, fault):  # hang: ~17 s,
 def test_uneven_last_batch_on_two_processes_completes(tmp_path):  # ~8 s: 2 processes
     """40 images, batch 16: the last 8 are dropped (data/views.py), so both processes take the
     same number of steps and nobody waits for a batch that never comes."""
-    procs = _ranks(tmp_path, "--set", "data.synthetic_n=40", "--set", "train.epochs=2",
-                   timeout_s=60)  # fmt: skip
+    procs = _ranks(
+        tmp_path, "--set", "data.synthetic_n=40", "--set", "train.epochs=2", timeout_s=60
+    )
     for p in procs:
         assert p.wait(timeout=120) == 0, p.stderr.read()[-3000:]
     run = rf.read_run(tmp_path / "d")

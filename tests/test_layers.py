@@ -9,13 +9,26 @@ import contrastlens
 ROOT = Path(contrastlens.__file__).parent
 # A module may import from its own layer or a lower one; never from a higher one.
 LAYERS = {
-    "errors": 0, "optimum": 0, "runfolder": 0, "distributed": 0, "memory": 0,
-    "losses": 1, "similarity": 1, "theory": 1,
-    "models": 2, "data": 2,
-    "train": 3, "eval": 3,
-    "experiments": 4, "report": 4, "integrations": 4, "text": 4,
-    "cli": 5, "__init__": 6, "__main__": 6,
-}  # fmt: skip
+    "errors": 0,
+    "optimum": 0,
+    "runfolder": 0,
+    "distributed": 0,
+    "memory": 0,
+    "losses": 1,
+    "similarity": 1,
+    "theory": 1,
+    "models": 2,
+    "data": 2,
+    "train": 3,
+    "eval": 3,
+    "experiments": 4,
+    "report": 4,
+    "integrations": 4,
+    "text": 4,
+    "cli": 5,
+    "__init__": 6,
+    "__main__": 6,
+}
 
 
 def _unit(path: Path) -> str:
@@ -74,9 +87,13 @@ def test_only_distributed_imports_torch_distributed():
     users = {
         str(p.relative_to(ROOT))
         for p in ROOT.rglob("*.py")
-        if any(n == "torch.distributed" or n.startswith("torch.distributed.") or
-               n.startswith("torch.nn.parallel") for n in _imports(p))
-    }  # fmt: skip
+        if any(
+            n == "torch.distributed"
+            or n.startswith("torch.distributed.")
+            or n.startswith("torch.nn.parallel")
+            for n in _imports(p)
+        )
+    }
     assert users == {"distributed.py"}, users
 
 

@@ -13,8 +13,9 @@ MACHINE_PATH = re.compile(r"(?<![\w.~-])/(work|root|home|tmp)/[\w.-]+")
 
 def test_committed_files_hold_no_absolute_path_of_the_machine():
     try:
-        listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.split()  # fmt: skip
+        listed = subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     found = []

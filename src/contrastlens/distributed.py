@@ -271,9 +271,15 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         self._check_input_dim(x)
         if not (self.training and _active()):
             return F.batch_norm(
-                x, self.running_mean, self.running_var, self.weight, self.bias,
-                self.training or not self.track_running_stats, self.momentum or 0.0, self.eps,
-            )  # fmt: skip
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                self.training or not self.track_running_stats,
+                self.momentum or 0.0,
+                self.eps,
+            )
         out_dtype = x.dtype
         if x.dtype in (torch.float16, torch.bfloat16):  # statistics in float32 under autocast
             x = x.float()
@@ -288,9 +294,11 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / int(
-                    self.num_batches_tracked
-                )  # fmt: skip
+                m = (
+                    self.momentum
+                    if self.momentum is not None
+                    else 1.0 / int(self.num_batches_tracked)
+                )
                 unbiased_C = var_C.detach() * (n / (n - 1)).clamp(min=0)
                 self.running_mean.mul_(1 - m).add_(mean_C.detach(), alpha=m)
                 self.running_var.mul_(1 - m).add_(unbiased_C, alpha=m)
@@ -307,8 +315,13 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(
         module, GlobalBatchNorm
     ):
-        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                              module.track_running_stats)  # fmt: skip
+        new = GlobalBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+        )
         new.load_state_dict(module.state_dict())
         new.train(module.training)
         return new

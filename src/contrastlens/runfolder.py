@@ -376,14 +376,28 @@ def git_revision(where: str | os.PathLike | None = None) -> dict:
     `benchmarks/results/` (the folders studies and benchmarks write into). None outside git."""
     here = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=10).stdout.strip() or None  # fmt: skip
+        rev = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", ":(top)",
-             ":(top,exclude)results", ":(top,exclude)runs",
-             ":(top,exclude)benchmarks/results"],
-            cwd=here, capture_output=True, text=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                ":(top)",
+                ":(top,exclude)results",
+                ":(top,exclude)runs",
+                ":(top,exclude)benchmarks/results",
+            ],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return {"revision": rev, "dirty": bool(changed) if rev else None}
     except (OSError, subprocess.SubprocessError):
         return {"revision": None, "dirty": None}

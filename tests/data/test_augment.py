@@ -4,8 +4,9 @@ from contrastlens.data.augment import augment, blur, color, crop_flip, recipe
 
 
 def _images(b=8, c=3, s=32):
-    return torch.randint(0, 256, (b, c, s, s), generator=torch.Generator().manual_seed(0),
-                         dtype=torch.uint8)  # fmt: skip
+    return torch.randint(
+        0, 256, (b, c, s, s), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
 
 
 def test_shapes_range_and_determinism():
@@ -66,10 +67,14 @@ def test_batched_ops_equal_torchvision_functional_ops():
 
     x = _images(b=6).float() / 255
     B = x.shape[0]
-    only = dict(jitter_p=1.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0,
-                grayscale_p=0.0)  # fmt: skip
-    for name, fn in (("brightness", TF.adjust_brightness), ("contrast", TF.adjust_contrast),
-                     ("saturation", TF.adjust_saturation)):  # fmt: skip
+    only = dict(
+        jitter_p=1.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, grayscale_p=0.0
+    )
+    for name, fn in (
+        ("brightness", TF.adjust_brightness),
+        ("contrast", TF.adjust_contrast),
+        ("saturation", TF.adjust_saturation),
+    ):
         cfg = recipe("simclr", **{**only, name: 0.4})
         out = color(x, cfg, torch.Generator().manual_seed(7))
         g = torch.Generator().manual_seed(7)
@@ -79,8 +84,11 @@ def test_batched_ops_equal_torchvision_functional_ops():
         # contrast and saturation use the luma: ours 0.299 R, torchvision's 0.2989 R
         tol = 2e-6 if name == "brightness" else 2e-4
         torch.testing.assert_close(out, ref, atol=tol, rtol=0, msg=name)
-    gray = color(x, recipe("simclr", **{**only, "jitter_p": 0.0, "grayscale_p": 1.0}),
-                 torch.Generator().manual_seed(0))  # fmt: skip
+    gray = color(
+        x,
+        recipe("simclr", **{**only, "jitter_p": 0.0, "grayscale_p": 1.0}),
+        torch.Generator().manual_seed(0),
+    )
     ref = TF.rgb_to_grayscale(x, num_output_channels=3)
     torch.testing.assert_close(gray, ref, atol=2e-4, rtol=0)  # 0.299 vs torchvision's 0.2989
     cfg = recipe("simclr", blur_p=1.0, blur_sigma=(1.5, 1.5))

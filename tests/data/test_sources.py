@@ -150,8 +150,9 @@ def test_imagefolder_batches_smoke(tmp_path):
         for i in range(4):
             Image.new("RGB", (24, 20), (i * 60, 30, 0)).save(tmp_path / "train" / cls / f"{i}.png")
     ds = open_imagefolder(tmp_path, image_size=16)
-    common = dict(batch_size=4, augment=recipe("simclr"), mean=(0.5,) * 3, std=(0.25,) * 3,
-                  seed=0, workers=0)  # fmt: skip
+    common = dict(
+        batch_size=4, augment=recipe("simclr"), mean=(0.5,) * 3, std=(0.25,) * 3, seed=0, workers=0
+    )
     batches = ImageFolderBatches(ds, **common)
     assert len(batches) == 2
     steps = list(batches.epoch(0))

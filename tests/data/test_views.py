@@ -6,8 +6,16 @@ from contrastlens.data.views import TwoViewBatches, synthetic_images
 
 def _batches(rank=0, world=1, aug="none"):
     images, _ = synthetic_images(40, 1, 8)
-    return TwoViewBatches(images, batch_size=8, augment=recipe(aug), mean=(0.5,), std=(0.25,),
-                          seed=3, rank=rank, world_size=world)  # fmt: skip
+    return TwoViewBatches(
+        images,
+        batch_size=8,
+        augment=recipe(aug),
+        mean=(0.5,),
+        std=(0.25,),
+        seed=3,
+        rank=rank,
+        world_size=world,
+    )
 
 
 def test_epoch_covers_dataset_once_and_ids_match_images():

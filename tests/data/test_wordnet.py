@@ -377,8 +377,12 @@ def test_retrieval_task_merges_shared_definitions():
     ]  # fmt: skip  (3 shares 1's definition)
     task = wordnet.retrieval_task(synsets)
     assert task.corpus == {"00000001-n": "a dog", "00000002-n": "a cat"}
-    assert task.queries == {"00000001-n#0": "the dog barked", "00000001-n#1": "a dog ran",
-                            "00000002-n#0": "cats purr", "00000003-n#0": "my dog"}  # fmt: skip
+    assert task.queries == {
+        "00000001-n#0": "the dog barked",
+        "00000001-n#1": "a dog ran",
+        "00000002-n#0": "cats purr",
+        "00000003-n#0": "my dog",
+    }
     assert task.relevant["00000003-n#0"] == {"00000001-n"}
     assert set(task.relevant) == set(task.queries)
     examples, definitions = wordnet.lens_pairs(synsets)
@@ -390,5 +394,6 @@ def test_real_test_split_task(real_synsets):
     test = split_synsets(real_synsets).test
     task = wordnet.retrieval_task(test)
     assert len(task.corpus) <= len(test) and len(task.queries) == sum(len(s.examples) for s in test)
-    assert all(len(docs) == 1 and next(iter(docs)) in task.corpus
-               for docs in task.relevant.values())  # fmt: skip
+    assert all(
+        len(docs) == 1 and next(iter(docs)) in task.corpus for docs in task.relevant.values()
+    )

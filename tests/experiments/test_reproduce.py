@@ -47,8 +47,10 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
     # a second sitting (finished runs are skipped); the report lists both commands
     assert main(["reproduce", "--preset", "smoke", "--out", str(out), "--seeds", "0"]) == 0
     commands = json.loads((out / "study.json").read_text())["commands"]
-    assert commands == [f"contrastlens reproduce --preset smoke --out {out}",
-                        f"contrastlens reproduce --preset smoke --out {out} --seeds 0"]  # fmt: skip
+    assert commands == [
+        f"contrastlens reproduce --preset smoke --out {out}",
+        f"contrastlens reproduce --preset smoke --out {out} --seeds 0",
+    ]
     md = (out / "report.md").read_text()
     assert all(c in md for c in commands)
 
@@ -95,15 +97,15 @@ def test_every_run_of_a_study_is_a_valid_config(name):
 
     study = get_study(name)
     chosen = {sel.placeholder: sel.sweep.grid[sel.key][-1] for sel in study.selections}
-    sweeps = [_substitute(s, chosen) for s in [*(x.sweep for x in study.selections),
-                                               *study.sweeps]]  # fmt: skip
+    sweeps = [_substitute(s, chosen) for s in [*(x.sweep for x in study.selections), *study.sweeps]]
     ids = []
     for sweep in sweeps:
         for spec in expand(sweep):
             ids.append((sweep.name, spec.run_id))
             if sweep.command == "train-text":
-                text_config.apply_overrides(presets.get_text(sweep.preset),
-                                            set_strings(spec.overrides))  # fmt: skip
+                text_config.apply_overrides(
+                    presets.get_text(sweep.preset), set_strings(spec.overrides)
+                )
             else:
                 validate(apply_overrides(presets.get(sweep.preset), set_strings(spec.overrides)))
     assert len(ids) == len(set(ids)) and ids  # run ids are unique within their sweep

@@ -12,8 +12,12 @@ FAST = {"train.max_steps": 2, "eval.at_end": False, "data.synthetic_n": 32}
 
 
 def test_expand_is_the_cartesian_product_in_order():
-    sweep = Sweep("s", "smoke", {"method.name": ["simclr", "moco"], "vrn.weight": [0.0, 30.0]},
-                  exclude=[{"method.name": "moco", "vrn.weight": 30.0}])  # fmt: skip
+    sweep = Sweep(
+        "s",
+        "smoke",
+        {"method.name": ["simclr", "moco"], "vrn.weight": [0.0, 30.0]},
+        exclude=[{"method.name": "moco", "vrn.weight": 30.0}],
+    )
     ids = [r.run_id for r in expand(sweep)]
     assert ids == ["simclr_vrn0", "simclr_vrn30", "moco_vrn0"]
     assert expand(sweep)[1].overrides == {"method.name": "simclr", "vrn.weight": 30.0}
@@ -87,9 +91,14 @@ def test_recorded_commands_and_paths_hold_no_absolute_path(tmp_path, monkeypatch
     main_py = "/somewhere/site-packages/contrastlens/__main__.py"
     argv = [main_py, "train", "--out-dir", inside, f"--out={inside}", "--set", f"out_dir={inside}"]
     assert rf.portable_argv(argv) == [
-        "contrastlens", "train", "--out-dir", "results/x", "--out=results/x", "--set",
+        "contrastlens",
+        "train",
+        "--out-dir",
+        "results/x",
+        "--out=results/x",
+        "--set",
         "out_dir=results/x",
-    ]  # fmt: skip
+    ]
     assert rf.portable(sys.executable) == "python"
     assert rf.portable("/elsewhere/data") == "/elsewhere/data"  # outside: kept as given
     assert rf.portable("train.seed=3") == "train.seed=3"

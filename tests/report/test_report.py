@@ -44,9 +44,18 @@ def test_report_tables_come_from_run_folders(tmp_path):
     # a selection run on the validation split: reported in its section, not in the headline
     _run(tmp_path, "sel", "simclr", 32, 10.0, 0, 0.555, 0.5, 0.1, val=1000)
     (tmp_path / "floor.json").write_text(
-        json.dumps({"linear_top1": 0.7712, "knn_top1": 0.6543, "knn_top1_k10": 0.7011,
-                    "knn_k": 200, "feature_dim": 784, "n_train": 100, "probe_split": "test"})
-    )  # fmt: skip
+        json.dumps(
+            {
+                "linear_top1": 0.7712,
+                "knn_top1": 0.6543,
+                "knn_top1_k10": 0.7011,
+                "knn_k": 200,
+                "feature_dim": 784,
+                "n_train": 100,
+                "probe_split": "test",
+            }
+        )
+    )
     (tmp_path / "runs" / "crashed").mkdir()
     (tmp_path / "runs" / "crashed" / "sweep_run.json").write_text(
         json.dumps({"values": {"method.name": "dcl", "train.batch_size": 16}})
@@ -57,9 +66,22 @@ def test_report_tables_come_from_run_folders(tmp_path):
 
     # a follow-up sweep run into the same folder: its command is listed with the study's
     (tmp_path / "followup").mkdir()
-    (tmp_path / "followup" / "sweep.json").write_text(json.dumps(
-        {"argv": ["/x/bin/contrastlens", "sweep", "--preset", "p", "--grid", "vrn.weight=25",
-                  "--out", "some dir"]}))  # fmt: skip
+    (tmp_path / "followup" / "sweep.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    "/x/bin/contrastlens",
+                    "sweep",
+                    "--preset",
+                    "p",
+                    "--grid",
+                    "vrn.weight=25",
+                    "--out",
+                    "some dir",
+                ]
+            }
+        )
+    )
 
     statuses = {r.name: r.status for r in find_runs(tmp_path)}
     assert statuses["bad"] == "diverged" and statuses["crashed"] == "failed"
@@ -134,9 +156,13 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
         meta.write_text(json.dumps({"world_size": 2}))
     rep = build_report(tmp_path)
     rows = {(r[0], r[2]): r for r in rep["arms"][1]}
-    assert set(rows) == {("32", "simclr"), ("32", "simclr + GOR 1"),
-                         ("32", "simclr, cached batch 512"), ("512", "simclr"),
-                         ("32", "simclr, batch 64 over 2 processes")}  # fmt: skip
+    assert set(rows) == {
+        ("32", "simclr"),
+        ("32", "simclr + GOR 1"),
+        ("32", "simclr, cached batch 512"),
+        ("512", "simclr"),
+        ("32", "simclr, batch 64 over 2 processes"),
+    }
     assert rows[("32", "simclr")][5] == "(baseline)"
     assert rows[("32", "simclr")][4] == "81.00 ± 1.41"
     # GOR: differences 1 and 2 points; cached: 3 and 4 points, at 3x the time, same memory
@@ -156,8 +182,14 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
 
 def test_deltas_count_the_scored_images_where_runs_saved_them(tmp_path):
     # 2 seeds x 8 scored images per arm: which images each probe got right (eval.correct)
-    flags = {"a0": "11110000", "a1": "11100000", "b0": "11111000", "b1": "11110100",
-             "c0": "11111100", "c1": "11111100"}  # fmt: skip
+    flags = {
+        "a0": "11110000",
+        "a1": "11100000",
+        "b0": "11111000",
+        "b1": "11110100",
+        "c0": "11111100",
+        "c1": "11111100",
+    }
     for name, bits in flags.items():
         weight = {"a": 0.0, "b": 30.0, "c": 100.0}[name[0]]
         _run(tmp_path, name, "simclr", 32, weight, int(name[1]), bits.count("1") / 8, 0.5, 0.1)

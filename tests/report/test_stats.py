@@ -45,8 +45,9 @@ def test_t_quantiles_are_exact():
     # closed forms: df 1 (Cauchy) tan(pi (p - 1/2)); df 2: (2p - 1) / sqrt(2 p (1 - p))
     for p in (0.6, 0.9, 0.975, 0.999):
         assert t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)), rel=1e-10)
-        assert t_quantile(p, 2) == pytest.approx((2 * p - 1) / math.sqrt(2 * p * (1 - p)),
-                                                 rel=1e-10)  # fmt: skip
+        assert t_quantile(p, 2) == pytest.approx(
+            (2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-10
+        )
     assert t_quantile(0.025, 7) == pytest.approx(-t_quantile(0.975, 7), rel=1e-12)
     # large df: the normal quantile (1.959963984540054), approached from above like 1 + a/df
     assert 1.959963984540054 < t975(10**6) < 1.959963984540054 + 1e-5

@@ -23,28 +23,32 @@ def test_overrides_are_typed_and_validated():
     assert presets.get_text("wordnet").mini_batch() == 16  # plain arms: the batch itself
 
 
-@pytest.mark.parametrize("item, message", [
-    ("arm=simclr", "arm must be one of"),
-    ("batch_size=1", "batch_size must be >= 2"),
-    ("batch_size=abc", "batch_size must be a finite int"),
-    ("lr=nan", "lr must be a finite float"),
-    ("lr=0", "lr must be > 0"),
-    ("mini_batch_size=8", "mini_batch_size is cached-mnrl's setting"),
-    ("train_pairs=8", "less than one batch"),
-    ("eval_split=train", "eval_split must be validation or test"),
-    ("amp=fp16", "amp must be one of"),
-    ("warmup_ratio=1", "warmup_ratio must be in [0, 1)"),
-    ("eval_synsets=1", "eval_synsets must be 0 (all) or >= 2"),
-    ("name=a/b", "plain folder name"),
-    ("temperature=0.1", "unknown text setting 'temperature'"),
-    ("gamma=0", "gamma must be in (0, 1]"),
-    ("gamma=1.5", "gamma must be in (0, 1]"),
-    ("mask_duplicates=maybe", "mask_duplicates must be true or false"),
-    ("lr", "expects key=value"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("arm=simclr", "arm must be one of"),
+        ("batch_size=1", "batch_size must be >= 2"),
+        ("batch_size=abc", "batch_size must be a finite int"),
+        ("lr=nan", "lr must be a finite float"),
+        ("lr=0", "lr must be > 0"),
+        ("mini_batch_size=8", "mini_batch_size is cached-mnrl's setting"),
+        ("train_pairs=8", "less than one batch"),
+        ("eval_split=train", "eval_split must be validation or test"),
+        ("amp=fp16", "amp must be one of"),
+        ("warmup_ratio=1", "warmup_ratio must be in [0, 1)"),
+        ("eval_synsets=1", "eval_synsets must be 0 (all) or >= 2"),
+        ("name=a/b", "plain folder name"),
+        ("temperature=0.1", "unknown text setting 'temperature'"),
+        ("gamma=0", "gamma must be in (0, 1]"),
+        ("gamma=1.5", "gamma must be in (0, 1]"),
+        ("mask_duplicates=maybe", "mask_duplicates must be true or false"),
+        ("lr", "expects key=value"),
+    ],
+)
 def test_bad_overrides_name_the_problem(item, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")
-                       .replace("[", r"\[")):  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ):
         config.apply_overrides(presets.get_text("wordnet"), [item])
 
 
@@ -53,9 +57,12 @@ def test_json_config_merges_and_checks_types(tmp_path):
     good.write_text(json.dumps({"arm": "mnrl-gor", "gor_weight": 2, "seed": 3}))
     cfg = config.merge(presets.get_text("wordnet"), config.read(good), where=str(good))
     assert (cfg.arm, cfg.gor_weight, cfg.seed, cfg.train_pairs) == ("mnrl-gor", 2.0, 3, 8000)
-    for bad, message in (({"seed": 1.5}, "seed must be a int"), ({"lr": "fast"}, "lr must be a "
-                         "finite float"), ({"batch_size": True}, "batch_size must be a int"),
-                         ({"wat": 1}, "unknown text setting 'wat'")):  # fmt: skip
+    for bad, message in (
+        ({"seed": 1.5}, "seed must be a int"),
+        ({"lr": "fast"}, "lr must be a finite float"),
+        ({"batch_size": True}, "batch_size must be a int"),
+        ({"wat": 1}, "unknown text setting 'wat'"),
+    ):
         with pytest.raises(ConfigError, match=message):
             config.merge(presets.get_text("wordnet"), bad)
     (tmp_path / "list.json").write_text("[1]")
@@ -66,8 +73,21 @@ def test_json_config_merges_and_checks_types(tmp_path):
 
 
 def test_cli_prints_config_and_refuses_bad_input(tmp_path, capsys):
-    assert main(["train-text", "--preset", "wordnet-smoke", "--set", "arm=mnrl-vrn",
-                 "--name", "x", "--print-config"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train-text",
+                "--preset",
+                "wordnet-smoke",
+                "--set",
+                "arm=mnrl-vrn",
+                "--name",
+                "x",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["arm"] == "mnrl-vrn" and printed["name"] == "x" and printed["train_pairs"] == 64
     assert main(["train-text", "--set", "batch_size=0"]) == 2

@@ -9,22 +9,59 @@ from contrastlens import runfolder as rf
 from contrastlens.report.text import build_text_report
 
 
-def _run(root, name, *, arm, seed, mrr, r1, batch=16, mini=0, split="test", neg_var=0.01,
-         train_s=100.0, status="finished", ranks=None):  # fmt: skip
+def _run(
+    root,
+    name,
+    *,
+    arm,
+    seed,
+    mrr,
+    r1,
+    batch=16,
+    mini=0,
+    split="test",
+    neg_var=0.01,
+    train_s=100.0,
+    status="finished",
+    ranks=None,
+):
     folder = root / "runs" / name
     folder.mkdir(parents=True)
-    cfg = {"arm": arm, "batch_size": batch, "mini_batch_size": mini, "seed": seed, "lr": 1e-4,
-           "vrn_weight": 10.0, "gor_weight": 1.0, "eval_split": split}  # fmt: skip
+    cfg = {
+        "arm": arm,
+        "batch_size": batch,
+        "mini_batch_size": mini,
+        "seed": seed,
+        "lr": 1e-4,
+        "vrn_weight": 10.0,
+        "gor_weight": 1.0,
+        "eval_split": split,
+    }
     rf.write_json(cfg, folder / rf.CONFIG)
-    rf.write_json({"git": {"revision": "abc", "dirty": False}, "precision": {"amp": "bf16"}},
-                  folder / rf.META)  # fmt: skip
-    ev = {"mrr@10": mrr, "recall@1": r1, "recall@10": 0.9, "eval_time_s": 5.0, "split": split,
-          "lens": {"neg_mean": 0.1, "neg_var": neg_var, "rankme": 300.0}}  # fmt: skip
+    rf.write_json(
+        {"git": {"revision": "abc", "dirty": False}, "precision": {"amp": "bf16"}}, folder / rf.META
+    )
+    ev = {
+        "mrr@10": mrr,
+        "recall@1": r1,
+        "recall@10": 0.9,
+        "eval_time_s": 5.0,
+        "split": split,
+        "lens": {"neg_mean": 0.1, "neg_var": neg_var, "rankme": 300.0},
+    }
     if ranks is not None:
         ev["ranks"] = ranks
-    rf.write_json({"status": status, "train_time_s": train_s, "pairs_per_s": 20.0,
-                   "peak_rss_train_mb": 900.0, "rss_before_train_mb": 700.0, "eval": ev},
-                  folder / rf.FINAL)  # fmt: skip
+    rf.write_json(
+        {
+            "status": status,
+            "train_time_s": train_s,
+            "pairs_per_s": 20.0,
+            "peak_rss_train_mb": 900.0,
+            "rss_before_train_mb": 700.0,
+            "eval": ev,
+        },
+        folder / rf.FINAL,
+    )
 
 
 def test_tables_paired_differences_and_findings(tmp_path):
@@ -33,8 +70,17 @@ def test_tables_paired_differences_and_findings(tmp_path):
         _run(
             tmp_path, f"vrn_{seed}", arm="mnrl-vrn", seed=seed, mrr=vrn, r1=vrn - 0.1, neg_var=0.004
         )
-        _run(tmp_path, f"cached_{seed}", arm="cached-mnrl", seed=seed, mrr=base + 0.01,
-             r1=base, batch=256, mini=16, train_s=150.0)  # fmt: skip
+        _run(
+            tmp_path,
+            f"cached_{seed}",
+            arm="cached-mnrl",
+            seed=seed,
+            mrr=base + 0.01,
+            r1=base,
+            batch=256,
+            mini=16,
+            train_s=150.0,
+        )
     _run(tmp_path, "zero", arm="zero-shot", seed=0, mrr=0.30, r1=0.2, train_s=0.0)
     _run(tmp_path, "sel", arm="mnrl", seed=0, mrr=0.99, r1=0.99, split="validation")
     _run(tmp_path, "broken", arm="mnrl", seed=5, mrr=0.0, r1=0.0, status="partial")

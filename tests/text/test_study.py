@@ -32,8 +32,12 @@ def test_text_smoke_study_end_to_end(tmp_path, capsys):
     assert set(finals) == {"zero-shot_seed0", "mnrl_seed0", "mnrl-vrn_seed0", "cached-mnrl_seed0"}
     steps = {name: f["steps"] for name, f in finals.items()}
     # 64 pairs: 4 steps of 16, 2 of the cached arm's 32; the zero-shot model is not trained
-    assert steps == {"zero-shot_seed0": 0, "mnrl_seed0": 4, "mnrl-vrn_seed0": 4,
-                     "cached-mnrl_seed0": 2}  # fmt: skip
+    assert steps == {
+        "zero-shot_seed0": 0,
+        "mnrl_seed0": 4,
+        "mnrl-vrn_seed0": 4,
+        "cached-mnrl_seed0": 2,
+    }
     for f in finals.values():
         ev = f["eval"]
         assert ev["split"] == "test" and ev["documents"] == 64 and ev["lens_pairs"] == 64
@@ -96,8 +100,9 @@ def test_retrieval_scores_match_a_direct_computation():
     task = wordnet.retrieval_task(synsets)
     docs = list(task.corpus)
     q = model.encode(list(task.queries.values()), convert_to_tensor=True, normalize_embeddings=True)
-    d = model.encode([task.corpus[k] for k in docs], convert_to_tensor=True,
-                     normalize_embeddings=True)  # fmt: skip
+    d = model.encode(
+        [task.corpus[k] for k in docs], convert_to_tensor=True, normalize_embeddings=True
+    )
     order = (q @ d.T).argsort(dim=1, descending=True)
     ranks = []
     for i, qid in enumerate(task.queries):

@@ -23,9 +23,16 @@ def test_presets_validate_and_round_trip(name):
 def test_overrides_typed():
     cfg = apply_overrides(
         presets.get("fmnist-simclr"),
-        ["train.batch_size=32", "vrn.weight=30", "method.within_view=false", "vrn.n=null",
-         "data.augment.crop_scale=[0.5, 1]", "model.widths=16,32,64", "method.name=dcl"],
-    )  # fmt: skip
+        [
+            "train.batch_size=32",
+            "vrn.weight=30",
+            "method.within_view=false",
+            "vrn.n=null",
+            "data.augment.crop_scale=[0.5, 1]",
+            "model.widths=16,32,64",
+            "method.name=dcl",
+        ],
+    )
     assert cfg.train.batch_size == 32 and cfg.vrn.weight == 30.0
     assert cfg.method.within_view is False and cfg.vrn.n is None and cfg.method.name == "dcl"
     assert cfg.data.augment.crop_scale == (0.5, 1.0) and cfg.model.widths == (16, 32, 64)

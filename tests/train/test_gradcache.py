@@ -25,8 +25,9 @@ def _setup(method="simclr", norm="none", vrn=3.0, gor=0.0, batch=16):
     cfg.train.batch_size, cfg.method.moco_queue = batch, 32
     seed_everything(0)
     split = load_split(cfg.data, "train")
-    batches, n, channels = two_view_batches(cfg.data, batch_size=batch, seed=0, device=CPU,
-                                            dtype=torch.float64, images=split)  # fmt: skip
+    batches, n, channels = two_view_batches(
+        cfg.data, batch_size=batch, seed=0, device=CPU, dtype=torch.float64, images=split
+    )
     r = resolve(cfg, n_train=n, world=1, steps_per_epoch=len(batches))
     p = build(cfg, r, CPU, torch.float64, channels)
     x1, x2, ids = next(iter(batches.epoch(0)))
@@ -39,9 +40,15 @@ def _grads(p):
 
 @pytest.mark.parametrize(
     "method, vrn, gor",
-    [("simclr", 3.0, 0.0), ("dcl", 0.0, 0.0), ("dhel", 3.0, 0.0), ("siglip", 3.0, 0.0),
-     ("infonce", 0.0, 2.0), ("moco", 3.0, 0.0)],
-)  # fmt: skip
+    [
+        ("simclr", 3.0, 0.0),
+        ("dcl", 0.0, 0.0),
+        ("dhel", 3.0, 0.0),
+        ("siglip", 3.0, 0.0),
+        ("infonce", 0.0, 2.0),
+        ("moco", 3.0, 0.0),
+    ],
+)
 def test_chunked_step_equals_plain_step(method, vrn, gor):
     p, x1, x2, ids = _setup(method, vrn=vrn, gor=gor)
     moco_state = copy.deepcopy(p.moco.state_dict()) if p.moco is not None else None
@@ -150,8 +157,11 @@ def _chunkwise_reference(p, x1, x2, ids, M):
     z1, z2 = [], []
     for lo in range(0, x1.shape[0], M):
         with p.precision.autocast(p.device):
-            _, z = p.model(torch.cat([p.precision.inputs(x1[lo : lo + M]),
-                                      p.precision.inputs(x2[lo : lo + M])]))  # fmt: skip
+            _, z = p.model(
+                torch.cat(
+                    [p.precision.inputs(x1[lo : lo + M]), p.precision.inputs(x2[lo : lo + M])]
+                )
+            )
         z1.append(z[:M].to(p.dtype))
         z2.append(z[M:].to(p.dtype))
     loss = p.objective(torch.cat(z1), torch.cat(z2), ids=ids)["loss"]
@@ -192,8 +202,9 @@ def test_chunked_step_under_bf16_autocast_matches_the_chunkwise_step():
     cfg.train.dtype, cfg.vrn.weight, cfg.train.batch_size = "float32", 3.0, 16
     seed_everything(0)
     split = load_split(cfg.data, "train")
-    batches, n, channels = two_view_batches(cfg.data, batch_size=16, seed=0, device=CPU,
-                                            images=split)  # fmt: skip
+    batches, n, channels = two_view_batches(
+        cfg.data, batch_size=16, seed=0, device=CPU, images=split
+    )
     r = resolve(cfg, n_train=n, world=1, steps_per_epoch=len(batches))
     p = build(cfg, r, CPU, torch.float32, channels)
     p.precision = Precision(amp="bf16", channels_last=False)

@@ -14,8 +14,19 @@ from contrastlens import runfolder as rf
 def test_sigkill_then_resume(tmp_path):
     run = tmp_path / "k"
     sets = ["--set", "train.epochs=400", "--set", "eval.at_end=false"]
-    cmd = [sys.executable, "-m", "contrastlens", "train", "--preset", "smoke", *sets,
-           "--out-dir", str(tmp_path), "--name", "k"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "contrastlens",
+        "train",
+        "--preset",
+        "smoke",
+        *sets,
+        "--out-dir",
+        str(tmp_path),
+        "--name",
+        "k",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
@@ -31,8 +42,18 @@ def test_sigkill_then_resume(tmp_path):
     ckpt = torch.load(run / rf.CHECKPOINT, weights_only=False)  # complete, loadable
     assert ckpt["step"] % 4 == 0 and ckpt["epoch"] >= 2
     stop = f"train.max_steps={ckpt['step'] + 8}"
-    resume = [sys.executable, "-m", "contrastlens", "train", "--resume", str(run),
-              "--set", "train.epochs=400", "--set", stop]  # fmt: skip
+    resume = [
+        sys.executable,
+        "-m",
+        "contrastlens",
+        "train",
+        "--resume",
+        str(run),
+        "--set",
+        "train.epochs=400",
+        "--set",
+        stop,
+    ]
     out = subprocess.run(resume, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     # a kill during a checkpoint write leaves only a temp file, which the resume removes

@@ -11,17 +11,23 @@ CPU = torch.device("cpu")
 def test_auto_follows_native_bf16(monkeypatch):
     monkeypatch.setattr(P, "native_bf16", lambda device: True)
     assert P.resolve_precision(TrainConfig(), CPU, convolutional=True).as_dict() == {
-        "amp": "bf16", "channels_last": True, "tf32": False
-    }  # fmt: skip
+        "amp": "bf16",
+        "channels_last": True,
+        "tf32": False,
+    }
     assert not P.resolve_precision(TrainConfig(), CPU, convolutional=False).channels_last
     monkeypatch.setattr(P, "native_bf16", lambda device: False)
     assert P.resolve_precision(TrainConfig(), CPU, convolutional=True).as_dict() == {
-        "amp": "off", "channels_last": False, "tf32": False
-    }  # fmt: skip
+        "amp": "off",
+        "channels_last": False,
+        "tf32": False,
+    }
     forced = TrainConfig(amp="bf16", channels_last="on")
     assert P.resolve_precision(forced, CPU, convolutional=True).as_dict() == {
-        "amp": "bf16", "channels_last": True, "tf32": False
-    }  # fmt: skip
+        "amp": "bf16",
+        "channels_last": True,
+        "tf32": False,
+    }
     f64 = TrainConfig(amp="bf16", dtype="float64")  # float64 runs are never autocast
     assert P.resolve_precision(f64, CPU, convolutional=True).amp == "off"
 

@@ -39,21 +39,35 @@ def check(args: argparse.Namespace) -> None:
     the study itself checks how n, d and --batch fit together."""
     import math
 
-    floats = {"--vrn-weight": args.vrn_weight, "--temperature": args.temperature,
-              "--t": args.t, "--b": args.b, "--lr": args.lr}  # fmt: skip
+    floats = {
+        "--vrn-weight": args.vrn_weight,
+        "--temperature": args.temperature,
+        "--t": args.t,
+        "--b": args.b,
+        "--lr": args.lr,
+    }
     for flag, value in floats.items():
         if value is not None and not math.isfinite(value):
             raise ValueError(f"{flag} must be a finite number, got {value}")
     for flag, value in {"--temperature": args.temperature, "--t": args.t, "--lr": args.lr}.items():
         if value is not None and value <= 0:
             raise ValueError(f"{flag} must be > 0, got {value}")
-    ints = {"--n": args.n, "--d": args.d, "--batch": args.batch, "--steps": args.steps,
-            "--min-steps": args.min_steps, "--seed": args.seed}  # fmt: skip
+    ints = {
+        "--n": args.n,
+        "--d": args.d,
+        "--batch": args.batch,
+        "--steps": args.steps,
+        "--min-steps": args.min_steps,
+        "--seed": args.seed,
+    }
     for flag, value in ints.items():
         if value >= 2**31:
             raise ValueError(f"{flag}={value} is too large (the limit is {2**31:,})")
-    for flag, value in {"--vrn-weight": args.vrn_weight, "--min-steps": args.min_steps,
-                        "--seed": args.seed}.items():  # fmt: skip
+    for flag, value in {
+        "--vrn-weight": args.vrn_weight,
+        "--min-steps": args.min_steps,
+        "--seed": args.seed,
+    }.items():
         if value < 0:
             raise ValueError(f"{flag} must be >= 0, got {value}")
 

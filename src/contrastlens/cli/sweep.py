@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not values:
             raise ConfigError(f"--grid expects KEY=V1,V2,..., got {item!r}")
         if key.strip() in grid:
-            raise ConfigError(f"--grid {key.strip()} is given twice; list all its values in one "
-                              "--grid KEY=V1,V2,...")  # fmt: skip
+            raise ConfigError(
+                f"--grid {key.strip()} is given twice; list all its values in one "
+                "--grid KEY=V1,V2,..."
+            )
         grid[key.strip()] = [_value(v) for v in values.split(",")]
     if not grid:
         raise ConfigError("give at least one --grid KEY=V1,V2,...")
@@ -86,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
         overrides[key.strip()] = _value(value)
     both = sorted(set(grid) & set(overrides))
     if both:
-        raise ConfigError(f"{both[0]} is given both as --grid and as --set (the grid would win); "
-                          "give it once")  # fmt: skip
+        raise ConfigError(
+            f"{both[0]} is given both as --grid and as --set (the grid would win); give it once"
+        )
     sweep = Sweep(name=args.out, preset=args.preset, grid=grid, overrides=overrides)
     check(sweep)
     Path(args.out).mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here

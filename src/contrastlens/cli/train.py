@@ -30,12 +30,22 @@ def register(subparsers) -> None:
     )
     p.add_argument("--preset", default=None, help="start from a named preset (--list-presets)")
     p.add_argument("--config", default=None, help="a JSON config file (partial is fine)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one key, e.g. train.batch_size=32 (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. train.batch_size=32 (repeatable)",
+    )
     p.add_argument("--name", default=None, help="run folder name (under out_dir)")
     p.add_argument("--out-dir", default=None, help="parent folder of the run (default: runs)")
-    p.add_argument("--resume", default=None, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its checkpoint")  # fmt: skip
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its checkpoint",
+    )
     p.add_argument(
         "--dry-run", action="store_true", help="2 steps on synthetic data (smoke, or --preset)"
     )
@@ -94,8 +104,10 @@ def build_config(args):
         try:
             cfg = config_from_dict(stored)
         except ConfigError as err:
-            raise ConfigError(f"{path}: {err}; the run's config is damaged or from another "
-                              "version. Fix: restore it, or start a new run") from None  # fmt: skip
+            raise ConfigError(
+                f"{path}: {err}; the run's config is damaged or from another "
+                "version. Fix: restore it, or start a new run"
+            ) from None
     elif args.preset:
         cfg = presets.get(args.preset)
     elif args.dry_run:
@@ -107,8 +119,9 @@ def build_config(args):
             cfg = config_from_dict(_read_config_file(args.config), base=cfg)
         except ConfigError as err:
             msg = str(err)
-            raise ConfigError(msg if msg.startswith("--config") else f"--config {args.config}: "
-                              f"{msg}") from None  # fmt: skip
+            raise ConfigError(
+                msg if msg.startswith("--config") else f"--config {args.config}: {msg}"
+            ) from None
     cfg = apply_overrides(cfg, args.overrides)
     if args.name:
         cfg.name = args.name
@@ -155,8 +168,9 @@ def run(args) -> int:
     if not args.resume:  # an out_dir that cannot be made fails here, before any work
         Path(run_dir).parent.mkdir(parents=True, exist_ok=True)
     try:  # locks the folder; on --resume checks what may change and records it (train.resume)
-        final = train(cfg, run_dir, resume=bool(args.resume),
-                      eval_at_end=False if args.no_eval else None)  # fmt: skip
+        final = train(
+            cfg, run_dir, resume=bool(args.resume), eval_at_end=False if args.no_eval else None
+        )
     except TrainingDivergedError as err:
         print(f"contrastlens train: {err}", file=sys.stderr)
         return 3

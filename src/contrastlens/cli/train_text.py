@@ -28,8 +28,14 @@ def register(subparsers) -> None:
         help="a text preset: wordnet (the study's run) or wordnet-smoke",
     )
     p.add_argument("--config", default=None, help="a JSON text config (partial is fine)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, e.g. arm=mnrl-vrn (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. arm=mnrl-vrn (repeatable)",
+    )
     p.add_argument("--name", default=None, help="run folder name (under out_dir)")
     p.add_argument("--out-dir", default=None, help="parent folder of the run (default: runs)")
     p.add_argument("--print-config", action="store_true", help="print the config and exit")
@@ -55,13 +61,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         import sentence_transformers  # noqa: F401
     except ImportError:
-        raise ConfigError("train-text needs the sentence-transformers extra: pip install "
-                          "'contrastlens[sentence-transformers]'") from None  # fmt: skip
+        raise ConfigError(
+            "train-text needs the sentence-transformers extra: pip install "
+            "'contrastlens[sentence-transformers]'"
+        ) from None
     from contrastlens.text.trainer import train_text
 
     final = train_text(cfg)
     ev = final["eval"]
-    print(f"{cfg.run_name()}: {ev['split']} MRR@10 {100 * ev['mrr@10']:.2f}, R@1 "
-          f"{100 * ev['recall@1']:.2f}, R@10 {100 * ev['recall@10']:.2f}; neg. variance "
-          f"{ev['lens']['neg_var']:.5f}; trained {final['train_time_s']:.0f} s")  # fmt: skip
+    print(
+        f"{cfg.run_name()}: {ev['split']} MRR@10 {100 * ev['mrr@10']:.2f}, R@1 "
+        f"{100 * ev['recall@1']:.2f}, R@10 {100 * ev['recall@10']:.2f}; neg. variance "
+        f"{ev['lens']['neg_var']:.5f}; trained {final['train_time_s']:.0f} s"
+    )
     return 0

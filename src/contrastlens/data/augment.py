@@ -77,9 +77,16 @@ def recipe(name: str, **overrides) -> AugmentConfig:
         cfg = AugmentConfig(recipe="simclr")
     elif name == "grayscale":
         cfg = AugmentConfig(
-            recipe="grayscale", crop_scale=(0.35, 1.0), jitter_p=0.8, brightness=0.4,
-            contrast=0.4, saturation=0.0, hue=0.0, grayscale_p=0.0, blur_p=0.0,
-        )  # fmt: skip
+            recipe="grayscale",
+            crop_scale=(0.35, 1.0),
+            jitter_p=0.8,
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.0,
+            hue=0.0,
+            grayscale_p=0.0,
+            blur_p=0.0,
+        )
     elif name == "none":
         cfg = AugmentConfig(recipe="none", crop="none", flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
         cfg.blur_p = 0.0
@@ -123,8 +130,9 @@ def crop_flip(x_BCHW: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> t
     theta_B23[:, 1, 2] = cy_B
     theta_B23 = theta_B23.to(device=x_BCHW.device, dtype=x_BCHW.dtype)
     grid_BHW2 = F.affine_grid(theta_B23, [B, C, H, W], align_corners=False)
-    return F.grid_sample(x_BCHW, grid_BHW2, mode="bilinear", padding_mode="zeros",
-                         align_corners=False)  # fmt: skip
+    return F.grid_sample(
+        x_BCHW, grid_BHW2, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
 
 
 _RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))

@@ -28,9 +28,17 @@ from contrastlens.errors import DataError
 from contrastlens.runfolder import atomic_write
 
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 SPLITS = {
     "fashion-mnist": ("train", "test"),
     "cifar10": ("train", "test"),
@@ -43,8 +51,18 @@ SPLITS = {
 PROBE_FIT = {("stl10", "unlabeled"): "train", ("stl10", "train+unlabeled"): "train"}
 # STL-10's class_names.txt, for copies that hold only the .bin files (torchvision then sets no
 # `classes`).
-STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
-                 "truck"]  # fmt: skip
+STL10_CLASSES = [
+    "airplane",
+    "bird",
+    "car",
+    "cat",
+    "deer",
+    "dog",
+    "horse",
+    "monkey",
+    "ship",
+    "truck",
+]
 
 
 @dataclass
@@ -88,13 +106,16 @@ def load_dataset(
     if cache and path.is_file():
         try:
             blob = torch.load(path, mmap=True, weights_only=True)
-            cached = LabeledImages(name, split, blob["images"], blob["labels"],
-                                   list(blob["classes"]))  # fmt: skip
+            cached = LabeledImages(
+                name, split, blob["images"], blob["labels"], list(blob["classes"])
+            )
             _check(name, split, cached.images, cached.labels)
             return cached
         except Exception as err:  # a stale or damaged cache is rebuilt, never trusted
-            _note(f"the cached tensors {path} could not be read ({type(err).__name__}); "
-                  "rebuilding them from the dataset files")  # fmt: skip
+            _note(
+                f"the cached tensors {path} could not be read ({type(err).__name__}); "
+                "rebuilding them from the dataset files"
+            )
             path.unlink(missing_ok=True)
     images, labels, classes = _PARSERS[name](directory, split)
     _check(name, split, images, labels)
@@ -116,8 +137,10 @@ def _save_cache(obj: dict, path: Path) -> None:
         atomic_write(path, lambda f: torch.save(obj, f), binary=True)
     except OSError as err:
         why = "disk full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else err.strerror
-        _note(f"could not write the dataset cache {path} ({why}); continuing without it. "
-              "Fix: free space, or point $CONTRASTLENS_CACHE to a writable folder")  # fmt: skip
+        _note(
+            f"could not write the dataset cache {path} ({why}); continuing without it. "
+            "Fix: free space, or point $CONTRASTLENS_CACHE to a writable folder"
+        )
 
 
 def _check(name: str, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -223,9 +246,13 @@ class ImageFolderUint8(torch.utils.data.Dataset):
             raise DataError(
                 f"imagefolder: {directory} does not exist (expected {path}/{split}/<class>/*.jpg)"
             )
-        self.transform = v2.Compose([
-            v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size),
-        ])  # fmt: skip
+        self.transform = v2.Compose(
+            [
+                v2.PILToTensor(),
+                v2.Resize(image_size, antialias=True),
+                v2.CenterCrop(image_size),
+            ]
+        )
         self.folder = tvd.ImageFolder(str(directory))
         self.classes = list(self.folder.classes)
 

@@ -94,8 +94,14 @@ def two_view_batches(
 ) -> tuple[TwoViewBatches, int, int]:
     """The two-view batcher of the training split, the training-set size and the channel
     count. `images`: the training split if the caller already holds it (else loaded)."""
-    common = dict(batch_size=batch_size, augment=data.augment, seed=seed, rank=rank,
-                  world_size=world_size, dtype=dtype)  # fmt: skip
+    common = dict(
+        batch_size=batch_size,
+        augment=data.augment,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        dtype=dtype,
+    )
     if data.dataset == "imagefolder":
         from contrastlens.data.datasets import open_imagefolder
 
@@ -103,8 +109,9 @@ def two_view_batches(
             raise ValueError("data.root: the image folder path is required for imagefolder")
         ds = open_imagefolder(data.root, data.train_split, image_side(data, None))
         mean, std = normalization("imagefolder", 3)
-        b = ImageFolderBatches(ds, workers=data.workers, device=device, mean=mean, std=std,
-                               **common)  # fmt: skip
+        b = ImageFolderBatches(
+            ds, workers=data.workers, device=device, mean=mean, std=std, **common
+        )
         return b, len(ds), 3
     x_NCHW, _ = images if images is not None else load_split(data, data.train_split)
     mean, std = normalization(data.dataset, x_NCHW.shape[1])

@@ -159,9 +159,12 @@ class ImageFolderBatches(TwoViewBatches):
             lo = step * self.batch_size + self.rank * self.local_batch
             order.append(perm_N[lo : lo + self.local_batch].tolist())
         loader = DataLoader(
-            self.dataset, batch_sampler=order, num_workers=self.workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
-        )  # fmt: skip
+            self.dataset,
+            batch_sampler=order,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
         for i, (x_BCHW, _) in enumerate(loader):
             step = start_step + i
             ids_B = torch.tensor(order[i], device=self.device)

@@ -461,8 +461,9 @@ def split_synsets(
 
 
 # ----------------------------------------------------------------------------- the text task
-def training_pairs(synsets: list[Synset] | tuple[Synset, ...], n: int = 0, seed: int = 0
-                   ) -> list[tuple[str, str]]:  # fmt: skip
+def training_pairs(
+    synsets: list[Synset] | tuple[Synset, ...], n: int = 0, seed: int = 0
+) -> list[tuple[str, str]]:
     """A fixed subset of `pairs(synsets)`: all of them in a seeded random order, cut to the first
     `n` (0 = all). The order depends on `seed` and the texts only (sha256), not on Python's
     hash seed, so every arm and every seed of a study trains on the same pairs."""

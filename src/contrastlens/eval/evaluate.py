@@ -88,8 +88,19 @@ def extract_features(
 
 
 @torch.no_grad()
-def augmented_projections(encoder, images_NCHW, augment_cfg, mean, std, device, dtype, *,
-                          seed: int, batch_size: int = 1024, precision=FP32):  # fmt: skip
+def augmented_projections(
+    encoder,
+    images_NCHW,
+    augment_cfg,
+    mean,
+    std,
+    device,
+    dtype,
+    *,
+    seed: int,
+    batch_size: int = 1024,
+    precision=FP32,
+):
     """Projector outputs of two augmented views of every image (eval mode): 2 x (N, P)."""
     from contrastlens.data.augment import augment
 
@@ -129,13 +140,17 @@ def raw_pixel_floor(train: Split, test: Split, ev, *, seed: int = 0) -> dict:
     knn_at = _knn_top1(ev, ftr, ytr, fte, yte)
     lin = LinearProbe(epochs=ev.linear_epochs, lr=ev.linear_lr, seed=seed).fit(ftr, ytr)
     return {
-        "linear_top1": lin.scores(fte, yte)["top1"], "knn_top1": knn_at[ev.knn_k],
-        f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K], "linear_epochs": ev.linear_epochs,
+        "linear_top1": lin.scores(fte, yte)["top1"],
+        "knn_top1": knn_at[ev.knn_k],
+        f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],
+        "linear_epochs": ev.linear_epochs,
         "linear_lr": ev.linear_lr,
-        "knn_k": ev.knn_k, "knn_temperature": ev.knn_temperature,
-        "feature_dim": int(ftr.shape[1]), "n_train": int(ftr.shape[0]),
+        "knn_k": ev.knn_k,
+        "knn_temperature": ev.knn_temperature,
+        "feature_dim": int(ftr.shape[1]),
+        "n_train": int(ftr.shape[0]),
         "time_s": time.perf_counter() - t0,
-    }  # fmt: skip
+    }
 
 
 def _features(encoder, train: Split, test: Split, norm, device, dtype, precision):
@@ -147,8 +162,9 @@ def _features(encoder, train: Split, test: Split, norm, device, dtype, precision
     return ftr.to(device), fte.to(device)
 
 
-def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, dtype,
-                      precision=FP32) -> dict:  # fmt: skip
+def probe_curve_point(
+    encoder, train: Split, test: Split, ev, *, norm, device, dtype, precision=FP32
+) -> dict:
     """Quick probes for the accuracy-vs-time curve (kNN + a short linear probe). `train`: the
     split the probes fit (labeled: `data.splits.probe_fit_split`)."""
     ftr, fte = _features(encoder, train, test, norm, device, dtype, precision)
@@ -158,8 +174,13 @@ def probe_curve_point(encoder, train: Split, test: Split, ev, *, norm, device, d
         .fit(ftr, train[1])
         .scores(fte, test[1])
     )
-    return {"knn_top1": knn, "linear_top1": lin["top1"], "linear_top5": lin["top5"],
-            "linear_epochs": ev.curve_linear_epochs, "linear_lr": ev.linear_lr}  # fmt: skip
+    return {
+        "knn_top1": knn,
+        "linear_top1": lin["top1"],
+        "linear_top5": lin["top5"],
+        "linear_epochs": ev.curve_linear_epochs,
+        "linear_lr": ev.linear_lr,
+    }
 
 
 def evaluate_encoder(
@@ -211,45 +232,61 @@ def evaluate_encoder(
     lin_correct = lin_top1 == yte.long().to(lin_top1.device)
     scored_too = None
     if also is not None:  # the same fitted probes on a second split
-        fal = extract_features(encoder.backbone, also[0], mean, std, device=device, dtype=dtype,
-                               precision=precision)  # fmt: skip
+        fal = extract_features(
+            encoder.backbone, also[0], mean, std, device=device, dtype=dtype, precision=precision
+        )
         scored_too = _scores(lin, knn, fal, also[1], ev)
 
     # Table 1: `table1_pairs` augmented training pairs (a fixed random subset).
     n = xtr.shape[0]
     g = torch.Generator().manual_seed(seed + 777)
     pick = torch.randperm(n, generator=g)[: min(ev.table1_pairs, n)]
-    z1, z2 = augmented_projections(encoder, xtr[pick], augment, mean, std, device, dtype,
-                                   seed=seed + 1, precision=precision)  # fmt: skip
+    z1, z2 = augmented_projections(
+        encoder, xtr[pick], augment, mean, std, device, dtype, seed=seed + 1, precision=precision
+    )
     st = pair_stats(z1, z2, n=n)
     hist = similarity_histograms(z1, z2, bins=50).neg  # exact over the pairs' negatives
-    table1 = {"pairs": int(pick.numel()), "pos_mean": st.pos_mean, "neg_mean": st.neg_mean,
-              "neg_var": st.neg_var, "excess": st.excess,
-              # the floor of var + mean^2 of the negatives for n unit vectors in R^d, n > d
-              "neg_second_moment": st.neg_var + st.neg_mean**2,
-              "welch_floor": welch_bound(n, z1.shape[1]),
-              "diagnostics": embedding_diagnostics(z1, z2),  # alignment, uniformity, RankMe
-              "neg_hist": {"edges": hist.edges.tolist(),
-                           "counts": hist.counts_H.tolist()}}  # fmt: skip
+    table1 = {
+        "pairs": int(pick.numel()),
+        "pos_mean": st.pos_mean,
+        "neg_mean": st.neg_mean,
+        "neg_var": st.neg_var,
+        "excess": st.excess,
+        # the floor of var + mean^2 of the negatives for n unit vectors in R^d, n > d
+        "neg_second_moment": st.neg_var + st.neg_mean**2,
+        "welch_floor": welch_bound(n, z1.shape[1]),
+        "diagnostics": embedding_diagnostics(z1, z2),  # alignment, uniformity, RankMe
+        "neg_hist": {"edges": hist.edges.tolist(), "counts": hist.counts_H.tolist()},
+    }
 
     # Exact full-dataset statistics: one augmented pair of every training image.
-    z1, z2 = augmented_projections(encoder, xtr, augment, mean, std, device, dtype,
-                                   seed=seed + 2, precision=precision)  # fmt: skip
+    z1, z2 = augmented_projections(
+        encoder, xtr, augment, mean, std, device, dtype, seed=seed + 2, precision=precision
+    )
     # split by class when every training image has one (STL-10's unlabeled images have -1)
     known = train[1] if bool((train[1] >= 0).all()) else None
     full = SimilarityAccumulator().update(z1, z2, labels=known).result().as_dict()
     return {
-        "linear_top1": lin_scores["top1"], "linear_top5": lin_scores["top5"],
-        "knn_top1": knn_at[ev.knn_k], f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],
-        "linear_epochs": ev.linear_epochs, "linear_lr": ev.linear_lr, "knn_k": ev.knn_k,
-        "knn_temperature": ev.knn_temperature, "feature_dim": int(ftr.shape[1]),
-        "table1": table1, "full": full, "eval_time_s": time.perf_counter() - t0,
+        "linear_top1": lin_scores["top1"],
+        "linear_top5": lin_scores["top5"],
+        "knn_top1": knn_at[ev.knn_k],
+        f"knn_top1_k{FLOOR_K}": knn_at[FLOOR_K],
+        "linear_epochs": ev.linear_epochs,
+        "linear_lr": ev.linear_lr,
+        "knn_k": ev.knn_k,
+        "knn_temperature": ev.knn_temperature,
+        "feature_dim": int(ftr.shape[1]),
+        "table1": table1,
+        "full": full,
+        "eval_time_s": time.perf_counter() - t0,
         "precision": getattr(precision, "as_dict", lambda: {"amp": "off"})(),
         # per scored image: paired differences over the same test images (report.stats)
-        "correct": {"linear": rf.encode_flags(lin_correct.tolist()),
-                    "knn": rf.encode_flags(knn_correct[ev.knn_k].tolist())},
+        "correct": {
+            "linear": rf.encode_flags(lin_correct.tolist()),
+            "knn": rf.encode_flags(knn_correct[ev.knn_k].tolist()),
+        },
         **({"also": scored_too} if scored_too is not None else {}),
-    }  # fmt: skip
+    }
 
 
 def _scores(lin: LinearProbe, knn: KNNProbe, f_NF: torch.Tensor, y_N: torch.Tensor, ev) -> dict:

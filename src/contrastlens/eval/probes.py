@@ -207,8 +207,13 @@ class KNNProbe:
           Discrimination. CVPR 2018. <https://arxiv.org/abs/1805.01978>
     """
 
-    def __init__(self, k: int = 200, temperature: float = 0.1, chunk_size: int = 1024,
-                 compute_dtype: torch.dtype = torch.float32):  # fmt: skip
+    def __init__(
+        self,
+        k: int = 200,
+        temperature: float = 0.1,
+        chunk_size: int = 1024,
+        compute_dtype: torch.dtype = torch.float32,
+    ):
         self.k = k
         self.temperature = temperature
         self.chunk_size = chunk_size

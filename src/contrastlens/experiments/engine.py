@@ -24,8 +24,11 @@ def _substitute(sweep: Sweep, chosen: dict[Selected, Any]) -> Sweep:
     def sub(v: Any) -> Any:
         return chosen[v] if isinstance(v, Selected) else v
 
-    return replace(sweep, grid={k: [sub(v) for v in vals] for k, vals in sweep.grid.items()},
-                   overrides={k: sub(v) for k, v in sweep.overrides.items()})  # fmt: skip
+    return replace(
+        sweep,
+        grid={k: [sub(v) for v in vals] for k, vals in sweep.grid.items()},
+        overrides={k: sub(v) for k, v in sweep.overrides.items()},
+    )
 
 
 def _placeholders(sweep: Sweep) -> set[Selected]:
@@ -78,8 +81,10 @@ def _restrict(study: Study, key: str, keep: list, flag: str) -> None:
     """Keep only the grid values of `key` in `keep`; sweeps left with none are dropped."""
     available = sorted({v for s in study.sweeps for v in s.grid.get(key, [])})
     if not set(keep) & set(available):
-        raise ValueError(f"{flag}: none of {keep} is in this study's grids; choose from "
-                         f"{', '.join(map(str, available))}")  # fmt: skip
+        raise ValueError(
+            f"{flag}: none of {keep} is in this study's grids; choose from "
+            f"{', '.join(map(str, available))}"
+        )
     for s in study.sweeps:
         if key in s.grid:
             s.grid[key] = [v for v in s.grid[key] if v in keep]
@@ -101,9 +106,12 @@ def measure_floor(sweep: Sweep, path: Path, log: Callable[[str], None]) -> dict:
     split = probe_split(cfg.data, cfg.eval.final_split)  # the split the runs' final probes score
     train = load_split(cfg.data, probe_fit_split(cfg.data))  # labeled (STL-10: train)
     test = load_split(cfg.data, split)
-    floor = {"preset": sweep.preset, "overrides": sweep.overrides,
-             **raw_pixel_floor(train, test, cfg.eval, seed=cfg.train.seed),
-             "probe_split": split}  # fmt: skip
+    floor = {
+        "preset": sweep.preset,
+        "overrides": sweep.overrides,
+        **raw_pixel_floor(train, test, cfg.eval, seed=cfg.train.seed),
+        "probe_split": split,
+    }
     rf.write_json(floor, path)
     return floor
 
@@ -144,8 +152,10 @@ def reproduce(
             raise ValueError(f"--only: unknown sweep {sorted(unknown)[0]!r}; choose from {names}")
         study.sweeps = [s for s in study.sweeps if s.name in only]
     prefix = "" if study.kind == "text" else "train."  # text configs have flat keys
-    for key, flag, keep in ((f"{prefix}seed", "--seeds", seeds),
-                            (f"{prefix}batch_size", "--batches", batches)):  # fmt: skip
+    for key, flag, keep in (
+        (f"{prefix}seed", "--seeds", seeds),
+        (f"{prefix}batch_size", "--batches", batches),
+    ):
         if keep is not None:
             _restrict(study, key, keep, flag)
     out = Path(out_dir or f"runs/reproduce-{preset}")
@@ -162,8 +172,12 @@ def reproduce(
     old = rf.try_read_json(out / rf.STUDY)
     commands = [c for c in old.get("commands", []) if c != shlex.join(args)]
     commands.append(shlex.join(args))
-    meta = {"title": study.title, "description": study.description, "commands": commands,
-            "study": asdict(study)}  # fmt: skip
+    meta = {
+        "title": study.title,
+        "description": study.description,
+        "commands": commands,
+        "study": asdict(study),
+    }
     chosen: dict[Selected, Any] = {}  # the value each selection chose on validation
     texts = dict(old.get("selections", {}))  # every sitting's choices: {"selected:key": text}
     selected = dict(old.get("selected", {}))
@@ -193,8 +207,13 @@ def reproduce(
     meta["wall_minutes_last_invocation"] = round(minutes, 2)
     rf.write_json(meta, out / rf.STUDY)
     report = build_text_report(out) if study.kind == "text" else build_report(out)
-    return {"out": out, "report": report, "results": results, "minutes": minutes,
-            "note": study.note}  # fmt: skip
+    return {
+        "out": out,
+        "report": report,
+        "results": results,
+        "minutes": minutes,
+        "note": study.note,
+    }
 
 
 def finding_lines(report: dict) -> list[str]:
@@ -220,8 +239,10 @@ def finding_lines(report: dict) -> list[str]:
             cut = f"neg. variance {a:.4f} -> {b:.4f} ({change}); "
         except (TypeError, ValueError):
             pass
-        out.append(f"{r[0]}, batch {r[1]}, VRN lambda {r[3]}: {cut}linear {r[6]}, kNN {r[8]} "
-                   f"points vs VRN off ({r[4]} seed{'s' if r[4] != '1' else ''})")  # fmt: skip
+        out.append(
+            f"{r[0]}, batch {r[1]}, VRN lambda {r[3]}: {cut}linear {r[6]}, kNN {r[8]} "
+            f"points vs VRN off ({r[4]} seed{'s' if r[4] != '1' else ''})"
+        )
     return out
 
 

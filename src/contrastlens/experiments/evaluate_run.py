@@ -48,10 +48,19 @@ def evaluate_run(path: str, *, device: str = "auto", overrides: list[str] | None
     configure_cuda(cfg.train, dev, precision)  # the run's cuDNN and TF32 settings
     if precision.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
-    result = evaluate_encoder(encoder, train, test, cfg.eval, augment=cfg.data.augment,
-                              norm=normalization(cfg.data.dataset, train[0].shape[1]),
-                              seed=cfg.train.seed, device=dev, dtype=dtype,
-                              precision=precision, fit=fit)  # fmt: skip
+    result = evaluate_encoder(
+        encoder,
+        train,
+        test,
+        cfg.eval,
+        augment=cfg.data.augment,
+        norm=normalization(cfg.data.dataset, train[0].shape[1]),
+        seed=cfg.train.seed,
+        device=dev,
+        dtype=dtype,
+        precision=precision,
+        fit=fit,
+    )
     result.update(
         probe_split=probe_split(cfg.data, cfg.eval.final_split),
         probe_fit_split=fit_name,

@@ -52,7 +52,7 @@ def fmnist_simclr() -> Config:
         # anneals fully whatever the throughput (epochs is only an upper bound).
         train=TrainConfig(
             epochs=100, batch_size=256, log_every=20, max_minutes=28.0, time_schedule=True
-        ),  # fmt: skip
+        ),
         # Probe lr 3, not the paper's 0.1, chosen on 10,000 held-out training images (a 28-minute
         # run, seed 0): 0.1 90.18, 0.3 91.49, 1 92.42, 3 92.43, 10 91.92% validation linear
         # top-1 (results/speed-targets/select-probe-lr/). 0.1 underfits these L2-normalized
@@ -80,7 +80,7 @@ def smoke() -> Config:
         data=DataConfig(dataset="synthetic", synthetic_n=64, augment=recipe("grayscale")),
         model=ModelConfig(
             backbone="small_cnn", widths=(4, 8, 8), pool=1, proj_hidden=16, proj_dim=8
-        ),  # fmt: skip
+        ),
         method=MethodConfig(name="simclr", temperature=0.5),
         optim=OptimConfig(base_lr=0.3, warmup_epochs=0.5),
         train=TrainConfig(epochs=2, batch_size=16, log_every=1, progress=False),
@@ -119,8 +119,9 @@ def stl10_simclr() -> Config:
 
 def cifar10_moco() -> Config:
     cfg = _cifar("cifar10")
-    cfg.method = MethodConfig(name="moco", temperature=0.2, moco_queue=4096,
-                              moco_momentum=0.99, moco_symmetric=True)  # fmt: skip
+    cfg.method = MethodConfig(
+        name="moco", temperature=0.2, moco_queue=4096, moco_momentum=0.99, moco_symmetric=True
+    )
     cfg.optim.base_lr = 0.06 * 2  # MoCo v2 CIFAR: 0.06 at B=512 -> 0.12 per 256 (SGD)
     cfg.optim.weight_decay = 5e-4
     cfg.preset = "cifar10-moco"
@@ -133,7 +134,7 @@ def imagefolder_simclr() -> Config:
             dataset="imagefolder",
             image_size=224,
             augment=recipe("simclr", brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2),
-        ),  # fmt: skip
+        ),
         model=ModelConfig(backbone="resnet50", proj_hidden=2048, proj_dim=128),
         method=MethodConfig(name="simclr", temperature=0.2),
         optim=OptimConfig(name="sgd", base_lr=0.1, weight_decay=1e-4, warmup_epochs=10),

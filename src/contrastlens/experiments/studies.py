@@ -97,14 +97,18 @@ def _smoke() -> Study:
             "batch": 4,
             "vrn_weight": 30.0,
             "steps": 300,
-        },  # fmt: skip
+        },
     )
 
 
 # The demo (`make demo`): fmnist-quick on 6,000 training images for 3 epochs at batch 64, with
 # 2,000 further training images held out as the validation split of the demo's own selection.
-QUICK = {"data.subset": 6000, "data.val_size": 2000, "train.batch_size": 64,
-         "eval.final_split": "test"}  # fmt: skip
+QUICK = {
+    "data.subset": 6000,
+    "data.val_size": 2000,
+    "train.batch_size": 64,
+    "eval.final_split": "test",
+}
 # lambda chosen on that validation split by `reproduce --preset quick-select` (seed 0; its runs
 # and the choice are committed in results/quick-selection/): the demo's VRN weight.
 QUICK_VRN = 30.0
@@ -119,12 +123,20 @@ def _quick_select() -> Study:
         "SimCLR) with lambda in {3, 10, 30, 100, 300}, seed 0, scored on 2,000 training images "
         "held out from training. The demo uses the chosen lambda; the test split is not "
         "scored here.",
-        selections=[Selection(Sweep("select-vrn", "fmnist-quick",
-                                    {"vrn.weight": [3.0, 10.0, 30.0, 100.0, 300.0]},
-                                    overrides=val), folder="select-vrn")],
+        selections=[
+            Selection(
+                Sweep(
+                    "select-vrn",
+                    "fmnist-quick",
+                    {"vrn.weight": [3.0, 10.0, 30.0, 100.0, 300.0]},
+                    overrides=val,
+                ),
+                folder="select-vrn",
+            )
+        ],
         sweeps=[],
         floor=False,
-    )  # fmt: skip
+    )
 
 
 def _quick() -> Study:
@@ -141,15 +153,20 @@ def _quick() -> Study:
         "size: with equal data a larger batch takes fewer optimizer steps, so a batch "
         "comparison here would measure the number of steps, not the batch (see the simulator "
         "section for the paper's variance against batch size).",
-        sweeps=[Sweep("quick", "fmnist-quick",
-                      {"vrn.weight": [0.0, QUICK_VRN], "train.seed": [0, 1]},
-                      overrides=dict(QUICK))],
+        sweeps=[
+            Sweep(
+                "quick",
+                "fmnist-quick",
+                {"vrn.weight": [0.0, QUICK_VRN], "train.seed": [0, 1]},
+                overrides=dict(QUICK),
+            )
+        ],
         note="Two seeds of a 3-epoch run on 6,000 images show the pipeline and the similarity "
         "statistics, not a verdict on VRN. The studies, with 3 seeds and longer training, are "
         "in docs/studies/: on Fashion-MNIST at 8 epochs (Study v2 on images) VRN showed no "
         "measurable accuracy gain over SimCLR at batch 32 or 128.",
         simulate={"loss": "simclr", "n": 64, "d": 64, "batch": 8, "vrn_weight": 30.0},
-    )  # fmt: skip
+    )
 
 
 # The full study's per-run recipe: fmnist-quick on the whole training set (minus the validation
@@ -223,17 +240,28 @@ def _precision_parity() -> Study:
 # held out for every choice and for the curves), the same epochs for every arm, the test split
 # scored once per run at its end.
 V2_EPOCHS = 8
-V2 = {"data.subset": 0, "data.val_size": 10000, "eval.final_split": "test",
-      "train.time_schedule": False, "train.max_minutes": 0.0, "train.epochs": V2_EPOCHS,
-      "eval.curve_epochs": [2, 4, 6], "vrn.lr_ref": 0.075}  # fmt: skip
+V2 = {
+    "data.subset": 0,
+    "data.val_size": 10000,
+    "eval.final_split": "test",
+    "train.time_schedule": False,
+    "train.max_minutes": 0.0,
+    "train.epochs": V2_EPOCHS,
+    "eval.curve_epochs": [2, 4, 6],
+    "vrn.lr_ref": 0.075,
+}
 # The pilot that sets V2_EPOCHS, on validation only: the baseline (SimCLR, batch 32, seed 0) for
 # PILOT_EPOCHS with probes every 2 epochs, its cost, and the raw-pixel floor of the same split.
 PILOT_EPOCHS = 8
 
 
 def _v2_pilot() -> Study:
-    val = {**V2, "eval.final_split": "auto", "train.epochs": PILOT_EPOCHS,
-           "eval.curve_epochs": list(range(2, PILOT_EPOCHS, 2))}  # fmt: skip
+    val = {
+        **V2,
+        "eval.final_split": "auto",
+        "train.epochs": PILOT_EPOCHS,
+        "eval.curve_epochs": list(range(2, PILOT_EPOCHS, 2)),
+    }
     return Study(
         name="v2-pilot",
         title="contrastlens study v2, pilot: epochs and cost of the baseline (validation)",
@@ -242,9 +270,15 @@ def _v2_pilot() -> Study:
         "held-out validation images, against the raw-pixel floor on the same split. It sets "
         "the v2 study's epochs: the baseline has to clear the floor on every probe, and a run "
         "has to fit in about 12 minutes with its evaluation. The test split is not scored.",
-        sweeps=[Sweep("pilot", "fmnist-simclr", {"train.batch_size": [32], "train.seed": [0]},
-                      overrides=val)],
-    )  # fmt: skip
+        sweeps=[
+            Sweep(
+                "pilot",
+                "fmnist-simclr",
+                {"train.batch_size": [32], "train.seed": [0]},
+                overrides=val,
+            )
+        ],
+    )
 
 
 def _v2() -> Study:
@@ -252,34 +286,65 @@ def _v2() -> Study:
     val = {**V2, "eval.final_split": "auto", "train.batch_size": 32, "train.seed": 0}
     selections = [
         # 10 was added after 30 won at the edge of {30, 100, 300} (results/fmnist-study-v2)
-        Selection(Sweep("select-vrn", "fmnist-simclr",
-                        {"vrn.weight": [10.0, 30.0, 100.0, 300.0]}, overrides=val),
-                  folder="select-vrn"),
+        Selection(
+            Sweep(
+                "select-vrn",
+                "fmnist-simclr",
+                {"vrn.weight": [10.0, 30.0, 100.0, 300.0]},
+                overrides=val,
+            ),
+            folder="select-vrn",
+        ),
         # 100 was added after 10 won at the edge of {0.1, 1, 10} (within 0.04 points of both)
-        Selection(Sweep("select-gor", "fmnist-simclr",
-                        {"gor.weight": [0.1, 1.0, 10.0, 100.0]}, overrides=val),
-                  key="gor.weight", folder="select-gor"),
-    ]  # fmt: skip
+        Selection(
+            Sweep(
+                "select-gor",
+                "fmnist-simclr",
+                {"gor.weight": [0.1, 1.0, 10.0, 100.0]},
+                overrides=val,
+            ),
+            key="gor.weight",
+            folder="select-gor",
+        ),
+    ]
 
     def arms(name: str, batch: int, priority: str) -> list[Sweep]:
         grid = {"train.batch_size": [batch], "train.seed": seeds}
         if priority == "p1":
             return [
-                Sweep(f"{name}-simclr", "fmnist-simclr",
-                      {**grid, "vrn.weight": [0.0, Selected("vrn.weight")]}, overrides=dict(V2)),
-                Sweep(f"{name}-gor", "fmnist-simclr", dict(grid),
-                      overrides={**V2, "gor.weight": Selected("gor.weight")}),
-                Sweep(f"{name}-cached", "fmnist-simclr",
-                      {"train.batch_size": [512, 2048], "train.seed": seeds},
-                      overrides={**V2, "train.micro_batch": batch}),
-            ]  # fmt: skip
+                Sweep(
+                    f"{name}-simclr",
+                    "fmnist-simclr",
+                    {**grid, "vrn.weight": [0.0, Selected("vrn.weight")]},
+                    overrides=dict(V2),
+                ),
+                Sweep(
+                    f"{name}-gor",
+                    "fmnist-simclr",
+                    dict(grid),
+                    overrides={**V2, "gor.weight": Selected("gor.weight")},
+                ),
+                Sweep(
+                    f"{name}-cached",
+                    "fmnist-simclr",
+                    {"train.batch_size": [512, 2048], "train.seed": seeds},
+                    overrides={**V2, "train.micro_batch": batch},
+                ),
+            ]
         return [
-            Sweep(f"{name}-dcl-dhel", "fmnist-simclr", {"method.name": ["dcl", "dhel"], **grid},
-                  overrides=dict(V2)),
-            Sweep(f"{name}-moco", "fmnist-simclr", {"method.name": ["moco"], **grid,
-                                                     "vrn.weight": [0.0, Selected("vrn.weight")]},
-                  overrides=dict(V2)),
-        ]  # fmt: skip
+            Sweep(
+                f"{name}-dcl-dhel",
+                "fmnist-simclr",
+                {"method.name": ["dcl", "dhel"], **grid},
+                overrides=dict(V2),
+            ),
+            Sweep(
+                f"{name}-moco",
+                "fmnist-simclr",
+                {"method.name": ["moco"], **grid, "vrn.weight": [0.0, Selected("vrn.weight")]},
+                overrides=dict(V2),
+            ),
+        ]
 
     return Study(
         name="v2",
@@ -293,9 +358,14 @@ def _v2() -> Study:
         "effective batch 512 and 2048), DCL, DHEL, MoCo v2 with shuffle-BN with and without "
         "VRN; 3 seeds. Sweeps run in priority order: VRN, GOR and cached first.",
         selections=selections,
-        sweeps=[*arms("b32", 32, "p1"), *arms("b128", 128, "p1")[:2], *arms("b32", 32, "p2"),
-                *arms("b128", 128, "p2"), arms("b128", 128, "p1")[2]],  # the costliest last
-    )  # fmt: skip
+        sweeps=[
+            *arms("b32", 32, "p1"),
+            *arms("b128", 128, "p1")[:2],
+            *arms("b32", 32, "p2"),
+            *arms("b128", 128, "p2"),
+            arms("b128", 128, "p1")[2],
+        ],  # the costliest last
+    )
 
 
 def _text(name: str, preset: str, grid: dict, overrides: dict | None = None) -> Sweep:
@@ -328,7 +398,7 @@ def _text_smoke() -> Study:
                 {"arm": ["cached-mnrl"], "seed": [0]},
                 {"batch_size": 32, "mini_batch_size": 16},
             ),
-        ],  # fmt: skip
+        ],
         floor=False,
         kind="text",
     )
@@ -365,20 +435,35 @@ def _text_full() -> Study:
     seeds = [0, 1, 2]
     val = {"eval_split": "validation", "batch_size": 16, "seed": 0}
     selections = [
-        Selection(_text("select-lr", "wordnet", {"arm": ["mnrl"], "lr": [2e-5, 5e-5, 1e-4,
-                                                                          2e-4]}, val),
-                  key="lr", metric="mrr@10", folder="select-lr"),
-        Selection(_text("select-vrn", "wordnet", {"arm": ["mnrl-vrn"],
-                                                  "vrn_weight": [1.0, 10.0, 100.0]},
-                        {**val, "lr": TEXT_LR}),
-                  key="vrn_weight", metric="mrr@10",
-                  folder="select-vrn"),
-        Selection(_text("select-gor", "wordnet", {"arm": ["mnrl-gor"],
-                                                  "gor_weight": [1.0, 10.0, 100.0]},
-                        {**val, "lr": TEXT_LR}),
-                  key="gor_weight", metric="mrr@10",
-                  folder="select-gor"),
-    ]  # fmt: skip
+        Selection(
+            _text("select-lr", "wordnet", {"arm": ["mnrl"], "lr": [2e-5, 5e-5, 1e-4, 2e-4]}, val),
+            key="lr",
+            metric="mrr@10",
+            folder="select-lr",
+        ),
+        Selection(
+            _text(
+                "select-vrn",
+                "wordnet",
+                {"arm": ["mnrl-vrn"], "vrn_weight": [1.0, 10.0, 100.0]},
+                {**val, "lr": TEXT_LR},
+            ),
+            key="vrn_weight",
+            metric="mrr@10",
+            folder="select-vrn",
+        ),
+        Selection(
+            _text(
+                "select-gor",
+                "wordnet",
+                {"arm": ["mnrl-gor"], "gor_weight": [1.0, 10.0, 100.0]},
+                {**val, "lr": TEXT_LR},
+            ),
+            key="gor_weight",
+            metric="mrr@10",
+            folder="select-gor",
+        ),
+    ]
     tuned = {"lr": TEXT_LR, "vrn_weight": TEXT_VRN, "gor_weight": TEXT_GOR}
 
     def sweep(name: str, batch: int) -> list[Sweep]:
@@ -433,8 +518,13 @@ def _text_v3() -> Study:
     def select(name, key, values, batch, label, **over):
         arm = over.pop("arm")
         grid = {"arm": [arm], key: values}
-        return Selection(_text(name, "wordnet", grid, {**val, "batch_size": batch, **over}),
-                         key=key, metric="mrr@10", folder=name, label=label)  # fmt: skip
+        return Selection(
+            _text(name, "wordnet", grid, {**val, "batch_size": batch, **over}),
+            key=key,
+            metric="mrr@10",
+            folder=name,
+            label=label,
+        )
 
     selections = []
     for b in TEXT_V3_COST_BATCHES:
@@ -442,43 +532,71 @@ def _text_v3() -> Study:
     for b in TEXT_V3_SMALL:
         lr = Selected("lr", f"b{b}")
         selections += [
-            select(f"select-vrn-b{b}", "vrn_weight", TEXT_V3_VRN, b, f"b{b}", arm="mnrl-vrn",
-                   lr=lr),
-            select(f"select-gamma-b{b}", "gamma", TEXT_V3_GAMMA, b, f"b{b}", arm="global",
-                   lr=lr),
-            select(f"select-gor-b{b}", "gor_weight", TEXT_V3_GOR, b, f"b{b}", arm="mnrl-gor",
-                   lr=lr),
-            select(f"select-cached-lr-b{b}", "lr", TEXT_V3_CACHED_LRS, TEXT_V3_CACHED,
-                   f"cached-b{b}", arm="cached-mnrl", mini_batch_size=b),
-        ]  # fmt: skip
+            select(
+                f"select-vrn-b{b}", "vrn_weight", TEXT_V3_VRN, b, f"b{b}", arm="mnrl-vrn", lr=lr
+            ),
+            select(f"select-gamma-b{b}", "gamma", TEXT_V3_GAMMA, b, f"b{b}", arm="global", lr=lr),
+            select(
+                f"select-gor-b{b}", "gor_weight", TEXT_V3_GOR, b, f"b{b}", arm="mnrl-gor", lr=lr
+            ),
+            select(
+                f"select-cached-lr-b{b}",
+                "lr",
+                TEXT_V3_CACHED_LRS,
+                TEXT_V3_CACHED,
+                f"cached-b{b}",
+                arm="cached-mnrl",
+                mini_batch_size=b,
+            ),
+        ]
     lr16 = Selected("lr", "b16")
-    selections.append(select("select-vrn-hot", "vrn_weight", TEXT_V3_VRN, 16, "hot",
-                             arm="mnrl-vrn", lr=lr16, scale=TEXT_V3_HOT))  # fmt: skip
+    selections.append(
+        select(
+            "select-vrn-hot",
+            "vrn_weight",
+            TEXT_V3_VRN,
+            16,
+            "hot",
+            arm="mnrl-vrn",
+            lr=lr16,
+            scale=TEXT_V3_HOT,
+        )
+    )
 
     def arm(name, arm_name, batch, **over):
         grid = {"arm": [arm_name], "batch_size": [batch], "seed": seeds}
         return _text(name, "wordnet", grid, over)
 
-    cost = [arm(f"cost-b{b}", "mnrl", b, lr=Selected("lr", f"b{b}"))
-            for b in TEXT_V3_COST_BATCHES]  # fmt: skip
+    cost = [arm(f"cost-b{b}", "mnrl", b, lr=Selected("lr", f"b{b}")) for b in TEXT_V3_COST_BATCHES]
     remedies = []
     for b in TEXT_V3_SMALL:
         lr, tag = Selected("lr", f"b{b}"), f"b{b}"
-        remedies.append([
-            arm(f"vrn-b{b}", "mnrl-vrn", b, lr=lr, vrn_weight=Selected("vrn_weight", tag)),
-            arm(f"global-b{b}", "global", b, lr=lr, gamma=Selected("gamma", tag)),
-            arm(f"gor-b{b}", "mnrl-gor", b, lr=lr, gor_weight=Selected("gor_weight", tag)),
-            _text(f"cached-b{b}", "wordnet",
-                  {"arm": ["cached-mnrl"], "batch_size": [TEXT_V3_CACHED], "seed": seeds},
-                  {"mini_batch_size": b, "lr": Selected("lr", f"cached-b{b}")}),
-            arm(f"masked-b{b}", "mnrl", b, lr=lr, mask_duplicates=True),
-        ])  # fmt: skip
+        remedies.append(
+            [
+                arm(f"vrn-b{b}", "mnrl-vrn", b, lr=lr, vrn_weight=Selected("vrn_weight", tag)),
+                arm(f"global-b{b}", "global", b, lr=lr, gamma=Selected("gamma", tag)),
+                arm(f"gor-b{b}", "mnrl-gor", b, lr=lr, gor_weight=Selected("gor_weight", tag)),
+                _text(
+                    f"cached-b{b}",
+                    "wordnet",
+                    {"arm": ["cached-mnrl"], "batch_size": [TEXT_V3_CACHED], "seed": seeds},
+                    {"mini_batch_size": b, "lr": Selected("lr", f"cached-b{b}")},
+                ),
+                arm(f"masked-b{b}", "mnrl", b, lr=lr, mask_duplicates=True),
+            ]
+        )
     b8, b16 = remedies
     hot = [
         arm("hot-mnrl-b16", "mnrl", 16, lr=lr16, scale=TEXT_V3_HOT),
-        arm("hot-vrn-b16", "mnrl-vrn", 16, lr=lr16, scale=TEXT_V3_HOT,
-            vrn_weight=Selected("vrn_weight", "hot")),
-    ]  # fmt: skip
+        arm(
+            "hot-vrn-b16",
+            "mnrl-vrn",
+            16,
+            lr=lr16,
+            scale=TEXT_V3_HOT,
+            vrn_weight=Selected("vrn_weight", "hot"),
+        ),
+    ]
     return Study(
         name="text-v3",
         title="contrastlens text study v3: where a small batch costs, and what buys it back",
@@ -494,8 +612,17 @@ def _text_v3() -> Study:
         "per test arm.",
         selections=selections,
         # most informative first: the cost curve, then VRN and the global loss at batch 8
-        sweeps=[_text("zero-shot", "wordnet", {"arm": ["zero-shot"]}), *cost, b8[0], b8[1],
-                b16[0], b16[1], *b8[2:], *b16[2:], *hot],  # fmt: skip
+        sweeps=[
+            _text("zero-shot", "wordnet", {"arm": ["zero-shot"]}),
+            *cost,
+            b8[0],
+            b8[1],
+            b16[0],
+            b16[1],
+            *b8[2:],
+            *b16[2:],
+            *hot,
+        ],
         floor=False,
         kind="text",
     )
@@ -523,13 +650,21 @@ def _temperature_pilot() -> Study:
         "pilot at batch 32 (92.04 validation linear): does a batch this small cost anything "
         "here? The test split is not scored.",
         sweeps=[
-            Sweep("epochs", "fmnist-simclr",
-                  {"train.epochs": [4, 8], "vrn.weight": [0.0, 30.0]}, overrides=epochs),
-            Sweep("small-batch", "fmnist-simclr", {"train.batch_size": [8, 16]},
-                  overrides={**TEMPERATURE, "eval.curve_epochs": [2, 4, 6]}),
+            Sweep(
+                "epochs",
+                "fmnist-simclr",
+                {"train.epochs": [4, 8], "vrn.weight": [0.0, 30.0]},
+                overrides=epochs,
+            ),
+            Sweep(
+                "small-batch",
+                "fmnist-simclr",
+                {"train.batch_size": [8, 16]},
+                overrides={**TEMPERATURE, "eval.curve_epochs": [2, 4, 6]},
+            ),
         ],
         floor=False,
-    )  # fmt: skip
+    )
 
 
 STUDIES: dict[str, Callable[[], Study]] = {

@@ -171,13 +171,14 @@ class Objective(nn.Module):
         # The regularizers see the two views that carry gradient: MoCo's query views.
         Q = P
         if vrn_views is not None and (self.vrn_weight > 0 or self.gor_weight > 0):
-            Q = view_pairs(*vrn_views, ids=ids, gather=self.gather,
-                           check_values=self.check_values)  # fmt: skip
+            Q = view_pairs(*vrn_views, ids=ids, gather=self.gather, check_values=self.check_values)
         if self.vrn_weight > 0:
             terms["vrn"] = vrn_from_pairs(
-                Q, delta=self.vrn_delta, within_view=self.vrn_within_view,
+                Q,
+                delta=self.vrn_delta,
+                within_view=self.vrn_within_view,
                 use_queue=is_moco and vrn_views is None,
-            )  # fmt: skip
+            )
             loss = loss + self.vrn_weight * terms["vrn"]
         if self.gor_weight > 0:
             # GOR of the global batch's two columns; each process adds 1/world of it and the

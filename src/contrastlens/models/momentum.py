@@ -71,8 +71,14 @@ class Queue(nn.Module):
     """A ring buffer of K keys (MoCo's dictionary): buffers `keys_KD` (L2-normalized, detached;
     random unit vectors at the start, as in MoCo) and `ptr`, saved in `state_dict`."""
 
-    def __init__(self, size: int, dim: int, *, dtype: torch.dtype = torch.float32,
-                 generator: torch.Generator | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        size: int,
+        dim: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive integer, got {size!r}")
@@ -151,8 +157,10 @@ class MoCo(nn.Module):
         DistributedDataParallel requires)."""
         groups = self.bn_groups if distributed.world_size() == 1 else 1
         if batch % groups:
-            raise ValueError(f"a batch of {batch} cannot be cut into {groups} MoCo BN groups; "
-                             "choose method.moco_bn_groups dividing the batch size")  # fmt: skip
+            raise ValueError(
+                f"a batch of {batch} cannot be cut into {groups} MoCo BN groups; "
+                "choose method.moco_bn_groups dividing the batch size"
+            )
         return check_group_size(batch // groups)
 
     def queries(self, model: nn.Module, x1: torch.Tensor, x2: torch.Tensor):
@@ -167,8 +175,9 @@ class MoCo(nn.Module):
         return torch.cat(z1), torch.cat(z2)
 
     @torch.no_grad()
-    def keys(self, encoder: nn.Module, x1: torch.Tensor, x2: torch.Tensor,
-             group_size: int | None = None):  # fmt: skip
+    def keys(
+        self, encoder: nn.Module, x1: torch.Tensor, x2: torch.Tensor, group_size: int | None = None
+    ):
         """Momentum update from the query `encoder`, then keys of both views, each key in a BN
         group other than its query's: (k1_BP, k2_BP), no gradient. group_size: rows per query
         BN group (default `self.group_size`; `train.micro_batch` passes its chunk size)."""
@@ -198,11 +207,11 @@ class MoCo(nn.Module):
     def terms(self, objective, z1, z2, k1, k2, ids, *, stats: bool = False) -> dict:
         """The objective's named terms on (q1, k2) [and (q2, k1), averaged]; VRN on (q1, q2)."""
         queue_KD = self.queue.keys_KD
-        t = objective(z1, k2.to(z1.dtype), ids=ids, queue=queue_KD, stats=stats,
-                      vrn_views=(z1, z2))  # fmt: skip
+        t = objective(z1, k2.to(z1.dtype), ids=ids, queue=queue_KD, stats=stats, vrn_views=(z1, z2))
         if self.symmetric:
-            t2 = objective(z2, k1.to(z2.dtype), ids=ids, queue=queue_KD, stats=stats,
-                           vrn_views=(z2, z1))  # fmt: skip
+            t2 = objective(
+                z2, k1.to(z2.dtype), ids=ids, queue=queue_KD, stats=stats, vrn_views=(z2, z1)
+            )
             t = {k: (v + t2[k]) / 2 for k, v in t.items()}
         return t
 

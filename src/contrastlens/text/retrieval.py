@@ -36,10 +36,22 @@ from contrastlens.data import wordnet
 from contrastlens.integrations.sentence_transformers import SimilarityLensEvaluator
 from contrastlens.similarity import SimilarityAccumulator
 
-RETRIEVAL = {"mrr@10": "cosine_mrr@10", "recall@1": "cosine_recall@1",
-             "recall@10": "cosine_recall@10"}  # fmt: skip
-LENS = ("pos_mean", "neg_mean", "neg_var", "neg_second_moment", "welch_floor", "vrn",
-        "alignment", "uniformity", "rankme")  # fmt: skip
+RETRIEVAL = {
+    "mrr@10": "cosine_mrr@10",
+    "recall@1": "cosine_recall@1",
+    "recall@10": "cosine_recall@10",
+}
+LENS = (
+    "pos_mean",
+    "neg_mean",
+    "neg_var",
+    "neg_second_moment",
+    "welch_floor",
+    "vrn",
+    "alignment",
+    "uniformity",
+    "rankme",
+)
 
 
 def _first_relevant(hits: list[dict], relevant: set[str]) -> int:
@@ -176,18 +188,26 @@ def evaluate_model(
     t0 = time.perf_counter()
     task = wordnet.retrieval_task(synsets)
     ir = RankedIR(
-        task.queries, task.corpus, task.relevant, mrr_at_k=[10], ndcg_at_k=[10],
-        accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
-        batch_size=batch_size, write_csv=False,
-    )  # fmt: skip
+        task.queries,
+        task.corpus,
+        task.relevant,
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 10],
+        precision_recall_at_k=[1, 10],
+        map_at_k=[10],
+        batch_size=batch_size,
+        write_csv=False,
+    )
     ir.embedded = {}
     found = ir(model)
     out = {name: float(found[key]) for name, key in RETRIEVAL.items()}
     out["ranks"] = ir.ranks  # per query, in the task's order: paired intervals over queries
     out.update(_quantized_retrieval(ir, model, calibration, batch_size))
     examples, definitions = wordnet.lens_pairs(synsets)
-    lens = SimilarityLensEvaluator(examples, definitions, n=n_train, batch_size=batch_size,
-                                   write_csv=False)  # fmt: skip
+    lens = SimilarityLensEvaluator(
+        examples, definitions, n=n_train, batch_size=batch_size, write_csv=False
+    )
     anchors = lens.embed_inputs(model, examples).double().cpu()
     positives = lens.embed_inputs(model, definitions).double().cpu()
     metrics = lens.compute_metrics(anchors, positives)
@@ -195,6 +215,10 @@ def evaluate_model(
     lex_B = torch.tensor([s.lex_filenum for s in wordnet.lens_synsets(synsets)])
     split = SimilarityAccumulator().update(anchors, positives, labels=lex_B).result().by_label
     out["lens"]["by_label"] = {"label": "lexicographer file", **split.as_dict()}
-    out.update(queries=len(task.queries), documents=len(task.corpus),
-               lens_pairs=len(examples), eval_time_s=time.perf_counter() - t0)  # fmt: skip
+    out.update(
+        queries=len(task.queries),
+        documents=len(task.corpus),
+        lens_pairs=len(examples),
+        eval_time_s=time.perf_counter() - t0,
+    )
     return out

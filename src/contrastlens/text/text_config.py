@@ -118,15 +118,17 @@ def validate(cfg: TextConfig) -> TextConfig:
             raise ConfigError(message)
 
     need(cfg.arm in ARMS, f"arm must be one of {', '.join(ARMS)}, got {cfg.arm!r}")
-    need(cfg.eval_split in EVAL_SPLITS, f"eval_split must be validation or test, got "
-                                        f"{cfg.eval_split!r}")  # fmt: skip
+    need(
+        cfg.eval_split in EVAL_SPLITS,
+        f"eval_split must be validation or test, got {cfg.eval_split!r}",
+    )
     need(cfg.amp in AMP, f"amp must be one of {', '.join(AMP)}, got {cfg.amp!r}")
     need(cfg.batch_size <= MAX_BATCH, f"batch_size must be <= {MAX_BATCH}, got {cfg.batch_size}")
-    need(cfg.batch_size >= 2, f"batch_size must be >= 2 (in-batch negatives), got "
-                              f"{cfg.batch_size}")  # fmt: skip
-    need(0 <= cfg.mini_batch_size <= cfg.batch_size,
-         f"mini_batch_size must be in [0, batch_size = {cfg.batch_size}], got "
-         f"{cfg.mini_batch_size}")  # fmt: skip
+    need(cfg.batch_size >= 2, f"batch_size must be >= 2 (in-batch negatives), got {cfg.batch_size}")
+    need(
+        0 <= cfg.mini_batch_size <= cfg.batch_size,
+        f"mini_batch_size must be in [0, batch_size = {cfg.batch_size}], got {cfg.mini_batch_size}",
+    )
     need(
         cfg.mini_batch_size == 0 or cfg.arm == "cached-mnrl",
         "mini_batch_size is cached-mnrl's setting; set arm=cached-mnrl or leave it 0",
@@ -153,9 +155,11 @@ def validate(cfg: TextConfig) -> TextConfig:
         cfg.eval_synsets == 0 or cfg.eval_synsets >= 2,
         f"eval_synsets must be 0 (all) or >= 2, got {cfg.eval_synsets}",
     )
-    need(8 <= cfg.max_seq_length <= MAX_SEQ_LENGTH,
-         f"max_seq_length must be in [8, {MAX_SEQ_LENGTH}] (all-MiniLM-L6-v2's positions), "
-         f"got {cfg.max_seq_length}")  # fmt: skip
+    need(
+        8 <= cfg.max_seq_length <= MAX_SEQ_LENGTH,
+        f"max_seq_length must be in [8, {MAX_SEQ_LENGTH}] (all-MiniLM-L6-v2's positions), "
+        f"got {cfg.max_seq_length}",
+    )
     need(cfg.log_every >= 1, f"log_every must be >= 1, got {cfg.log_every}")
     need(cfg.epochs <= MAX_EPOCHS, f"epochs must be <= {MAX_EPOCHS}, got {cfg.epochs}")
     for key in ("seed", "subset_seed"):
@@ -181,10 +185,15 @@ def merge(cfg: TextConfig, data: dict, where: str = "config") -> TextConfig:
         if key not in kinds:
             raise ConfigError(f"{where}: unknown text setting {key!r}; known: {', '.join(kinds)}")
         kind = kinds[key]
-        ok = (isinstance(value, int) and not isinstance(value, bool) if kind is int else
-              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
-              else isinstance(value, bool) if kind is bool
-              else isinstance(value, str))  # fmt: skip
+        ok = (
+            isinstance(value, int) and not isinstance(value, bool)
+            if kind is int
+            else isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is float
+            else isinstance(value, bool)
+            if kind is bool
+            else isinstance(value, str)
+        )
         if not ok or (kind is float and not math.isfinite(value)):
             finite = "finite " if kind is float else ""
             raise ConfigError(f"{where}: {key} must be a {finite}{kind.__name__}, got {value!r}")

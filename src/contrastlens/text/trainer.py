@@ -114,10 +114,13 @@ def _versions() -> dict:
 
     import contrastlens
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "sentence_transformers": sentence_transformers.__version__,
-            "contrastlens": contrastlens.__version__}  # fmt: skip
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "contrastlens": contrastlens.__version__,
+    }
 
 
 def train_text(cfg: TextConfig) -> dict:
@@ -150,13 +153,21 @@ def train_text(cfg: TextConfig) -> dict:
     pairs = wordnet.training_pairs(split.train, cfg.train_pairs, seed=cfg.subset_seed)
     bf16 = cfg.amp == "bf16" or (cfg.amp == "auto" and cpu_has_native_bf16())
     meta = {
-        "seed": cfg.seed, "command": rf.portable_argv(sys.argv), "started": rf.utc_now(),
-        "hostname": socket.gethostname(), "git": rf.git_revision(), "versions": _versions(),
+        "seed": cfg.seed,
+        "command": rf.portable_argv(sys.argv),
+        "started": rf.utc_now(),
+        "hostname": socket.gethostname(),
+        "git": rf.git_revision(),
+        "versions": _versions(),
         "precision": {"amp": "bf16" if bf16 and cfg.arm != "zero-shot" else "off"},
-        "threads": torch.get_num_threads(), "train_size": len(pairs),
-        "split": {"train": len(split.train), "validation": len(split.validation),
-                  "test": len(split.test)},
-    }  # fmt: skip
+        "threads": torch.get_num_threads(),
+        "train_size": len(pairs),
+        "split": {
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "test": len(split.test),
+        },
+    }
     rf.write_json(to_dict(cfg), folder / rf.CONFIG)
     rf.write_json(meta, folder / rf.META)
 
@@ -166,8 +177,9 @@ def train_text(cfg: TextConfig) -> dict:
     steps, train_s, pairs_per_s = 0, 0.0, None
     extra: dict = {}  # final.json's keys of the new settings (absent for the plain arms)
     if cfg.arm != "zero-shot":
-        data = Dataset.from_dict({"anchor": [a for a, _ in pairs],
-                                  "positive": [p for _, p in pairs]})  # fmt: skip
+        data = Dataset.from_dict(
+            {"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}
+        )
         if cfg.arm == "global":  # each pair's index: the `label` column reaches the loss
             data = data.add_column("label", list(range(len(pairs))))
         loss = build_loss(cfg, model, len(pairs))
@@ -175,17 +187,27 @@ def train_text(cfg: TextConfig) -> dict:
         sampler = default if cfg.mask_duplicates else BatchSamplers.NO_DUPLICATES
         scratch = folder / "hf"  # the trainer's output_dir; nothing is saved there
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(scratch), num_train_epochs=cfg.epochs,
-            per_device_train_batch_size=cfg.batch_size, learning_rate=cfg.lr,
-            warmup_ratio=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
-            seed=cfg.seed, data_seed=cfg.seed, bf16=bf16, use_cpu=True,
-            batch_sampler=sampler, save_strategy="no",
-            report_to="none", logging_steps=cfg.log_every, disable_tqdm=True,
+            output_dir=str(scratch),
+            num_train_epochs=cfg.epochs,
+            per_device_train_batch_size=cfg.batch_size,
+            learning_rate=cfg.lr,
+            warmup_ratio=cfg.warmup_ratio,
+            weight_decay=cfg.weight_decay,
+            seed=cfg.seed,
+            data_seed=cfg.seed,
+            bf16=bf16,
+            use_cpu=True,
+            batch_sampler=sampler,
+            save_strategy="no",
+            report_to="none",
+            logging_steps=cfg.log_every,
+            disable_tqdm=True,
             dataloader_num_workers=0,
-        )  # fmt: skip
+        )
         callbacks = [MaskedPairsCallback(loss)] if cfg.mask_duplicates else []
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
-                                             loss=loss, callbacks=callbacks)  # fmt: skip
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=data, loss=loss, callbacks=callbacks
+        )
         t0 = time.perf_counter()
         output = trainer.train()
         train_s = time.perf_counter() - t0
@@ -213,10 +235,13 @@ def train_text(cfg: TextConfig) -> dict:
     final = {
         "status": "diverged" if diverged else "finished",
         "message": "the loss became NaN or Inf (metrics.jsonl)" if diverged else "",
-        "steps": steps, "train_time_s": train_s,
+        "steps": steps,
+        "train_time_s": train_s,
         "pairs_per_s": pairs_per_s,
-        "rss_before_train_mb": rss_before, "peak_rss_train_mb": peak_train, "eval": scores,
-    }  # fmt: skip
+        "rss_before_train_mb": rss_before,
+        "peak_rss_train_mb": peak_train,
+        "eval": scores,
+    }
     final.update(extra)
     rf.write_json(final, folder / rf.FINAL)
     return final

@@ -120,8 +120,9 @@ class RunFolder:
         if progress:
             from tqdm import tqdm
 
-            self._progress = tqdm(total=total, initial=initial, unit="step",
-                                  dynamic_ncols=True, desc=self.path.name)  # fmt: skip
+            self._progress = tqdm(
+                total=total, initial=initial, unit="step", dynamic_ncols=True, desc=self.path.name
+            )
 
     def tick(self) -> None:
         """One optimizer step done (the progress bar)."""

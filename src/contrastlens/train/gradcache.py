@@ -57,8 +57,9 @@ def chunked_step(p, x1, x2, ids, *, micro_batch: int, stats: bool):
     with torch.no_grad():  # 1. embed without gradients
         z1s, z2s = [], []
         for lo in starts:
-            rng.append((torch.get_rng_state(),
-                        torch.cuda.get_rng_state(p.device) if devices else None))  # fmt: skip
+            rng.append(
+                (torch.get_rng_state(), torch.cuda.get_rng_state(p.device) if devices else None)
+            )
             z1, z2 = _encode(p, x1[lo : lo + M], x2[lo : lo + M])
             z1s.append(z1)
             z2s.append(z2)
@@ -73,8 +74,9 @@ def chunked_step(p, x1, x2, ids, *, micro_batch: int, stats: bool):
         terms = p.objective(z1_BP, z2_BP, ids=ids, stats=stats)
     else:
         with p.precision.autocast(p.device):
-            keys = p.moco.keys(p.encoder, p.precision.inputs(x1), p.precision.inputs(x2),
-                               group_size=M)  # fmt: skip
+            keys = p.moco.keys(
+                p.encoder, p.precision.inputs(x1), p.precision.inputs(x2), group_size=M
+            )
         keys = tuple(k.to(p.dtype) for k in keys)
         terms = p.moco.terms(p.objective, z1_BP, z2_BP, *keys, ids, stats=stats)
     if not torch.isfinite(terms["loss"]).item():

@@ -93,19 +93,32 @@ def build(cfg: Config, r: Resolved, device: torch.device, dtype: torch.dtype, ch
         encoder = encoder.to(memory_format=torch.channels_last)
     m = cfg.method
     objective = build_objective(
-        m.name, temperature=m.temperature, within_view=r.within_view,
-        vrn_weight=r.vrn_weight, vrn_delta=r.vrn_delta, vrn_within_view=cfg.vrn.within_view,
-        siglip_t=m.siglip_t, siglip_b=m.siglip_b, gather=r.world > 1, gor_weight=cfg.gor.weight,
+        m.name,
+        temperature=m.temperature,
+        within_view=r.within_view,
+        vrn_weight=r.vrn_weight,
+        vrn_delta=r.vrn_delta,
+        vrn_within_view=cfg.vrn.within_view,
+        siglip_t=m.siglip_t,
+        siglip_b=m.siglip_b,
+        gather=r.world > 1,
+        gor_weight=cfg.gor.weight,
         check_values=False,  # train_step checks the loss: one sync per step, not three
-        sogclr_n=r.n_train if m.name == "sogclr" else None, sogclr_gamma=m.sogclr_gamma,
-    ).to(device=device, dtype=dtype)  # fmt: skip
+        sogclr_n=r.n_train if m.name == "sogclr" else None,
+        sogclr_gamma=m.sogclr_gamma,
+    ).to(device=device, dtype=dtype)
     moco = None
     if m.name == "moco":
-        moco = MoCo(encoder, queue_size=m.moco_queue, dim=cfg.model.proj_dim,
-                    momentum=m.moco_momentum, symmetric=m.moco_symmetric,
-                    bn_groups=m.moco_bn_groups, dtype=dtype,
-                    generator=torch.Generator().manual_seed(cfg.train.seed + 12345),
-                    ).to(device)  # fmt: skip
+        moco = MoCo(
+            encoder,
+            queue_size=m.moco_queue,
+            dim=cfg.model.proj_dim,
+            momentum=m.moco_momentum,
+            symmetric=m.moco_symmetric,
+            bn_groups=m.moco_bn_groups,
+            dtype=dtype,
+            generator=torch.Generator().manual_seed(cfg.train.seed + 12345),
+        ).to(device)
     optimizer = build_optimizer(named_trainable(encoder, objective), cfg.optim, r.peak_lr)
     model = distributed.wrap_ddp(encoder, device)
     cuda = configure_cuda(cfg.train, device, precision)
@@ -229,9 +242,15 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
     seed_everything(cfg.train.seed)
     train_split = load_split(cfg.data, cfg.data.train_split)  # None for a streamed folder
     batches, n_train, channels = two_view_batches(
-        cfg.data, batch_size=cfg.train.batch_size, seed=cfg.train.seed, device=device,
-        dtype=dtype, rank=rank, world_size=world, images=train_split,
-    )  # fmt: skip
+        cfg.data,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.train.seed,
+        device=device,
+        dtype=dtype,
+        rank=rank,
+        world_size=world,
+        images=train_split,
+    )
     r = resolve(
         cfg,
         n_train=n_train,
@@ -247,25 +266,39 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
     # ---- run folder: new, or resume from the checkpoint
     if changes is None:
         meta = base_meta(cfg.train.seed)
-        meta.update(world_size=world, device=str(device), dtype=cfg.train.dtype,
-                    precision=p.precision.as_dict(), train_size=n_train,
-                    resolved=r.as_dict())  # fmt: skip
+        meta.update(
+            world_size=world,
+            device=str(device),
+            dtype=cfg.train.dtype,
+            precision=p.precision.as_dict(),
+            train_size=n_train,
+            resolved=r.as_dict(),
+        )
         meta["cuda"] = p.cuda
         folder.create(config_to_dict(cfg), meta)
         start_epoch, step, time_offset, memory_before = 0, 0, 0.0, None
     else:
         start_epoch, step, time_offset, memory_before = _restore(p, folder, device)
         folder.amend(config_to_dict(cfg), changes)  # after the checkpoint loaded
-    folder.open_logs(tensorboard=cfg.train.tensorboard, progress=cfg.train.progress,
-                     total=total_steps, initial=step)  # fmt: skip
+    folder.open_logs(
+        tensorboard=cfg.train.tensorboard,
+        progress=cfg.train.progress,
+        total=total_steps,
+        initial=step,
+    )
 
     def checkpoint(epoch_next: int, train_s: float) -> None:
         state = {
-            "encoder": p.encoder.state_dict(), "objective": p.objective.state_dict(),
-            "optimizer": p.optimizer.state_dict(), "rng": rng_state(), "epoch": epoch_next,
-            "step": step, "train_time_s": train_s, "config": config_to_dict(cfg),
+            "encoder": p.encoder.state_dict(),
+            "objective": p.objective.state_dict(),
+            "optimizer": p.optimizer.state_dict(),
+            "rng": rng_state(),
+            "epoch": epoch_next,
+            "step": step,
+            "train_time_s": train_s,
+            "config": config_to_dict(cfg),
             "memory": memory.state(),
-        }  # fmt: skip
+        }
         if p.moco is not None:
             state["moco"] = p.moco.state_dict()
         folder.save_checkpoint(state)
@@ -275,8 +308,9 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
         with clock.paused(), memory.paused():  # probes are not training
             if folder.is_main:
                 point = probe_data.curve_point(p)
-                folder.log_curve({**point, "epoch": epoch_done, "step": step,
-                                  "train_s": train_s, **extra})  # fmt: skip
+                folder.log_curve(
+                    {**point, "epoch": epoch_done, "step": step, "train_s": train_s, **extra}
+                )
             distributed.wait_for_rank0()
         p.encoder.train()
 
@@ -296,8 +330,15 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
             lr = schedule.lr(step, elapsed)
             log_now = (step + 1) % cfg.train.log_every == 0 or i == steps_per_epoch - 1
             try:
-                terms = train_step(p, x1_BCHW, x2_BCHW, ids_B, lr=lr, stats=log_now,
-                                   micro_batch=cfg.train.micro_batch)  # fmt: skip
+                terms = train_step(
+                    p,
+                    x1_BCHW,
+                    x2_BCHW,
+                    ids_B,
+                    lr=lr,
+                    stats=log_now,
+                    micro_batch=cfg.train.micro_batch,
+                )
             except FloatingPointError as err:
                 raise _diverged(folder, clock, step, epoch, err, steps_per_epoch) from None
             step += 1
@@ -308,9 +349,11 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
                 row = {"step": step, "epoch": epoch, **{k: float(v) for k, v in terms.items()}}
                 if "neg_mean" in row:
                     row["excess"] = row["neg_mean"] - negative_optimum(n_train)
-                row.update(lr=lr, time_s=clock.train_s(),
-                           img_per_s=(step - step_log) * cfg.train.batch_size
-                           / max(1e-9, now - t_log))  # fmt: skip
+                row.update(
+                    lr=lr,
+                    time_s=clock.train_s(),
+                    img_per_s=(step - step_log) * cfg.train.batch_size / max(1e-9, now - t_log),
+                )
                 t_log, step_log = now, step
                 left = cfg.train.max_minutes - row["time_s"] / 60 if max_s > 0 else None
                 folder.log(row, minutes_left=left)
@@ -321,8 +364,9 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
             if stop:
                 break
         epoch_done = step % steps_per_epoch == 0
-        if epoch_done and ((epoch + 1) % cfg.train.checkpoint_every == 0 or stop
-                           or epoch + 1 == cfg.train.epochs):  # fmt: skip
+        if epoch_done and (
+            (epoch + 1) % cfg.train.checkpoint_every == 0 or stop or epoch + 1 == cfg.train.epochs
+        ):
             checkpoint(epoch + 1, clock.train_s())
         if (epoch + 1) in cfg.eval.curve_epochs and epoch_done:
             curve_point(epoch + 1)
@@ -344,12 +388,21 @@ def _train(cfg: Config, folder: RunFolder, device, changes: dict | None, eval_at
     if (cfg.eval.at_end if eval_at_end is None else eval_at_end) and folder.is_main:
         eval_result = probe_data.evaluate(p, cfg)
         folder.write_eval(eval_result)
-    final = folder.finish({
-        "status": status, "message": "", "epochs_done": epochs_done, "steps": step,
-        "train_time_s": train_s,
-        "img_per_s": (step - start_step) * cfg.train.batch_size / max(1e-9, train_s - time_offset),
-        "last_loss": last_loss, "memory": train_memory, "eval": eval_result,
-    })  # fmt: skip
+    final = folder.finish(
+        {
+            "status": status,
+            "message": "",
+            "epochs_done": epochs_done,
+            "steps": step,
+            "train_time_s": train_s,
+            "img_per_s": (step - start_step)
+            * cfg.train.batch_size
+            / max(1e-9, train_s - time_offset),
+            "last_loss": last_loss,
+            "memory": train_memory,
+            "eval": eval_result,
+        }
+    )
     distributed.wait_for_rank0()  # the other processes wait for rank 0's evaluation
     return final
 
@@ -386,9 +439,18 @@ def _diverged(folder, clock, step, epoch, err, steps_per_epoch) -> TrainingDiver
         f"checkpoint is {folder.checkpoint_path}{where}; lower optim.base_lr or raise "
         "method.temperature, then --resume or restart."
     )
-    folder.finish({"status": "diverged", "message": msg, "epochs_done": step / steps_per_epoch,
-                   "steps": step, "train_time_s": clock.train_s(), "img_per_s": None,
-                   "last_loss": None, "eval": None})  # fmt: skip
+    folder.finish(
+        {
+            "status": "diverged",
+            "message": msg,
+            "epochs_done": step / steps_per_epoch,
+            "steps": step,
+            "train_time_s": clock.train_s(),
+            "img_per_s": None,
+            "last_loss": None,
+            "eval": None,
+        }
+    )
     return TrainingDivergedError(msg)
 
 
@@ -411,8 +473,9 @@ class Clock:
         t = self.train_s()
         if distributed.world_size() == 1:
             return t
-        mine = torch.tensor([t if distributed.rank() == 0 else 0.0], dtype=torch.float64,
-                            device=self.device)  # fmt: skip
+        mine = torch.tensor(
+            [t if distributed.rank() == 0 else 0.0], dtype=torch.float64, device=self.device
+        )
         return float(distributed.all_reduce_sum(mine))
 
     @contextlib.contextmanager
@@ -457,9 +520,16 @@ class ProbeData:
         from contrastlens.eval.evaluate import probe_curve_point
 
         train, val = self.splits()  # validate() makes curves need data.val_size > 0
-        point = probe_curve_point(p.encoder, train, val, self.cfg.eval, norm=self.norm(),
-                                  device=p.device, dtype=p.dtype,
-                                  precision=p.precision)  # fmt: skip
+        point = probe_curve_point(
+            p.encoder,
+            train,
+            val,
+            self.cfg.eval,
+            norm=self.norm(),
+            device=p.device,
+            dtype=p.dtype,
+            precision=p.precision,
+        )
         return {**point, "split": probe_split(self.cfg.data, "auto")}
 
     def evaluate(self, p: Parts, cfg: Config) -> dict:
@@ -473,10 +543,20 @@ class ProbeData:
         val = None
         if cfg.data.val_size and final_split != "val":
             val = self.splits()[1]
-        result = evaluate_encoder(p.encoder, self.train, test, cfg.eval, augment=cfg.data.augment,
-                                  norm=self.norm(), seed=cfg.train.seed, device=p.device,
-                                  dtype=p.dtype, precision=p.precision, fit=fit,
-                                  also=val)  # fmt: skip
+        result = evaluate_encoder(
+            p.encoder,
+            self.train,
+            test,
+            cfg.eval,
+            augment=cfg.data.augment,
+            norm=self.norm(),
+            seed=cfg.train.seed,
+            device=p.device,
+            dtype=p.dtype,
+            precision=p.precision,
+            fit=fit,
+            also=val,
+        )
         if val is not None:
             result["also"]["split"] = "val"
         return {**result, "probe_split": final_split, "probe_fit_split": probe_fit_split(cfg.data)}

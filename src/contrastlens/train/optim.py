@@ -60,8 +60,13 @@ class LRSchedule:
         if self.max_s > 0 and step >= self.warmup_steps:
             frac = min(1.0, elapsed_s / self.max_s)
             at, total = self.warmup_steps + round(frac * 10**6), self.warmup_steps + 10**6
-        return lr_at(at, peak=self.peak, warmup_steps=self.warmup_steps, total_steps=total,
-                     min_ratio=self.min_ratio)  # fmt: skip
+        return lr_at(
+            at,
+            peak=self.peak,
+            warmup_steps=self.warmup_steps,
+            total_steps=total,
+            min_ratio=self.min_ratio,
+        )
 
 
 class LARS(torch.optim.Optimizer):
@@ -70,10 +75,17 @@ class LARS(torch.optim.Optimizer):
     Parameter groups with `lars=False` (biases, norms) take plain SGD steps without decay.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                 eta: float = 0.001):  # fmt: skip
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      eta=eta, lars=True))  # fmt: skip
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        eta: float = 0.001,
+    ):
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, lars=True)
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -86,9 +98,10 @@ class LARS(torch.optim.Optimizer):
                     d_p = d_p.add(p, alpha=group["weight_decay"])
                     w_norm, g_norm = torch.norm(p), torch.norm(d_p)
                     trust = torch.where(
-                        (w_norm > 0) & (g_norm > 0), group["eta"] * w_norm / g_norm,
+                        (w_norm > 0) & (g_norm > 0),
+                        group["eta"] * w_norm / g_norm,
                         torch.ones_like(w_norm),
-                    )  # fmt: skip
+                    )
                     d_p = d_p.mul(trust)
                 buf = self.state[p].get("momentum_buffer")
                 if buf is None:
