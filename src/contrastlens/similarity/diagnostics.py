@@ -139,12 +139,14 @@ def covariance_spectrum(z_ND: torch.Tensor, *, normalize_rows: bool = False) -> 
 @torch.no_grad()
 def embedding_diagnostics(
     z1_BD: torch.Tensor,
-    z2_BD: torch.Tensor,
+    z2_BD: torch.Tensor | None = None,
     *,
     alpha: float = 2.0,
     t: float = 2.0,
     center: bool = False,
     eps: float = 1e-7,
+    uniformity_rows: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Every scalar diagnostic of a two-view batch (row i of z1_BD and z2_BD, (B, D), B >= 2, are
     a positive pair), as float64 Python floats for a metrics log:
@@ -157,20 +159,38 @@ def embedding_diagnostics(
         gor_second_moment  GOR's second-moment term, mean over the views of max(0, M2 - 1/D)
 
     The positive/negative similarity statistics are `pair_stats` and `SimilarityAccumulator`.
+
+    z2_BD=None: one view (B rows, no pairs): the same diagnostics of z1_BD alone, without
+    "alignment". uniformity_rows: uniformity costs O(B^2 D); above this many rows it is taken
+    over a random subset of that many rows (the same rows in both views, drawn with `seed`), an
+    estimate; None: all rows.
     """
-    check_views(z1_BD, z2_BD)
+    if z2_BD is None:
+        check_embeddings(z1_BD, "z1_BD")
+    else:
+        check_views(z1_BD, z2_BD)
     if z1_BD.shape[0] < 2:
         raise ValueError(f"embedding_diagnostics needs B >= 2 pairs, got B = {z1_BD.shape[0]}")
-    z1_BD, z2_BD = z1_BD.double(), z2_BD.double()
-    views = (z1_BD, z2_BD)
+    views = tuple(z.double() for z in (z1_BD, z2_BD) if z is not None)
+    B = views[0].shape[0]
+    rows_U = None
+    if uniformity_rows is not None and B > uniformity_rows:
+        if uniformity_rows < 2:
+            raise ValueError(f"uniformity_rows must be >= 2 (pairs), got {uniformity_rows}")
+        gen = torch.Generator().manual_seed(seed)
+        rows_U = torch.randperm(B, generator=gen)[:uniformity_rows].to(views[0].device)
     moments = [gor_moments(z_BD) for z_BD in views]
-    gor = gor_loss(z1_BD, z2_BD)
-    return {
-        "alignment": float(alignment(z1_BD, z2_BD, alpha=alpha)),
-        "uniformity": sum(float(uniformity(z_BD, t=t)) for z_BD in views) / 2,
-        "rankme": sum(float(rankme(z_BD, center=center, eps=eps)) for z_BD in views) / 2,
-        "gor_m1": sum(float(m1) for m1, _ in moments) / 2,
-        "gor_m2": sum(float(m2) for _, m2 in moments) / 2,
+    gor = gor_loss(*views)
+    k = len(views)
+    out = {} if z2_BD is None else {"alignment": float(alignment(*views, alpha=alpha))}
+    return out | {
+        "uniformity": sum(
+            float(uniformity(z_BD if rows_U is None else z_BD[rows_U], t=t)) for z_BD in views
+        )
+        / k,
+        "rankme": sum(float(rankme(z_BD, center=center, eps=eps)) for z_BD in views) / k,
+        "gor_m1": sum(float(m1) for m1, _ in moments) / k,
+        "gor_m2": sum(float(m2) for _, m2 in moments) / k,
         "gor_mean": float(gor["gor_mean"]),
         "gor_second_moment": float(gor["gor_second_moment"]),
     }
