@@ -45,7 +45,8 @@ batch, anchor i meets B - 1 others drawn from the n - 1, so
 
     expected share of in-batch negatives that are false  = sum_i k_i / (n(n-1))  (any B)
     expected false negatives per anchor                  = (B - 1) mean_i k_i / (n - 1)
-    anchors with at least one false negative             = mean_i [1 - C(n-1-k_i, B-1) / C(n-1, B-1)]
+    anchors with at least one false negative in a batch  = mean_i [1 - C(n-1-k_i, B-1)
+                                                                      / C(n-1, B-1)]
 
 The share does not depend on B; the number per anchor, and the chance that an anchor has one,
 grow with B (the reason sentence-transformers' no-duplicates sampler exists).
@@ -182,12 +183,14 @@ def batch_false_negatives(partners_N: torch.Tensor, batch_size: int) -> FalseNeg
     values_U, counts_U = torch.unique(k_N, return_counts=True)
     none = 0.0  # sum over anchors of P(no false negative in the batch)
     draws = B - 1
-    log_all = math.lgamma(N) - math.lgamma(draws + 1) - math.lgamma(N - draws)
+
+    def log_choose(a: int, b: int) -> float:
+        return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
     for k, count in zip(values_U.tolist(), counts_U.tolist()):
         free = N - 1 - k  # the others that are true negatives of this anchor
         if free >= draws:
-            log_free = math.lgamma(free + 1) - math.lgamma(draws + 1) - math.lgamma(free - draws + 1)
-            none += count * math.exp(log_free - log_all)
+            none += count * math.exp(log_choose(free, draws) - log_choose(N - 1, draws))
     total = float(k_N.sum())
     return FalseNegatives(
         batch_size=B,
