@@ -78,6 +78,7 @@ from contrastlens.eval.lens import lens_statistics
 from contrastlens.integrations import VRN_CITATION, missing_extra
 from contrastlens.losses import false_negatives, ranking_loss, same_key, vrn_loss
 from contrastlens.losses._checks import resolve_delta
+from contrastlens.similarity import PRECISION_BYTES
 
 try:
     from sentence_transformers import SentenceTransformer
@@ -108,7 +109,6 @@ except ImportError as error:
 
 __all__ = [
     "MINILM_SHA256",
-    "PRECISIONS",
     "CachedMultipleNegativesRankingVRNLoss",
     "CombinedLoss",
     "MaskedPairsCallback",
@@ -776,10 +776,6 @@ class SimilarityLensEvaluator(BaseEvaluator):
         return {} if self.n is None else {"n": self.n}
 
 
-# precision -> bytes per dimension of quantize_embeddings' output (binary: 1 bit)
-PRECISIONS = {"float32": 4.0, "int8": 1.0, "binary": 0.125}
-
-
 def quantized_codes(queries_QD: Tensor, corpus_ND: Tensor, precision: str) -> tuple[Tensor, Tensor]:
     """Queries and corpus as sentence-transformers' `quantize_embeddings` stores them at
     `precision`, as float32 rows whose inner product ranks documents the way the library's
@@ -794,8 +790,8 @@ def quantized_codes(queries_QD: Tensor, corpus_ND: Tensor, precision: str) -> tu
     queries_QD, corpus_ND: (Q, D) and (N, D) floating embeddings (the lens passes unit rows).
     Returns (queries, corpus) as float32 CPU tensors, (Q, D) and (N, D). The scoring is
     `contrastlens.similarity.first_relevant_rank`."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISION_BYTES:
+        raise ValueError(f"precision must be one of {list(PRECISION_BYTES)}, got {precision!r}")
     q = queries_QD.detach().float().cpu().numpy()
     c = corpus_ND.detach().float().cpu().numpy()
     if precision == "float32":

@@ -41,12 +41,17 @@ from contrastlens.similarity.histograms import (
     StreamingHistogram,
     similarity_histograms,
 )
-from contrastlens.similarity.retrieval import first_relevant_rank, retrieval_scores
+from contrastlens.similarity.retrieval import (
+    PRECISION_BYTES,
+    first_relevant_rank,
+    retrieval_scores,
+)
 from contrastlens.similarity.separation import SeparationCheck, check_excessive_separation
 from contrastlens.similarity.stats import PairStats, pair_stats
 from contrastlens.similarity.thresholds import ThresholdRow, ThresholdTable, threshold_table
 
 __all__ = [
+    "PRECISION_BYTES",
     "FalseNegatives",
     "LabelSplit",
     "PairStats",

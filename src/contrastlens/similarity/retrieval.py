@@ -27,7 +27,11 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["first_relevant_rank", "retrieval_scores"]
+__all__ = ["PRECISION_BYTES", "first_relevant_rank", "retrieval_scores"]
+
+# Bytes per dimension of the precisions an embedding is commonly stored at (sentence-transformers'
+# quantize_embeddings: float32, int8 codes, binary = 1 bit per dimension, packed).
+PRECISION_BYTES = {"float32": 4.0, "int8": 1.0, "binary": 0.125}
 
 
 @torch.no_grad()

@@ -113,7 +113,7 @@ def threshold_table(
 
     def row(k: int) -> ThresholdRow:
         return ThresholdRow(
-            threshold=float(edges_H[k]),
+            threshold=round(float(edges_H[k]), 12) + 0.0,  # the edge, without -0.0 and 1e-17
             precision=float(precision_H[k]),
             recall=float(recall_H[k]),
             f1=float(f1_H[k]),
