@@ -14,6 +14,7 @@ LAYERS = {
     "models": 2, "data": 2,
     "train": 3, "eval": 3,
     "experiments": 4, "report": 4, "integrations": 4, "text": 4,
+    "inspect": 5,  # the lens of any model: reads inputs (experiments, integrations), reports
     "cli": 5, "__init__": 6, "__main__": 6,
 }  # fmt: skip
 
