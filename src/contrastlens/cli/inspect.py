@@ -19,6 +19,39 @@ from __future__ import annotations
 
 import argparse
 
+PRECISIONS = ("float32", "int8", "binary")  # contrastlens.similarity.PRECISION_BYTES's keys
+
+
+def _integer(low: int):
+    """An argparse type: an integer >= low (argparse names the flag in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in names if p not in PRECISIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"must be a comma-separated list of {', '.join(PRECISIONS)}, got {text!r}"
+        )
+    return names
+
+
+def _device(text: str) -> str:
+    if text in ("auto", "cpu", "cuda", "mps") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -39,33 +72,38 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the report's folder (created)")
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=_integer(2),
         default=None,
         metavar="B",
         help="the batch size of the batch table (default: min(256, n))",
     )
     p.add_argument(
         "--dataset-size",
-        type=int,
+        type=_integer(2),
         default=None,
         metavar="N",
         help="n of the optimum -1/(n-1) and the Welch floor (default: the rows; a "
         "run: its training-set size)",
     )
-    p.add_argument("--queries", type=int, default=1000, help="retrieval queries (random)")
+    p.add_argument("--queries", type=_integer(1), default=1000, help="retrieval queries (random)")
     p.add_argument(
-        "--precisions", default="float32,int8,binary", help="comma-separated: float32, int8, binary"
+        "--precisions",
+        type=_precisions,
+        default=PRECISIONS,
+        help="comma-separated: float32, int8, binary",
     )
-    p.add_argument("--seed", type=int, default=0, help="every random sample (default 0)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (encoding)")
+    p.add_argument("--seed", type=_integer(0), default=0, help="every random sample (default 0)")
+    p.add_argument("--device", type=_device, default="auto", help="auto | cpu | cuda (encoding)")
     p.add_argument("--split", default="train", choices=["train", "test"], help="RUN_DIR's images")
     p.add_argument(
         "--limit",
-        type=int,
+        type=_integer(0),
         default=10_000,
         help="RUN_DIR: a random subset of this many images (0: all)",
     )
-    p.add_argument("--encode-batch-size", type=int, default=64, help="--model's encode batch")
+    p.add_argument(
+        "--encode-batch-size", type=_integer(1), default=64, help="--model's encode batch"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar while encoding")
     p.set_defaults(func=run)
 
@@ -76,9 +114,6 @@ def run(args) -> int:
     from contrastlens.inspect import inspect
     from contrastlens.inspect.report import REPORT_FILES
 
-    if args.device not in ("auto", "cpu", "cuda", "mps") and not args.device.startswith("cuda:"):
-        raise ValueError(f"--device must be auto, cpu, cuda or mps, got {args.device!r}")
-    precisions = tuple(p.strip() for p in args.precisions.split(",") if p.strip())
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here, before any work
     result = inspect(
@@ -99,7 +134,7 @@ def run(args) -> int:
         progress=not args.no_progress,
         batch_size=args.batch_size,
         retrieval_queries=args.queries,
-        precisions=precisions,
+        precisions=args.precisions,
         seed=args.seed,
     )
     for r in (result, result.compare):

@@ -7,7 +7,7 @@
     result = contrastlens.inspect(run="runs/fmnist-simclr-1", out="lens/")      # a run folder
     result.findings, result.lens.moments.neg_var, result.batches[0].neg_var, result.to_dict()
 
-Rooms: inputs.py reads what the user has into a `Subject`; analyze.py computes every section
+Rooms: inputs.py reads what the user has into a `Subject`; analysis.py computes every section
 (the math is `contrastlens.similarity` and `contrastlens.eval.lens`, shared with
 sentence-transformers' `SimilarityLensEvaluator`); result.py holds the typed result;
 findings.py says it in words; report.py writes report.json / .md / .html.
@@ -26,7 +26,7 @@ import sys
 import types
 from typing import Any
 
-from contrastlens.inspect.analyze import analyze
+from contrastlens.inspect.analysis import analyze, check_batch_size
 from contrastlens.inspect.inputs import Subject, from_embeddings, from_model, from_run, read_pairs
 from contrastlens.inspect.report import write_report
 from contrastlens.inspect.result import BatchRow, InspectResult, RetrievalRow, Settings
@@ -140,6 +140,9 @@ def inspect(
     main_source = {"embeddings": embeddings, "model": model, "run": run}[kind]
     subject = load(main_source, positives)
     other = None if compare is None else load(compare, compare_positives)
+    for s in (subject, other):
+        if s is not None:
+            check_batch_size(config, s.z1_ND.shape[0])
     result = analyze(subject, config)
     if other is not None:
         result = dataclasses.replace(result, compare=analyze(other, config))

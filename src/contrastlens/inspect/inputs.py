@@ -407,8 +407,8 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
         )
     if not p.is_dir():
         raise ValueError(
-            f"--model {p} is a file: give the folder of a saved sentence-transformers model "
-            f"(with modules.json), or `{MINILM}`"
+            f"--model {p} is a file. Fix: give the folder of a saved sentence-transformers "
+            f"model (with modules.json), or `{MINILM}`"
         )
     return p
 

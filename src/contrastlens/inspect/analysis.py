@@ -40,7 +40,7 @@ from contrastlens.similarity import (
     threshold_table,
 )
 
-__all__ = ["analyze", "batch_sizes"]
+__all__ = ["analyze", "batch_sizes", "check_batch_size"]
 
 DEFAULT_BATCH = 256
 
@@ -55,7 +55,8 @@ def batch_sizes(first: int, n: int, rows: int = 6) -> list[int]:
     return out + [n]
 
 
-def _batch_size(s: Settings, N: int) -> int:
+def check_batch_size(s: Settings, N: int) -> int:
+    """The batch size of the batch table: the one set, else min(256, N); in [2, N]."""
     B = s.check().batch_size or min(DEFAULT_BATCH, N)
     if not 2 <= B <= N:
         raise ValueError(
@@ -124,7 +125,7 @@ def analyze(subject: Subject, settings: Settings | None = None) -> InspectResult
     settings = settings or Settings()
     z1_ND, z2_ND, y_N = subject.z1_ND, subject.z2_ND, subject.labels_N
     N, D = z1_ND.shape
-    B = _batch_size(settings, N)
+    B = check_batch_size(settings, N)
     paired = z2_ND is not None
     timings: dict[str, float] = {}
     notes: list[str] = []
