@@ -31,8 +31,14 @@ SLOW = (
     "tests/test_cli_fuzz.py",
     "tests/losses/test_generated.py",
     "tests/similarity/test_generated.py",
+    "tests/inspect/test_html_chromium.py",
 )
-INTEGRATION = ("tests/integrations/", "tests/text/test_study.py", "tests/data/test_wordnet.py")
+INTEGRATION = (
+    "tests/integrations/",
+    "tests/text/test_study.py",
+    "tests/data/test_wordnet.py",
+    "tests/inspect/test_minilm.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

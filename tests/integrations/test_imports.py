@@ -48,8 +48,9 @@ import contrastlens
 before = "contrastlens.inspect" in sys.modules
 r = contrastlens.inspect(np.eye(6, 4) + 0.1, precisions=("float32",), batch_size=3)
 import contrastlens.inspect as package
-print(json.dumps([before, r.rows, callable(contrastlens.inspect),
-                  package.inspect is contrastlens.inspect.inspect, "sentence_transformers" in sys.modules]))
+same = package.inspect is contrastlens.inspect.inspect
+print(json.dumps([before, r.rows, callable(contrastlens.inspect), same,
+                  "sentence_transformers" in sys.modules]))
 """
     assert json.loads(_run(code)) == [False, 6, True, True, False]
 
