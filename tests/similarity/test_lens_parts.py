@@ -53,3 +53,24 @@ def test_one_view_diagnostics_and_subsampled_uniformity():
     assert sub["uniformity"] == pytest.approx(want, rel=1e-12)
     full = embedding_diagnostics(u_ND, v_ND, uniformity_rows=60)  # not above: all rows
     assert full == embedding_diagnostics(u_ND, v_ND)
+
+
+def test_grid_sample_is_unbiased_and_split_by_label():
+    """A grid of random rows x random columns: every ordered pair i != j equally likely, so the
+    average of many grids' histograms is the exact histogram (up to sampling noise)."""
+    u_ND, v_ND = _views(25, 4, seed=5)
+    y_N = torch.arange(25) % 3
+    exact = similarity_histograms(u_ND, v_ND, bins=8, labels=y_N)
+    total = torch.zeros(8, dtype=torch.float64)
+    for seed in range(300):
+        h = similarity_histograms(u_ND, v_ND, bins=8, sample=100, seed=seed, grid=True, labels=y_N)
+        assert h.neg.total == h.sample_size and h.within.total == 2 * h.sample_size
+        assert torch.equal(h.same.counts_H + h.different.counts_H, h.neg.counts_H)
+        total += h.neg.counts_H.double() / h.neg.total
+    want = exact.neg.counts_H.double() / exact.neg.total
+    assert (total / 300 - want).abs().max() < 0.01
+    again = similarity_histograms(u_ND, v_ND, bins=8, sample=100, seed=7, grid=True)
+    assert torch.equal(
+        again.neg.counts_H,
+        similarity_histograms(u_ND, v_ND, bins=8, sample=100, seed=7, grid=True).neg.counts_H,
+    )

@@ -63,6 +63,7 @@ class LensStatistics:
     anisotropy: float  # mean similarity of random pairs of one view
     diagnostics: dict[str, float]  # alignment (pairs only), uniformity, rankme, gor_*
     uniformity_rows: int  # rows the uniformity was computed over (N: all)
+    diagnostic_rows: int  # rows RankMe, GOR and the spectrum were computed over (N: all)
     pair_sums: PairSums | None = None  # with pair_sums=True (`expected_batch_variance`)
     spectrum: tuple[float, ...] | None = None  # with spectrum=True, descending
 
@@ -102,6 +103,7 @@ def lens_statistics(
     labels: torch.Tensor | None = None,
     n: int | None = None,
     uniformity_rows: int | None = None,
+    diagnostic_rows: int | None = None,
     seed: int = 0,
     pair_sums: bool = False,
     spectrum: bool = False,
@@ -113,7 +115,10 @@ def lens_statistics(
     into same-label and different-label pairs, exactly. n: the dataset size for the optimum,
     the Welch floor and VRN (e.g. the training-set size; default N, and then no VRN).
     uniformity_rows, seed: uniformity over a random subset of rows above that many
-    (`embedding_diagnostics`). pair_sums: also the sums of `expected_batch_variance`.
+    (`embedding_diagnostics`). diagnostic_rows: RankMe, GOR's moments and the spectrum (an SVD
+    each, O(N D^2)) over a random subset of that many rows when N is larger (drawn with
+    `seed`; the moments stay exact, and alignment, 2 - 2 pos_mean, is taken from them).
+    pair_sums: also the sums of `expected_batch_variance`.
     spectrum: also the covariance spectrum of z1's unit rows (`covariance_spectrum`).
     Returns `LensStatistics`."""
     check_embeddings(z1_ND, "z1_ND")
@@ -147,7 +152,17 @@ def lens_statistics(
     moments = acc.result()
     size = N if n is None else int(n)
     optimum = negative_optimum(size)
-    diagnostics = embedding_diagnostics(z1_ND, z2_ND, uniformity_rows=uniformity_rows, seed=seed)
+    d1_ND, d2_ND = z1_ND, z2_ND
+    if diagnostic_rows is not None and N > diagnostic_rows:
+        if diagnostic_rows < 2:
+            raise ValueError(f"diagnostic_rows must be >= 2, got {diagnostic_rows}")
+        gen = torch.Generator().manual_seed(seed + 1)
+        rows_R = torch.randperm(N, generator=gen)[:diagnostic_rows].to(z1_ND.device)
+        d1_ND = z1_ND[rows_R]
+        d2_ND = None if z2_ND is None else z2_ND[rows_R]
+    diagnostics = embedding_diagnostics(d1_ND, d2_ND, uniformity_rows=uniformity_rows, seed=seed)
+    if z2_ND is not None and d1_ND is not z1_ND:  # exact over all pairs: E||u - v||^2 = 2 - 2 s
+        diagnostics["alignment"] = 2.0 - 2.0 * moments.pos_mean
     return LensStatistics(
         rows=N,
         dim=D,
@@ -160,9 +175,12 @@ def lens_statistics(
         vrn=None if n is None else moments.neg_var + (moments.neg_mean - optimum) ** 2,
         anisotropy=moments.within_mean,
         diagnostics=diagnostics,
-        uniformity_rows=N if uniformity_rows is None else min(N, uniformity_rows),
+        uniformity_rows=d1_ND.shape[0]
+        if uniformity_rows is None
+        else min(d1_ND.shape[0], uniformity_rows),
+        diagnostic_rows=d1_ND.shape[0],
         pair_sums=acc.pair_sums() if pair_sums else None,
-        spectrum=tuple(covariance_spectrum(z1_ND, normalize_rows=True).tolist())
+        spectrum=tuple(covariance_spectrum(d1_ND, normalize_rows=True).tolist())
         if spectrum
         else None,
     )

@@ -236,6 +236,7 @@ def build_blocks(result: InspectResult, figures: dict[str, Path]) -> list[Block]
         ("alignment E||u - v||^2", lambda r: _f(r.lens.diagnostics.get("alignment"))),
         ("uniformity (t = 2)", lambda r: _f(r.lens.diagnostics["uniformity"])),
         ("uniformity rows", lambda r: f"{r.lens.uniformity_rows:,}"),
+        ("RankMe / GOR / spectrum rows", lambda r: f"{r.lens.diagnostic_rows:,}"),
         ("RankMe (effective rank)", lambda r: _f(r.lens.diagnostics["rankme"], 1)),
         ("dimension", lambda r: str(r.dim)),
         ("GOR M1 (mean within-view similarity)", lambda r: _f(r.lens.diagnostics["gor_m1"])),

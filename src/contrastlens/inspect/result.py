@@ -26,12 +26,13 @@ class Settings:
     batch_size: int | None = None  # B of the batch table; None: min(256, N)
     seed: int = 0  # every sample (histogram pairs, retrieval queries, uniformity rows)
     exact_pairs: int = 1 << 24  # histograms count every pair up to this many negatives...
-    sample_pairs: int = 1 << 21  # ...else this many random pairs
+    sample_pairs: int = 1 << 22  # ...else about this many random pairs (a grid)
     bins: int = 2000  # histogram bins on [-1, 1]: the threshold resolution is 2 / bins
     retrieval_queries: int = 1000  # queries scored against the whole corpus (all when fewer)
     precisions: tuple[str, ...] = ("float32", "int8", "binary")
     thresholds: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     uniformity_rows: int = 4096  # uniformity (O(N^2)) over a random subset above this many
+    diagnostic_rows: int = 20_000  # RankMe, GOR, spectrum (an SVD each) over a subset above
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -153,6 +154,7 @@ class InspectResult:
             "anisotropy": lens.anisotropy,
             "diagnostics": lens.diagnostics,
             "uniformity_rows": lens.uniformity_rows,
+            "diagnostic_rows": lens.diagnostic_rows,
             "spectrum": list(lens.spectrum) if lens.spectrum is not None else None,
             "histograms": self.histograms.to_dict(),
             "pair_kind": self.pair_kind,

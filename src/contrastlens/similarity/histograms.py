@@ -10,6 +10,7 @@ Shape legend:
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -98,6 +99,7 @@ def similarity_histograms(
     seed: int = 0,
     labels: torch.Tensor | None = None,
     within: bool = True,
+    grid: bool = False,
 ) -> SimilarityHistograms:
     """Histograms over [-1, 1] of all positives (u_i.v_i), cross-view negatives (u_i.v_j,
     i != j, ordered) and within-view negatives (u_i.u_j and v_i.v_j, i < j).
@@ -112,6 +114,11 @@ def similarity_histograms(
         and `different` histograms (of the same pairs, exact or sampled).
     within: False skips the within-view negatives (their histogram stays empty), e.g. when
         z2_ND is z1_ND and the cross-view pairs are already the within-view ones.
+    grid: with sample=K, the pairs of a grid instead: R = ceil(sqrt(K)) random rows (without
+        replacement) and R random columns, drawn independently, every (row, column) with
+        row != column counted. Each ordered pair i != j is equally likely to be in it (the
+        sample is unbiased, its pairs share rows), and one (R, R) matrix product replaces K
+        gathered rows (much faster for large N and D). `sample_size` is the pairs counted.
     """
     for z, name in ((z1_ND, "z1_ND"), (z2_ND, "z2_ND")):
         if not isinstance(z, torch.Tensor):
@@ -165,6 +172,25 @@ def similarity_histograms(
     if isinstance(sample, bool) or not isinstance(sample, numbers.Integral) or sample < 1:
         raise ValueError(f"sample must be a positive number of pairs, got {sample!r}")
     gen = torch.Generator().manual_seed(seed)
+    if grid:
+        R = min(N, max(2, math.ceil(math.sqrt(sample))))
+        rows_R = torch.randperm(N, generator=gen)[:R].to(u_ND.device)
+        cols_R = torch.randperm(N, generator=gen)[:R].to(u_ND.device)
+        off_RR = rows_R[:, None] != cols_R[None, :]
+        same_K = None if y_N is None else (y_N[rows_R][:, None] == y_N[cols_R][None, :])[off_RR]
+        add_negatives((u_ND[rows_R] @ v_ND[cols_R].T)[off_RR], same_K)
+        if within:
+            within_hist.update((u_ND[rows_R] @ u_ND[cols_R].T)[off_RR])
+            within_hist.update((v_ND[rows_R] @ v_ND[cols_R].T)[off_RR])
+        return SimilarityHistograms(
+            pos,
+            neg,
+            within_hist,
+            exact=False,
+            sample_size=int(off_RR.sum()),
+            same=same,
+            different=different,
+        )
     i_K = torch.randint(N, (sample,), generator=gen)
     j_K = (i_K + torch.randint(1, N, (sample,), generator=gen)) % N  # uniform over j != i
     i_K, j_K = i_K.to(u_ND.device), j_K.to(u_ND.device)

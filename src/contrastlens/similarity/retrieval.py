@@ -70,14 +70,17 @@ def first_relevant_rank(
         rel_RN = query_keys_Q[start:stop, None].to(device) == corpus_keys_N[None, :].to(device)
         if exclude_Q is not None:
             self_RN = index_N[None, :] == exclude_Q[start:stop, None].to(device)
-            s_RN = s_RN.masked_fill(self_RN, float("-inf"))
+            s_RN.masked_fill_(self_RN, float("-inf"))
             rel_RN &= ~self_RN
-        best_R = s_RN.masked_fill(~rel_RN, float("-inf")).amax(dim=1)
-        at_best_RN = rel_RN & (s_RN == best_R[:, None])
-        first_R = torch.where(at_best_RN, index_N[None, :], N).amin(dim=1)  # lowest index
-        above_R = (s_RN > best_R[:, None]).sum(dim=1)
-        tied_before_R = ((s_RN == best_R[:, None]) & (index_N[None, :] < first_R[:, None])).sum(1)
-        rank_R = 1 + above_R + tied_before_R
+        best_R = torch.where(rel_RN, s_RN, float("-inf")).amax(dim=1)
+        # the first relevant document at the best score: argmax returns the first maximum
+        first_R = (rel_RN & (s_RN == best_R[:, None])).to(torch.uint8).argmax(dim=1)
+        rank_R = 1 + (s_RN > best_R[:, None]).sum(dim=1)
+        tied_R = (s_RN == best_R[:, None]).sum(dim=1) > 1  # rows where ties can come first
+        if bool(tied_R.any()):
+            t = tied_R.nonzero()[:, 0]
+            before_TN = (s_RN[t] == best_R[t, None]) & (index_N[None, :] < first_R[t, None])
+            rank_R[t] += before_TN.sum(dim=1)
         ranks.append(torch.where(rel_RN.any(dim=1), rank_R, 0).cpu())
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)
 
