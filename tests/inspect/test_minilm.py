@@ -142,3 +142,14 @@ def test_compare_two_models(pairs, model, tmp_path):
     assert data["moments"]["neg_mean"] != data["compare"]["moments"]["neg_mean"]
     md = (out / "report.md").read_text()
     assert "| statistic | all-MiniLM-L6-v2 | minilm-cls |" in md
+
+
+def test_a_folder_that_is_not_a_model_is_one_line(pairs, tmp_path, capsys):
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    argv = ["inspect", "--model", str(bad), "--pairs", str(pairs[3]), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did not load as a sentence-transformers model" in err[0]
+    assert "Fix:" in err[0] and "Traceback" not in err[0]

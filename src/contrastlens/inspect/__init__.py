@@ -97,7 +97,7 @@ def inspect(
     dataset_size: n of the optimum -1/(n-1) and the Welch floor (default: the rows; a run:
     its training-set size). device, encode_batch_size, progress: for encoding.
     settings: `Settings` fields (batch_size, seed, exact_pairs, sample_pairs, bins,
-    retrieval_queries, precisions, thresholds, uniformity_rows).
+    retrieval_queries, precisions, thresholds, uniformity_rows, diagnostic_rows).
     Returns `InspectResult` (the second input's in `.compare`)."""
     kind = _check_sources(embeddings, model, run, pairs, positives, labels)
     if compare_positives is not None and (compare is None or positives is None):
@@ -134,7 +134,13 @@ def inspect(
                 dataset_size=dataset_size,
             )
         return from_run(
-            source, split=split, limit=limit, device=device, seed=config.seed, progress=progress
+            source,
+            split=split,
+            limit=limit,
+            device=device,
+            seed=config.seed,
+            progress=progress,
+            dataset_size=dataset_size,
         )
 
     main_source = {"embeddings": embeddings, "model": model, "run": run}[kind]

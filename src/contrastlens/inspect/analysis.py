@@ -85,7 +85,7 @@ def _retrieval(
     gen = torch.Generator().manual_seed(settings.seed)
     rows_Q = torch.arange(N) if Q == N else torch.randperm(N, generator=gen)[:Q].sort()[0]
     if Q < N:
-        notes.append(f"Retrieval: {Q} random queries (seed {settings.seed}) against all {N}.")
+        notes.append(f"Retrieval: {Q:,} random queries (seed {settings.seed}) against all {N:,}.")
     try:
         from contrastlens.integrations.sentence_transformers import quantized_codes
     except ImportError as err:

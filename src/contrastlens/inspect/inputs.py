@@ -504,10 +504,11 @@ def from_run(
     progress: bool = False,
     batch_size: int = 512,
     name: str | None = None,
+    dataset_size: int | None = None,
 ) -> Subject:
     """Projector outputs of two augmented views of a run's images (as its loss saw them), with
-    the class labels; the dataset size is the training-set size. split: "train" or "test";
-    limit: a seeded random subset of that many images (None: all)."""
+    the class labels; the dataset size is the training-set size unless `dataset_size` is given.
+    split: "train" or "test"; limit: a seeded random subset of that many images (None: all)."""
     from tqdm.auto import tqdm
 
     from contrastlens.data.splits import load_split
@@ -559,7 +560,7 @@ def from_run(
         labels_N=labels_N,
         label_names=label_names,
         duplicates_N=torch.arange(z1_ND.shape[0]),  # every image once
-        dataset_size=n_train,
+        dataset_size=n_train if dataset_size is None else dataset_size,
         source={
             "run": str(run_dir),
             "dataset": cfg.data.dataset,

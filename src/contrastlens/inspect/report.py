@@ -113,7 +113,9 @@ def build_blocks(result: InspectResult, figures: dict[str, Path]) -> list[Block]
     first = subjects[0]
     blocks = [Block("h1", f"Similarity lens: {names}")]
     for r in subjects:
-        src = ", ".join(f"{k} {v}" for k, v in r.source.items() if v is not None)
+        src = ", ".join(
+            f"{k} {v}" for k, v in r.source.items() if v is not None and k not in ("rows", "dim")
+        )
         what = "positive pairs (row i of each view)" if r.lens.paired else "one view"
         labels = f", {r.labels} labels" if r.labels else ""
         blocks.append(
@@ -276,7 +278,7 @@ def build_blocks(result: InspectResult, figures: dict[str, Path]) -> list[Block]
                 [
                     r.name,
                     f"{b.batch_size:,}" + (" (all)" if b is r.batches[-1] else ""),
-                    _f(b.neg_var),
+                    _f(b.neg_var, 6),
                     f"{b.in_batch_optimum:.2e}",
                     _pct(fn.share) if fn else "–",
                     _f(fn.per_anchor, 3) if fn else "–",
