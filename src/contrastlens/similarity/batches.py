@@ -113,7 +113,17 @@ def expected_batch_variance(sums: PairSums, batch_size: int) -> float:
         E[V_S] = Q / (n(n-1)) - (p_2 A2 + p_3 A3 + p_4 A4) / (B(B-1))^2.
 
     sums: the population's `PairSums` (n >= 2). batch_size: B, an integer in [2, n].
-    Returns a float >= 0 (rounding below 0 is clipped)."""
+    Returns a float >= 0 (rounding below 0 is clipped).
+
+    Example (v_j = u_{j+1}: half of the negatives are 1, the others 0; every batch of two
+    holds one of each):
+        >>> import torch
+        >>> from contrastlens.similarity import SimilarityAccumulator
+        >>> u = torch.eye(3, dtype=torch.float64)
+        >>> sums = SimilarityAccumulator(pair_sums=True).update(u, u.roll(1, 0)).pair_sums()
+        >>> expected_batch_variance(sums, 2), expected_batch_variance(sums, 3)
+        (0.25, 0.25)
+    """
     n = sums.n
     B = _check_batch(batch_size, n)
     p2, p3, p4 = (_falling(B, k) / _falling(n, k) if n >= k else 0.0 for k in (2, 3, 4))

@@ -50,7 +50,14 @@ def first_relevant_rank(
     queries_QD, corpus_ND: floating (Q, D) and (N, D), scored by inner product as given.
     query_keys_Q, corpus_keys_N: integer keys; document j is relevant to query q when
     corpus_keys_N[j] == query_keys_Q[q]. exclude_Q: (Q,) a corpus index each query must not
-    retrieve (e.g. itself), or -1 for none. block: queries per block (memory O(block N))."""
+    retrieve (e.g. itself), or -1 for none. block: queries per block (memory O(block N)).
+
+    Example (the relevant document, key 7, scores below the other one):
+        >>> q = torch.tensor([[1.0, 0.0]])
+        >>> corpus = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+        >>> first_relevant_rank(q, corpus, torch.tensor([7]), torch.tensor([7, 3]))
+        tensor([2])
+    """
     if queries_QD.dim() != 2 or corpus_ND.dim() != 2 or queries_QD.shape[1] != corpus_ND.shape[1]:
         raise ValueError(
             f"queries and corpus must be (Q, D) and (N, D) with one D, got "
