@@ -109,11 +109,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import os
     from pathlib import Path
 
     from contrastlens.inspect import inspect
     from contrastlens.inspect.report import REPORT_FILES
 
+    if args.no_progress:  # this process only: the libraries' own bars (loading weights) too
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails here, before any work
     result = inspect(

@@ -63,14 +63,23 @@ def findings(r: InspectResult) -> list[str]:
             "other (ranks, thresholds), or subtract the mean embedding before reading raw values"
         )
     out.append(text + ".")
-    ratio = lens.neg_second_moment / lens.welch_floor if lens.welch_floor > 0 else math.inf
-    out.append(
+    text = (
         f"Theory: negatives have mean {m.neg_mean:+.4f} against the full-batch optimum "
         f"-1/(n-1) = {lens.optimum:+.2e} (Thm 5.1, n = {lens.dataset_size:,}) and variance "
-        f"{m.neg_var:.4f}; their second moment var + mean^2 = {lens.neg_second_moment:.4f} is "
-        f"{ratio:.1f}x the Welch floor {lens.welch_floor:.4f}, the least any {lens.dataset_size:,}"
-        f" unit vectors in R^{lens.dim} can reach."
+        f"{m.neg_var:.4f}; their second moment var + mean^2 = {lens.neg_second_moment:.4f}"
     )
+    if lens.welch_floor > 0:
+        text += (
+            f" is {lens.neg_second_moment / lens.welch_floor:.1f}x the Welch floor "
+            f"{lens.welch_floor:.4f}, the least any {lens.dataset_size:,} unit vectors in "
+            f"R^{lens.dim} can reach."
+        )
+    else:
+        text += (
+            f", where the Welch floor is 0: n = {lens.dataset_size:,} <= d = {lens.dim}, so "
+            "the simplex of Thm 5.1 (every negative at -1/(n-1), variance 0) fits."
+        )
+    out.append(text)
     split = m.by_label
     if split is not None and split.same_mean is not None and split.different_mean is not None:
         out.append(
