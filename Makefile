@@ -38,6 +38,8 @@ $(STAMP): pyproject.toml Makefile
 # Fashion-MNIST: already verified -> nothing; else apt (Debian package, when root with apt);
 # else contrastlens' own fetch (torchvision's downloader into the data root).
 # WordNet 3.0 (the text study's data): Debian's wordnet-base when root with apt; optional.
+# Chromium (renders the inspect report in tests/inspect/test_html_chromium.py): Debian's
+# chromium when root with apt; optional.
 data: $(STAMP)
 	@if $(BIN)/contrastlens data verify fashion-mnist >/dev/null 2>&1; then \
 		echo "fashion-mnist: present and verified"; \
@@ -55,6 +57,14 @@ data: $(STAMP)
 		|| echo "wordnet-base could not be installed: the WordNet tests will skip"; \
 	else \
 		echo "wordnet: not installed (sudo apt-get install wordnet-base); its tests will skip"; \
+	fi
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: present (the inspect report's browser test)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium could not be installed: the inspect report's browser test will skip"; \
+	else \
+		echo "chromium: not installed (sudo apt-get install chromium); the browser test will skip"; \
 	fi
 
 lint:

@@ -39,12 +39,14 @@ SLOW = (
     "tests/losses/test_generated.py",
     "tests/similarity/test_generated.py",
     "tests/test_docs.py::test_site_builds_strict",
+    "tests/inspect/test_html_chromium.py",
 )
 INTEGRATION = (
     "tests/integrations/",
     "tests/text/test_study.py",
     "tests/data/test_wordnet.py",
     "src/contrastlens/integrations/",
+    "tests/inspect/test_minilm.py",
 )
 
 

@@ -284,3 +284,60 @@ def global_contrastive(
             u_views.append(u_a)
         new_u[key] = sum(u_views) / len(u_views)
     return total / (len(views) * B), new_u
+
+
+# --------------------------------------------------------------------------- the lens
+
+
+def batch_variance_by_enumeration(s_NN: torch.Tensor, B: int) -> float:
+    """The mean over EVERY batch S of B distinct instances (all C(n, B) of them) of the
+    population variance of the in-batch negatives s_ij, i != j both in S: the definition of
+    `expected_batch_variance`, by brute force (tiny n only)."""
+    import itertools
+    import math
+
+    n = s_NN.shape[0]
+    s = s_NN.tolist()
+    total, batches = 0.0, 0
+    for S in itertools.combinations(range(n), B):
+        _, var = _mean_var([s[i][j] for i in S for j in S if i != j])
+        total += var
+        batches += 1
+    assert batches == math.comb(n, B)
+    return total / batches
+
+
+def false_negatives_by_enumeration(keys: list[list[int]], B: int) -> dict[str, float]:
+    """Over every batch S of B instances: the share of in-batch ordered negatives (i, j) that
+    share a key, the mean over anchors in S of their false negatives in S, and the share of
+    anchors in S with at least one; each averaged over all batches."""
+    import itertools
+
+    n = len(keys[0])
+
+    def partner(i: int, j: int) -> bool:
+        return any(key[i] == key[j] for key in keys)
+
+    share = per_anchor = with_any = 0.0
+    batches = 0
+    for S in itertools.combinations(range(n), B):
+        counts = [sum(partner(i, j) for j in S if j != i) for i in S]
+        share += sum(counts) / (B * (B - 1))
+        per_anchor += sum(counts) / B
+        with_any += sum(c > 0 for c in counts) / B
+        batches += 1
+    return {
+        "share": share / batches,
+        "per_anchor": per_anchor / batches,
+        "anchors_with_any": with_any / batches,
+    }
+
+
+def first_relevant_rank(scores: list[list[float]], relevant: list[list[bool]]) -> list[int]:
+    """Rank (1-based) of the first relevant document of each query: documents sorted by score,
+    highest first, ties by lower index (Python's stable sort); 0 when none is relevant."""
+    ranks = []
+    for row, rel in zip(scores, relevant):
+        order = sorted(range(len(row)), key=lambda j: -row[j])  # stable: ties keep index order
+        ranks.append(next((r + 1 for r, j in enumerate(order) if rel[j]), 0))
+    return ranks

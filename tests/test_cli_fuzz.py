@@ -28,6 +28,7 @@ import re
 import string
 import types
 import typing
+from pathlib import Path
 
 import pytest
 from hypothesis import assume
@@ -53,6 +54,7 @@ CASES = {
     "data": 40,
     "reproduce": 40,
     "train_text": 80,
+    "inspect": 100,
 }
 
 # --------------------------------------------------------------------------- the schema
@@ -216,6 +218,7 @@ def sandbox(tmp_path_factory):
     import contrastlens.experiments.engine as study
     import contrastlens.experiments.evaluate_run as evaluate
     import contrastlens.experiments.sweep as sweep
+    import contrastlens.inspect as lens
     import contrastlens.text.trainer as text_run
     import contrastlens.theory.simulation_study as theory_study
     import contrastlens.train.loop as loop
@@ -231,6 +234,7 @@ def sandbox(tmp_path_factory):
         mp.setattr(study, "measure_floor", _guard("the floor measurement"))
         mp.setattr(theory_study, "simulate", _guard("the simulator"))
         mp.setattr(evaluate, "evaluate_run", _guard("evaluation"))
+        mp.setattr(lens, "analyze", _guard("the similarity lens"))
         mp.setattr(sources, "SYSTEM_DIRS", {})
         mp.setattr(sources, "DEFAULT_ROOT", root / "no-data")
         mp.delenv("CONTRASTLENS_DATA", raising=False)
@@ -898,6 +902,214 @@ def test_train_text_is_rejected(data, paths):
         assert_rejected(["train-text", "--preset", data.draw(WORDS)])
 
 
+# --------------------------------------------------------------------------- inspect
+
+
+def _npy(root, array) -> str:
+    import numpy as np
+
+    path = root / "files" / f"a{next(_counter)}.npy"
+    path.parent.mkdir(exist_ok=True)
+    np.save(path, array)
+    return str(path)
+
+
+def _good(rows: int = 12, dim: int = 4, seed: int = 0):
+    import numpy as np
+
+    return np.random.default_rng(seed).normal(size=(rows, dim)).astype(np.float32) + 0.5
+
+
+@st.composite
+def bad_embeddings(draw) -> tuple:
+    """(array or raw bytes, words the message must contain)."""
+    import numpy as np
+
+    kind = draw(
+        st.sampled_from(
+            [
+                "nan",
+                "inf",
+                "zero",
+                "1d",
+                "3d",
+                "one_row",
+                "complex",
+                "strings",
+                "empty",
+                "garbage",
+                "object",
+            ]
+        )
+    )
+    rows = draw(st.integers(2, 30))
+    array = _good(rows, draw(st.integers(1, 6)), draw(st.integers(0, 99)))
+    row = draw(st.integers(0, rows - 1))
+    if kind in ("nan", "inf"):
+        array[row, draw(st.integers(0, array.shape[1] - 1))] = np.nan if kind == "nan" else np.inf
+        return array, ["NaN or Inf", f"row {row}"]
+    if kind == "zero":
+        array[row] = 0
+        return array, ["all-zero", f"row {row}"]
+    if kind == "1d":
+        return array[:, 0], ["2-D"]
+    if kind == "3d":
+        return array[None], ["2-D"]
+    if kind == "one_row":
+        return array[:1], ["at least 2 rows"]
+    if kind == "complex":
+        return array.astype(np.complex64), ["real numbers"]
+    if kind == "strings":
+        return array.astype(str), ["real numbers"]
+    if kind == "empty":
+        return b"", ["empty"]
+    if kind == "object":
+        return np.array([[1, "a"], [2, "b"]], dtype=object), ["could not be read"]
+    return draw(st.binary(min_size=1, max_size=40)), ["could not be read"]
+
+
+@given_settings(CASES["inspect"])
+@hyp_given(data=st.data())
+def test_inspect_is_rejected(data, paths):
+    import numpy as np
+
+    root = paths["root"]
+    out = ["--out", str(root / f"lens{next(_counter)}")]
+    kind = data.draw(
+        st.sampled_from(
+            [
+                "embeddings",
+                "embeddings",
+                "embeddings",
+                "mismatch",
+                "labels",
+                "pairs",
+                "model_path",
+                "run_dir",
+                "flags",
+                "inputs",
+                "out",
+            ]
+        )
+    )
+    if kind == "embeddings":
+        array, words = data.draw(bad_embeddings())
+        where = st.sampled_from(["--embeddings", "--positives"])
+        flag = data.draw(where)
+        if isinstance(array, bytes):
+            path = str(root / "files" / f"b{next(_counter)}.npy")
+            (root / "files").mkdir(exist_ok=True)
+            (root / "files" / Path(path).name).write_bytes(array)
+        else:
+            path = _npy(root, array)
+        rows = max(array.shape[0], 2) if not isinstance(array, bytes) and array.ndim == 2 else 12
+        dim = array.shape[1] if not isinstance(array, bytes) and array.ndim == 2 else 4
+        other = _npy(root, _good(rows, dim, 1))
+        argv = (
+            ["--embeddings", path]
+            if flag == "--embeddings"
+            else ["--embeddings", other, "--positives", path]
+        )
+        assert_rejected(["inspect", *argv, *out], path, *words)
+    elif kind == "mismatch":
+        rows, dim = data.draw(st.integers(2, 20)), data.draw(st.integers(1, 8))
+        E = _npy(root, _good(rows, dim))
+        if data.draw(st.booleans()):
+            other = data.draw(st.integers(2, 20).filter(lambda r: r != rows))
+            P = _npy(root, _good(other, dim))
+            assert_rejected(
+                ["inspect", "--embeddings", E, "--positives", P, *out], f"{rows} rows", f"{other}"
+            )
+        else:
+            other = data.draw(st.integers(1, 8).filter(lambda d: d != dim))
+            P = _npy(root, _good(rows, other))
+            assert_rejected(
+                ["inspect", "--embeddings", E, "--positives", P, *out],
+                f"dimension {dim}",
+                f"{other}",
+            )
+    elif kind == "labels":
+        rows = data.draw(st.integers(2, 20))
+        E = _npy(root, _good(rows, 3))
+        which = data.draw(st.sampled_from(["count", "float", "2d"]))
+        if which == "count":
+            n = data.draw(st.integers(1, 30).filter(lambda k: k != rows))
+            L, words = _npy(root, np.arange(n)), [f"{n} labels", f"{rows} rows"]
+        elif which == "float":
+            L, words = _npy(root, np.arange(rows) + 0.5), ["non-integer"]
+        else:
+            L, words = _npy(root, np.zeros((rows, 2), dtype=int)), ["1-D"]
+        assert_rejected(["inspect", "--embeddings", E, "--labels", L, *out], L, *words)
+    elif kind == "pairs":
+        text, words = data.draw(
+            st.sampled_from(
+                [
+                    ("", ["empty"]),
+                    ("anchor\tpositive\n", ["0 pair"]),
+                    ("a\tb\nx\ty\nz\tw\n", ["anchor and positive"]),
+                    ("anchor\tpositive\tlabel\nx\ty\t\nz\tw\t1\n", ["line 2", "label"]),
+                    ("anchor\tpositive\n\t y\nz\tw\n", ["line 2", "anchor"]),
+                ]
+            )
+        )
+        pairs = write_file(root, text.encode()).replace(".json", ".tsv")
+        Path(pairs).write_text(text)
+        assert_rejected(
+            ["inspect", "--model", paths["empty_dir"], "--pairs", pairs, *out], pairs, *words
+        )
+    elif kind == "model_path":
+        which = data.draw(st.sampled_from(["missing", "file", "under_file"]))
+        pairs = str(root / "ok.tsv")
+        Path(pairs).write_text("anchor\tpositive\na\tb\nc\td\n")
+        assert_rejected(
+            ["inspect", "--model", paths[which], "--pairs", pairs, *out], paths[which], fix=True
+        )
+    elif kind == "run_dir":
+        which = data.draw(st.sampled_from(["missing", "file", "empty_dir", "under_file"]))
+        assert_rejected(["inspect", paths[which], *out], paths[which])
+    elif kind == "flags":
+        flag, value = data.draw(
+            st.sampled_from(
+                [
+                    ("--batch-size", "1"),
+                    ("--batch-size", "-3"),
+                    ("--batch-size", "x"),
+                    ("--queries", "0"),
+                    ("--seed", "-1"),
+                    ("--dataset-size", "1"),
+                    ("--precisions", "int4"),
+                    ("--precisions", ","),
+                    ("--device", "tpu"),
+                    ("--encode-batch-size", "0"),
+                    ("--split", "val"),
+                ]
+            )
+        )
+        E = _npy(root, _good())
+        assert_rejected(["inspect", "--embeddings", E, f"{flag}={value}", *out], flag)
+    elif kind == "inputs":
+        E = _npy(root, _good())
+        argv, words = data.draw(
+            st.sampled_from(
+                [
+                    ([], ["exactly one input"]),
+                    (["--embeddings", E, "--model", "x"], ["exactly one input"]),
+                    (["--embeddings", E, "--pairs", "p.tsv"], ["pairs go with a model"]),
+                    (["--model", "x"], ["needs pairs"]),
+                    (["--embeddings", E, "--positives", E, "--compare", E], ["compare_positives"]),
+                    (["--embeddings", E, "--batch-size", "13"], ["batch size 13", "[2, 12]"]),
+                ]
+            )
+        )
+        assert_rejected(["inspect", *argv, *out], *words)
+    else:
+        which = data.draw(st.sampled_from(["under_file", "file"]))
+        E = _npy(root, _good())
+        assert_rejected(
+            ["inspect", "--embeddings", E, "--out", paths[which]], paths[which], fix=True
+        )
+
+
 def test_every_subcommand_is_fuzzed():
     """A new subcommand needs its generated cases here."""
     from contrastlens.cli import build_parser
@@ -914,6 +1126,7 @@ def test_every_subcommand_is_fuzzed():
         "theory",
         "train",
         "train-text",
+        "inspect",
     }
     assert set(sub.choices) == fuzzed
     assert sum(CASES.values()) >= 500

@@ -25,6 +25,7 @@ LAYERS = {
     "report": 4,
     "integrations": 4,
     "text": 4,
+    "inspect": 5,  # the lens of any model: reads inputs (experiments, integrations), reports
     "cli": 5,
     "__init__": 6,
     "__main__": 6,

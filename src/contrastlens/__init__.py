@@ -17,7 +17,18 @@ experiments <- cli; report reads run folders only):
     eval/           feature extraction, linear probe, kNN probe
     experiments/    presets, the sweep runner, reproduce
     report/         tables and plots built from run folders
+    inspect/        the similarity lens of any model or embeddings: contrastlens.inspect(...)
     cli/            one module per subcommand
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`contrastlens.inspect` on first use: `import contrastlens` stays light (the package is
+    imported only when asked for, and it is callable: `contrastlens.inspect(...)`)."""
+    if name == "inspect":
+        import importlib
+
+        return importlib.import_module("contrastlens.inspect")
+    raise AttributeError(f"module 'contrastlens' has no attribute {name!r}")

@@ -374,7 +374,7 @@ def test_retrieval_task_merges_shared_definitions():
         _syn(1, "a dog", "the dog barked", "a dog ran"),
         _syn(2, "a cat", "cats purr"),
         _syn(3, "A  dog", "my dog"),
-    ]  # fmt: skip  (3 shares 1's definition)
+    ]  # 3 shares 1's definition
     task = wordnet.retrieval_task(synsets)
     assert task.corpus == {"00000001-n": "a dog", "00000002-n": "a cat"}
     assert task.queries == {

@@ -32,9 +32,27 @@ import contrastlens
 import contrastlens.losses, contrastlens.similarity, contrastlens.theory
 import contrastlens.integrations
 import contrastlens.cli
+import contrastlens.inspect
 print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({OUTSIDE!r}))))
 """
     assert json.loads(_run(code)) == []
+
+
+def test_inspect_is_lazy_and_callable():
+    """`import contrastlens` does not import the inspect package; `contrastlens.inspect` is it,
+    and calling it runs the lens (on arrays: no outside library needed for float32)."""
+    code = """
+import json, sys
+import numpy as np
+import contrastlens
+before = "contrastlens.inspect" in sys.modules
+r = contrastlens.inspect(np.eye(6, 4) + 0.1, precisions=("float32",), batch_size=3)
+import contrastlens.inspect as package
+same = package.inspect is contrastlens.inspect.inspect
+print(json.dumps([before, r.rows, callable(contrastlens.inspect), same,
+                  "sentence_transformers" in sys.modules]))
+"""
+    assert json.loads(_run(code)) == [False, 6, True, True, False]
 
 
 ADAPTERS = {  # module -> (host library, extra)

@@ -107,8 +107,10 @@ def user_error(err: BaseException) -> str | None:
     if isinstance(err, (DataError, ConfigError, ValueError)):
         return _one_line(str(err))
     if isinstance(err, MemoryError) or _torch_oom(err):
-        return (f"out of memory ({_one_line(str(err))[:200]}). Fix: lower train.batch_size "
-                "(or use train.micro_batch), or the model's sizes")  # fmt: skip
+        return (
+            f"out of memory ({_one_line(str(err))[:200]}). Fix: lower train.batch_size "
+            "(or use train.micro_batch), or the model's sizes"
+        )
     return None
 
 
@@ -121,8 +123,16 @@ def peer_failure(err: BaseException) -> str | None:
     torch = sys.modules.get("torch")
     dist_error = getattr(getattr(torch, "distributed", None), "DistError", ())
     text = str(err)
-    markers = ("gloo", "nccl", "NCCL", "Connection reset", "Connection closed", "Timed out",
-               "timed out", "Broken pipe")  # fmt: skip
+    markers = (
+        "gloo",
+        "nccl",
+        "NCCL",
+        "Connection reset",
+        "Connection closed",
+        "Timed out",
+        "timed out",
+        "Broken pipe",
+    )
     if not isinstance(err, dist_error) and not (
         isinstance(err, (RuntimeError, ConnectionError)) and any(m in text for m in markers)
     ):

@@ -13,6 +13,8 @@
                                                             each row's index
     GlobalStateCallback(loss)                                its state in every checkpoint
     SimilarityLensEvaluator(anchors, positives, n=...)       held-out similarity statistics
+    quantized_codes(queries, corpus, "int8")                 quantize_embeddings' codes, ready for
+                                                             an inner-product search
     minilm_path()                                            the verified all-MiniLM-L6-v2 folder
 
 Losses follow sentence-transformers' contract: `forward(sentence_features, labels)` embeds the
@@ -72,12 +74,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlens import distributed
 from contrastlens.errors import DataError
+from contrastlens.eval.lens import lens_statistics
 from contrastlens.integrations import SOGCLR_CITATION, VRN_CITATION, missing_extra
 from contrastlens.losses import false_negatives, ranking_loss, same_key, vrn_loss
 from contrastlens.losses._checks import check_dataset_size, resolve_delta
@@ -88,8 +92,7 @@ from contrastlens.losses.global_contrastive import (
     state_diagnostics,
 )
 from contrastlens.losses.pairs import view_pairs
-from contrastlens.similarity import SimilarityAccumulator, embedding_diagnostics
-from contrastlens.theory import welch_bound
+from contrastlens.similarity import PRECISION_BYTES
 
 try:
     from sentence_transformers import SentenceTransformer
@@ -106,6 +109,11 @@ try:
         get_rank,
     )
     from transformers import TrainerCallback
+
+    try:  # sentence-transformers >= 6.1; the old module still works there with a warning
+        from sentence_transformers.util.quantization import quantize_embeddings
+    except ImportError:
+        from sentence_transformers.quantization import quantize_embeddings
 except ImportError as error:
     raise ImportError(
         missing_extra(
@@ -124,6 +132,7 @@ __all__ = [
     "VRNLoss",
     "duplicate_false_negatives",
     "minilm_path",
+    "quantized_codes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1171,6 +1180,9 @@ class SimilarityLensEvaluator(BaseEvaluator):
         alignment, uniformity, rankme,   `contrastlens.similarity.embedding_diagnostics`
         gor_m1, gor_m2, gor_mean, gor_second_moment
 
+    computed by `contrastlens.eval.lens.lens_statistics`, the code behind `contrastlens inspect`
+    (which adds histograms, thresholds, batch-size expectations and quantized retrieval).
+
     The primary metric is rankme (greater is better: Garrido et al. 2023 relate it to downstream
     accuracy, and unlike a small negative variance it does not reward collapse). Names are
     prefixed with `name` as in every sentence-transformers evaluator; a CSV row is appended to
@@ -1265,21 +1277,9 @@ class SimilarityLensEvaluator(BaseEvaluator):
         return metrics
 
     def compute_metrics(self, anchors_ND: Tensor, positives_ND: Tensor) -> dict[str, float]:
-        """The unprefixed metrics of (N, D) anchor and positive embeddings."""
-        moments = SimilarityAccumulator().update(anchors_ND, positives_ND).result()
-        N, D = anchors_ND.shape
-        metrics = {
-            "pos_mean": moments.pos_mean,
-            "neg_mean": moments.neg_mean,
-            "neg_var": moments.neg_var,
-            "neg_second_moment": moments.neg_var + moments.neg_mean**2,
-            "welch_floor": welch_bound(self.n if self.n is not None else N, D),
-        }
-        if self.n is not None:
-            delta = resolve_delta(self.n, None)
-            metrics["vrn"] = moments.neg_var + (moments.neg_mean - delta) ** 2
-        metrics.update(embedding_diagnostics(anchors_ND, positives_ND))
-        return metrics
+        """The unprefixed metrics of (N, D) anchor and positive embeddings: the lens that
+        `contrastlens inspect` reports (`contrastlens.eval.lens.lens_statistics`)."""
+        return lens_statistics(anchors_ND, positives_ND, n=self.n).metrics()
 
     def embed_inputs(self, model: SentenceTransformer, sentences: list[str]) -> Tensor:
         return model.encode(
@@ -1295,6 +1295,36 @@ class SimilarityLensEvaluator(BaseEvaluator):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {} if self.n is None else {"n": self.n}
+
+
+def quantized_codes(queries_QD: Tensor, corpus_ND: Tensor, precision: str) -> tuple[Tensor, Tensor]:
+    """Queries and corpus as sentence-transformers' `quantize_embeddings` stores them at
+    `precision`, as float32 rows whose inner product ranks documents the way the library's
+    quantized search does (`semantic_search_usearch` without rescoring):
+
+        float32  the rows as given (unit rows: cosine similarity)
+        int8     the int8 codes, per-dimension ranges calibrated on the corpus, scored by
+                 inner product (usearch's "ip" metric for int8)
+        binary   the sign bits, unpacked to +-1: inner product = D - 2 hamming (the hamming
+                 order of faiss' and usearch's binary indexes)
+
+    queries_QD, corpus_ND: (Q, D) and (N, D) floating embeddings (the lens passes unit rows).
+    Returns (queries, corpus) as float32 CPU tensors, (Q, D) and (N, D). The scoring is
+    `contrastlens.similarity.first_relevant_rank`."""
+    if precision not in PRECISION_BYTES:
+        raise ValueError(f"precision must be one of {list(PRECISION_BYTES)}, got {precision!r}")
+    q = queries_QD.detach().float().cpu().numpy()
+    c = corpus_ND.detach().float().cpu().numpy()
+    if precision == "float32":
+        return torch.from_numpy(q.copy()), torch.from_numpy(c.copy())
+    if precision == "int8":
+        codes = [quantize_embeddings(x, precision="int8", calibration_embeddings=c) for x in (q, c)]
+        return tuple(torch.from_numpy(x.astype(np.float32)) for x in codes)
+    D = q.shape[1]
+    bits = [
+        np.unpackbits(quantize_embeddings(x, precision="ubinary"), axis=1)[:, :D] for x in (q, c)
+    ]
+    return tuple(torch.from_numpy(2.0 * b.astype(np.float32) - 1.0) for b in bits)
 
 
 def minilm_path() -> Path:

@@ -28,6 +28,17 @@ while it has at most D of them (then ||U_c V_c^T||_F^2 is the cheaper form) and 
 Gram matrices after that, so memory is O(D * min(N, L D)) for L labels, never an N x N matrix.
 
 Legend (labels): L distinct labels, M rows of one label in one update.
+
+With `pair_sums=True` it also keeps M = U^T V = sum_i u_i v_i^T (D x D) and the vectors
+w_u = sum_i (u_i.v_i) u_i, w_v = sum_i (u_i.v_i) v_i, from which `pair_sums()` gives the
+population sums that the expected variance of negatives in a random batch needs
+(`contrastlens.similarity.batches`), with row sums r_i = sum_{j!=i} u_i.v_j = u_i.(sum v) - u_i.v_i
+and column sums c_j = v_j.(sum u) - u_j.v_j:
+
+    sum_{i != j} u_i.v_j u_j.v_i = tr(M M) - sum_i (u_i.v_i)^2
+    sum_i r_i^2   = (sum v)^T U^T U (sum v) - 2 (sum v).w_u + sum_i (u_i.v_i)^2
+    sum_j c_j^2   = (sum u)^T V^T V (sum u) - 2 (sum u).w_v + sum_i (u_i.v_i)^2
+    sum_i r_i c_i = (sum v)^T M (sum u) - (sum v).w_u - (sum u).w_v + sum_i (u_i.v_i)^2
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import torch.nn.functional as F
 
 from contrastlens.losses._checks import check_embeddings
 from contrastlens.optimum import negative_optimum
+from contrastlens.similarity.batches import PairSums
 
 
 @dataclass(frozen=True)
@@ -212,6 +224,9 @@ class SimilarityAccumulator:
     Args:
         normalize: L2-normalize rows first (cosine similarities), as everywhere in
             contrastlens.
+        pair_sums: also keep U^T V and two vectors (one more D x D product per update) for
+            `pair_sums()`, the sums behind `expected_batch_variance`
+            (`contrastlens.similarity.batches`).
 
     Examples:
         >>> import torch
@@ -240,9 +255,14 @@ class SimilarityAccumulator:
           ICML 2025. <https://arxiv.org/abs/2506.09781>
     """
 
-    def __init__(self, *, normalize: bool = True) -> None:
+    def __init__(self, *, normalize: bool = True, pair_sums: bool = False) -> None:
         self.normalize = normalize
+        self.keeps_pair_sums = pair_sums
         self.n = 0
+        # with pair_sums: M = U^T V (D, D), w_u = sum pos_i u_i, w_v = sum pos_i v_i (D,)
+        self._cross_DD: torch.Tensor | None = None
+        self._w_u_D: torch.Tensor | None = None
+        self._w_v_D: torch.Tensor | None = None
         self._sum_u_D: torch.Tensor | None = None
         self._sum_v_D: torch.Tensor | None = None
         self._gram_u_DD: torch.Tensor | None = None
@@ -301,6 +321,10 @@ class SimilarityAccumulator:
             self._gram_u_DD = torch.zeros(D, D, **kw)
             self._gram_v_DD = torch.zeros(D, D, **kw)
             self._scalars = torch.zeros(6, **kw)
+            if self.keeps_pair_sums:
+                self._cross_DD = torch.zeros(D, D, **kw)
+                self._w_u_D = torch.zeros(D, **kw)
+                self._w_v_D = torch.zeros(D, **kw)
         elif self._gram_u_DD.shape[0] != D:
             raise ValueError(f"dimension changed: accumulator has D = {self._gram_u_DD.shape[0]}")
         self._sum_u_D += u_BD.sum(0)
@@ -312,6 +336,10 @@ class SimilarityAccumulator:
         sv_B = (v_BD * v_BD).sum(1)
         sums = [pos_B, pos_B**2, su_B, su_B**2, sv_B, sv_B**2]
         self._scalars += torch.stack([x.sum() for x in sums])
+        if self.keeps_pair_sums:
+            self._cross_DD.addmm_(u_BD.T, v_BD)  # += U^T V
+            self._w_u_D += pos_B @ u_BD
+            self._w_v_D += pos_B @ v_BD
         if labels is not None:
             self._add_labeled(u_BD, v_BD, labels.to(u_BD.device))
         self.n += u_BD.shape[0]
@@ -346,6 +374,11 @@ class SimilarityAccumulator:
         """
         if other._gram_u_DD is None:
             return self
+        if self.keeps_pair_sums and not other.keeps_pair_sums:
+            raise ValueError(
+                "this accumulator keeps pair sums and the other does not: make both with "
+                "SimilarityAccumulator(pair_sums=True)"
+            )
         if self._gram_u_DD is not None and (self._groups is None) != (other._groups is None):
             raise ValueError(
                 "one accumulator has labels and the other has none: merge only accumulators "
@@ -357,6 +390,10 @@ class SimilarityAccumulator:
             self._gram_u_DD = other._gram_u_DD.clone()
             self._gram_v_DD = other._gram_v_DD.clone()
             self._scalars = other._scalars.clone()
+            if self.keeps_pair_sums:
+                self._cross_DD = other._cross_DD.clone()
+                self._w_u_D = other._w_u_D.clone()
+                self._w_v_D = other._w_v_D.clone()
         else:
             if other._gram_u_DD.shape != self._gram_u_DD.shape:
                 raise ValueError(
@@ -368,6 +405,10 @@ class SimilarityAccumulator:
             self._gram_u_DD += other._gram_u_DD
             self._gram_v_DD += other._gram_v_DD
             self._scalars += other._scalars
+            if self.keeps_pair_sums:
+                self._cross_DD += other._cross_DD
+                self._w_u_D += other._w_u_D
+                self._w_v_D += other._w_v_D
         if other._groups is not None:
             if self._groups is None:
                 self._groups = {}
@@ -417,6 +458,31 @@ class SimilarityAccumulator:
             optimum=optimum,
             excess=neg_mean - optimum,
             by_label=by_label,
+        )
+
+    def pair_sums(self) -> PairSums:
+        """The population sums over the n(n-1) cross-view negatives (u_i, v_j), i != j, that
+        `expected_batch_variance` needs (module docstring); needs `pair_sums=True` and n >= 2."""
+        if not self.keeps_pair_sums:
+            raise ValueError(
+                "pair_sums() needs the extra sums: make the accumulator with "
+                "SimilarityAccumulator(pair_sums=True)"
+            )
+        if self.n < 2:
+            raise ValueError(f"need at least 2 instances for negative pairs, have n = {self.n}")
+        pos, pos2 = (float(x) for x in self._scalars[:2])
+        su_D, sv_D = self._sum_u_D, self._sum_v_D
+        cross_DD = self._cross_DD
+        su_wv = float(su_D @ self._w_v_D)
+        sv_wu = float(sv_D @ self._w_u_D)
+        return PairSums(
+            n=self.n,
+            total=float(su_D @ sv_D) - pos,
+            square=float((self._gram_u_DD * self._gram_v_DD).sum()) - pos2,
+            swap=float((cross_DD * cross_DD.T).sum()) - pos2,
+            row_square=float(sv_D @ self._gram_u_DD @ sv_D) - 2 * sv_wu + pos2,
+            col_square=float(su_D @ self._gram_v_DD @ su_D) - 2 * su_wv + pos2,
+            row_col=float(sv_D @ cross_DD @ su_D) - sv_wu - su_wv + pos2,
         )
 
     def _label_split(self, pos: float, pos2: float, neg1: float, neg2: float) -> LabelSplit:

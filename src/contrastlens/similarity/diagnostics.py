@@ -223,12 +223,14 @@ def covariance_spectrum(z_ND: torch.Tensor, *, normalize_rows: bool = False) -> 
 @torch.no_grad()
 def embedding_diagnostics(
     z1_BD: torch.Tensor,
-    z2_BD: torch.Tensor,
+    z2_BD: torch.Tensor | None = None,
     *,
     alpha: float = 2.0,
     t: float = 2.0,
     center: bool = False,
     eps: float = 1e-7,
+    uniformity_rows: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Every scalar diagnostic of a two-view batch, as floats for a metrics log.
 
@@ -243,7 +245,12 @@ def embedding_diagnostics(
 
     Args:
         z1_BD: (B, D) view 1, B >= 2.
-        z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair.
+        z2_BD: (B, D) view 2; row i of z1_BD and of z2_BD are a positive pair. None: one view
+            (no pairs): the same diagnostics of z1_BD alone, without "alignment".
+        uniformity_rows: uniformity costs O(B^2 D); above this many rows it is taken over a
+            random subset of that many rows (the same rows in both views, drawn with `seed`),
+            an estimate; None: all rows.
+        seed: the seed of that subset.
         alpha: `alignment`'s power.
         t: `uniformity`'s scale.
         center: `rankme`'s centering.
@@ -268,19 +275,32 @@ def embedding_diagnostics(
         - Zhang, Yu, Kumar, Chang. Learning Spread-out Local Feature Descriptors (GOR).
           ICCV 2017. <https://arxiv.org/abs/1708.06320>
     """
-    check_views(z1_BD, z2_BD)
+    if z2_BD is None:
+        check_embeddings(z1_BD, "z1_BD")
+    else:
+        check_views(z1_BD, z2_BD)
     if z1_BD.shape[0] < 2:
         raise ValueError(f"embedding_diagnostics needs B >= 2 pairs, got B = {z1_BD.shape[0]}")
-    z1_BD, z2_BD = z1_BD.double(), z2_BD.double()
-    views = (z1_BD, z2_BD)
+    views = tuple(z.double() for z in (z1_BD, z2_BD) if z is not None)
+    B = views[0].shape[0]
+    rows_U = None
+    if uniformity_rows is not None and B > uniformity_rows:
+        if uniformity_rows < 2:
+            raise ValueError(f"uniformity_rows must be >= 2 (pairs), got {uniformity_rows}")
+        gen = torch.Generator().manual_seed(seed)
+        rows_U = torch.randperm(B, generator=gen)[:uniformity_rows].to(views[0].device)
     moments = [gor_moments(z_BD) for z_BD in views]
-    gor = gor_loss(z1_BD, z2_BD)
-    return {
-        "alignment": float(alignment(z1_BD, z2_BD, alpha=alpha)),
-        "uniformity": sum(float(uniformity(z_BD, t=t)) for z_BD in views) / 2,
-        "rankme": sum(float(rankme(z_BD, center=center, eps=eps)) for z_BD in views) / 2,
-        "gor_m1": sum(float(m1) for m1, _ in moments) / 2,
-        "gor_m2": sum(float(m2) for _, m2 in moments) / 2,
+    gor = gor_loss(*views)
+    k = len(views)
+    out = {} if z2_BD is None else {"alignment": float(alignment(*views, alpha=alpha))}
+    return out | {
+        "uniformity": sum(
+            float(uniformity(z_BD if rows_U is None else z_BD[rows_U], t=t)) for z_BD in views
+        )
+        / k,
+        "rankme": sum(float(rankme(z_BD, center=center, eps=eps)) for z_BD in views) / k,
+        "gor_m1": sum(float(m1) for m1, _ in moments) / k,
+        "gor_m2": sum(float(m2) for _, m2 in moments) / k,
         "gor_mean": float(gor["gor_mean"]),
         "gor_second_moment": float(gor["gor_second_moment"]),
     }

@@ -10,6 +10,7 @@ Shape legend:
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -83,6 +84,9 @@ class SimilarityHistograms:
         within: the within-view negatives u_i.u_j and v_i.v_j, i < j.
         exact: True when every pair was counted; otherwise `sample_size` random pairs per kind.
         sample_size: the sampled pairs per kind, or None when exact.
+        same: with labels, the cross-view negatives of same-label pairs (with `different`,
+            they add up to `neg`); None without labels.
+        different: with labels, the cross-view negatives of different-label pairs.
     """
 
     pos: StreamingHistogram
@@ -90,16 +94,21 @@ class SimilarityHistograms:
     within: StreamingHistogram
     exact: bool
     sample_size: int | None = None
+    same: StreamingHistogram | None = None
+    different: StreamingHistogram | None = None
 
     def to_dict(self) -> dict:
-        """{"exact", "sample_size", "pos", "neg", "within"} for a JSON file."""
-        return {
+        """{"exact", "sample_size", "pos", "neg", "within"[, "same", "different"]} for JSON."""
+        out = {
             "exact": self.exact,
             "sample_size": self.sample_size,
             "pos": self.pos.to_dict(),
             "neg": self.neg.to_dict(),
             "within": self.within.to_dict(),
         }
+        if self.same is not None:
+            out.update(same=self.same.to_dict(), different=self.different.to_dict())
+        return out
 
 
 @torch.no_grad()
@@ -111,6 +120,9 @@ def similarity_histograms(
     block: int = 2048,
     sample: int | None = None,
     seed: int = 0,
+    labels: torch.Tensor | None = None,
+    within: bool = True,
+    grid: bool = False,
 ) -> SimilarityHistograms:
     """Histograms over [-1, 1] of the positive and negative similarities of a dataset.
 
@@ -126,8 +138,18 @@ def similarity_histograms(
         block: rows per block of the exact pass, a positive integer (memory O(block * N)).
         sample: None: exact, every pair. K: K uniformly random pairs (i != j, with
             replacement) per negative kind, for N too large for N^2 work; the result says so
-            (`exact=False`, `sample_size=K`).
+            (`exact=False`, `sample_size=K`). Drawn in chunks of `block` * 32 pairs, so memory
+            stays O(block D) however large K is.
         seed: the sampling seed.
+        labels: (N,) integer class ids: also split the cross-view negatives into `same`
+            (y_i = y_j) and `different` histograms (of the same pairs, exact or sampled).
+        within: False skips the within-view negatives (their histogram stays empty), e.g.
+            when z2_ND is z1_ND and the cross-view pairs are already the within-view ones.
+        grid: with sample=K, the pairs of a grid instead: R = ceil(sqrt(K)) random rows
+            (without replacement) and R random columns, every (row, column) with row !=
+            column counted. Each ordered pair i != j is equally likely to be in it (unbiased;
+            its pairs share rows), and one (R, R) matrix product replaces K gathered rows.
+            `sample_size` is the pairs counted.
 
     Returns:
         The three histograms (`pos`, `neg`, `within`) and whether they are exact.
@@ -154,30 +176,81 @@ def similarity_histograms(
     check_embeddings(z2_ND, "z2_ND")
     if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
         raise ValueError(f"block must be a positive integer (rows per block), got {block!r}")
+    N = z1_ND.shape[0]
+    if labels is not None and (
+        not isinstance(labels, torch.Tensor)
+        or labels.shape != (N,)
+        or labels.is_floating_point()
+        or labels.is_complex()
+    ):
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be ({N},) integer class ids, one per row, got {got}")
     u_ND = F.normalize(z1_ND.detach().float(), dim=1)
     v_ND = F.normalize(z2_ND.detach().float(), dim=1)
-    N = u_ND.shape[0]
+    y_N = None if labels is None else labels.to(u_ND.device)
     pos = StreamingHistogram(bins).update((u_ND * v_ND).sum(1))
-    neg, within = StreamingHistogram(bins), StreamingHistogram(bins)
+    neg, within_hist = StreamingHistogram(bins), StreamingHistogram(bins)
+    same = different = None
+    if labels is not None:
+        same, different = StreamingHistogram(bins), StreamingHistogram(bins)
+
+    def add_negatives(s_K: torch.Tensor, same_K: torch.Tensor | None) -> None:
+        neg.update(s_K)
+        if same_K is not None:
+            same.update(s_K[same_K])
+            different.update(s_K[~same_K])
+
     if sample is None:
+        cols_N = torch.arange(N, device=u_ND.device)
         for start in range(0, N, block):
             stop = min(start + block, N)
             rows_R = torch.arange(start, stop, device=u_ND.device)
-            cols_N = torch.arange(N, device=u_ND.device)
             off_RN = rows_R[:, None] != cols_N[None, :]
-            upper_RN = rows_R[:, None] < cols_N[None, :]
-            neg.update((u_ND[start:stop] @ v_ND.T)[off_RN])
-            within.update((u_ND[start:stop] @ u_ND.T)[upper_RN])
-            within.update((v_ND[start:stop] @ v_ND.T)[upper_RN])
-        return SimilarityHistograms(pos, neg, within, exact=True)
-    if sample < 1:
-        raise ValueError(f"sample must be a positive number of pairs, got {sample}")
+            s_K = (u_ND[start:stop] @ v_ND.T)[off_RN]
+            same_K = None if y_N is None else (y_N[start:stop, None] == y_N[None, :])[off_RN]
+            add_negatives(s_K, same_K)
+            if within:
+                upper_RN = rows_R[:, None] < cols_N[None, :]
+                within_hist.update((u_ND[start:stop] @ u_ND.T)[upper_RN])
+                within_hist.update((v_ND[start:stop] @ v_ND.T)[upper_RN])
+        return SimilarityHistograms(
+            pos, neg, within_hist, exact=True, same=same, different=different
+        )
+    if isinstance(sample, bool) or not isinstance(sample, numbers.Integral) or sample < 1:
+        raise ValueError(f"sample must be a positive number of pairs, got {sample!r}")
     gen = torch.Generator().manual_seed(seed)
+    if grid:
+        R = min(N, max(2, math.ceil(math.sqrt(sample))))
+        rows_R = torch.randperm(N, generator=gen)[:R].to(u_ND.device)
+        cols_R = torch.randperm(N, generator=gen)[:R].to(u_ND.device)
+        off_RR = rows_R[:, None] != cols_R[None, :]
+        same_K = None if y_N is None else (y_N[rows_R][:, None] == y_N[cols_R][None, :])[off_RR]
+        add_negatives((u_ND[rows_R] @ v_ND[cols_R].T)[off_RR], same_K)
+        if within:
+            within_hist.update((u_ND[rows_R] @ u_ND[cols_R].T)[off_RR])
+            within_hist.update((v_ND[rows_R] @ v_ND[cols_R].T)[off_RR])
+        return SimilarityHistograms(
+            pos,
+            neg,
+            within_hist,
+            exact=False,
+            sample_size=int(off_RR.sum()),
+            same=same,
+            different=different,
+        )
     i_K = torch.randint(N, (sample,), generator=gen)
     j_K = (i_K + torch.randint(1, N, (sample,), generator=gen)) % N  # uniform over j != i
     i_K, j_K = i_K.to(u_ND.device), j_K.to(u_ND.device)
-    neg.update((u_ND[i_K] * v_ND[j_K]).sum(1))
     half = sample // 2
-    within.update((u_ND[i_K[:half]] * u_ND[j_K[:half]]).sum(1))
-    within.update((v_ND[i_K[half:]] * v_ND[j_K[half:]]).sum(1))
-    return SimilarityHistograms(pos, neg, within, exact=False, sample_size=sample)
+    chunk = 32 * block
+    for start in range(0, sample, chunk):
+        i_C, j_C = i_K[start : start + chunk], j_K[start : start + chunk]
+        same_C = None if y_N is None else y_N[i_C] == y_N[j_C]
+        add_negatives((u_ND[i_C] * v_ND[j_C]).sum(1), same_C)
+        if within:  # the first half of the sampled pairs in view 1, the rest in view 2
+            first = max(0, min(half - start, i_C.shape[0]))
+            within_hist.update((u_ND[i_C[:first]] * u_ND[j_C[:first]]).sum(1))
+            within_hist.update((v_ND[i_C[first:]] * v_ND[j_C[first:]]).sum(1))
+    return SimilarityHistograms(
+        pos, neg, within_hist, exact=False, sample_size=sample, same=same, different=different
+    )
