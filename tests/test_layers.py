@@ -11,6 +11,7 @@ ROOT = Path(contrastlens.__file__).parent
 LAYERS = {
     "errors": 0,
     "optimum": 0,
+    "checks": 0,
     "runfolder": 0,
     "distributed": 0,
     "memory": 0,

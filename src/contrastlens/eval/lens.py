@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from contrastlens.losses._checks import check_embeddings
+from contrastlens.checks import check_embeddings
 from contrastlens.optimum import negative_optimum
 from contrastlens.similarity import (
     PairSums,

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from contrastlens.checks import resolve_delta
 from contrastlens.integrations import missing_extra
 from contrastlens.losses import vrn_loss
-from contrastlens.losses._checks import resolve_delta
 
 try:
     import lightly.loss  # noqa: F401  (the host library: this module is used beside it)

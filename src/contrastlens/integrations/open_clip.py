@@ -32,9 +32,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from contrastlens.checks import resolve_delta
 from contrastlens.integrations import missing_extra
 from contrastlens.losses import infonce_loss, sigmoid_loss, vrn_loss
-from contrastlens.losses._checks import resolve_delta
 
 try:
     import open_clip  # noqa: F401  (the host library: these losses replace its ClipLoss/SigLipLoss)

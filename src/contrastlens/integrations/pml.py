@@ -35,9 +35,9 @@ from typing import Any
 
 from torch import Tensor
 
+from contrastlens.checks import resolve_delta
 from contrastlens.integrations import missing_extra
 from contrastlens.losses import vrn_loss
-from contrastlens.losses._checks import resolve_delta
 
 try:
     from pytorch_metric_learning.distances import CosineSimilarity

@@ -80,11 +80,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlens import distributed
+from contrastlens.checks import check_dataset_size, resolve_delta
 from contrastlens.errors import DataError
 from contrastlens.eval.lens import lens_statistics
 from contrastlens.integrations import SOGCLR_CITATION, VRN_CITATION, missing_extra
 from contrastlens.losses import false_negatives, ranking_loss, same_key, vrn_loss
-from contrastlens.losses._checks import check_dataset_size, resolve_delta
 from contrastlens.losses.global_contrastive import (
     check_gamma,
     global_contrastive_from_pairs,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from contrastlens.losses._checks import check_finite_scalar, check_positive
+from contrastlens.checks import check_finite_scalar, check_positive
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 
 __all__ = [

@@ -68,7 +68,7 @@ from typing import NamedTuple
 import torch
 
 from contrastlens import distributed
-from contrastlens.losses._checks import check_positive, check_sample_id_values, check_sample_ids
+from contrastlens.checks import check_positive, check_sample_id_values, check_sample_ids
 from contrastlens.losses._fused import negative_logsumexp, self_negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 

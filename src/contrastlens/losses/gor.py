@@ -38,7 +38,7 @@ from typing import Literal
 
 import torch
 
-from contrastlens.losses._checks import check_embeddings, check_finite_scalar
+from contrastlens.checks import check_embeddings, check_finite_scalar
 from contrastlens.losses._fused import pair_square_sum
 from contrastlens.losses.pairs import normalize
 

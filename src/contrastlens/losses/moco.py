@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from contrastlens.losses._checks import check_positive
+from contrastlens.checks import check_positive
 from contrastlens.losses._fused import negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 

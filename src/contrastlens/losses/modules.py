@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn as nn
 
-from contrastlens.losses._checks import check_dataset_size, check_positive, resolve_delta
+from contrastlens.checks import check_dataset_size, check_positive, resolve_delta
 from contrastlens.losses.additive import sigmoid_loss, spectral_loss
 from contrastlens.losses.global_contrastive import (
     check_gamma,

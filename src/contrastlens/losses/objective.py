@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from contrastlens.losses._checks import check_finite_scalar, check_positive, resolve_delta
+from contrastlens.checks import check_finite_scalar, check_positive, resolve_delta
 from contrastlens.losses.additive import sigmoid_from_pairs, spectral_from_pairs
 from contrastlens.losses.gor import gor_loss
 from contrastlens.losses.infonce import infonce_from_pairs

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from contrastlens import distributed
-from contrastlens.losses._checks import check_global_rows, check_ids, check_queue, check_views
+from contrastlens.checks import check_global_rows, check_ids, check_queue, check_views
 
 __all__ = ["ViewPairs", "normalize", "view_pairs"]
 

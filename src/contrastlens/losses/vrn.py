@@ -35,7 +35,7 @@ import dataclasses
 import torch
 
 from contrastlens import distributed
-from contrastlens.losses._checks import check_finite_scalar, resolve_delta
+from contrastlens.checks import check_finite_scalar, resolve_delta
 from contrastlens.losses._fused import pair_square_sum
 from contrastlens.losses.pairs import ViewPairs, view_pairs
 

@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from contrastlens.losses._checks import check_embeddings
+from contrastlens.checks import check_embeddings
 from contrastlens.optimum import negative_optimum
 from contrastlens.similarity.batches import PairSums
 

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from contrastlens.losses._checks import check_embeddings, check_finite_scalar, check_views
+from contrastlens.checks import check_embeddings, check_finite_scalar, check_views
 from contrastlens.losses.gor import gor_loss, gor_moments
 from contrastlens.losses.pairs import normalize
 

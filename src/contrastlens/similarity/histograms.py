@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from contrastlens.losses._checks import check_embeddings
+from contrastlens.checks import check_embeddings
 
 
 class StreamingHistogram:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from contrastlens.losses._checks import check_dataset_size, check_embeddings, check_ids
+from contrastlens.checks import check_dataset_size, check_embeddings, check_ids
 from contrastlens.optimum import negative_optimum
 
 QUANTILE_LEVELS = (0.05, 0.25, 0.5, 0.75, 0.95)

@@ -1,4 +1,5 @@
-"""Input validation for the losses: every problem is a `ValueError` that names the argument.
+"""Input validation shared by the losses, the similarity statistics and the integrations: every
+problem is a `ValueError` that names the argument (and, where there is one, the fix).
 
 Shape legend: B rows, D embedding dimension, K queue length.
 """
