@@ -171,20 +171,30 @@ def check_sample_ids(ids: object, rows: int, name: str = "ids") -> torch.Tensor:
     return ids
 
 
-def check_sample_id_values(ids_G: torch.Tensor, n: int, name: str = "ids") -> None:
+def check_sample_id_values(
+    ids_G: torch.Tensor,
+    n: int,
+    *,
+    name: str = "ids",
+    unit: str = "dataset index",
+    fix: str = "build the loss with n = the training-set size, and draw each batch without "
+    "replacement",
+) -> None:
     """Every id in [0, n) and no id twice in the (global) batch (reads the values: one
-    device-to-host copy)."""
+    device-to-host copy). name: what holds the ids, unit: what one id is, fix: how to mend it
+    (both name the user's own terms in the message)."""
     values = ids_G.tolist()
     lo, hi = min(values), max(values)
+    units = unit.replace("index", "indices")
     if lo < 0 or hi >= n:
         raise ValueError(
-            f"{name} must be dataset indices in [0, {n}) (the state holds n = {n} samples), got "
-            f"values in [{lo}, {hi}]; build the loss with n = the training-set size"
+            f"{name} must hold {units} in [0, n = {n}) (n: the samples the state holds), got "
+            f"values in [{lo}, {hi}]: {fix}"
         )
     if len(set(values)) < len(values):
         seen: set[int] = set()
         repeated = next(v for v in values if v in seen or seen.add(v))
         raise ValueError(
-            f"{name}: dataset index {repeated} appears twice in one (global) batch; the state "
-            "holds one value per sample, so draw each batch without replacement"
+            f"{unit} {repeated} appears twice in one (global) batch: {name} must hold distinct "
+            f"{units}, one state value per sample ({fix})"
         )

@@ -207,7 +207,7 @@ BAD = [
     (dict(labels=torch.tensor([0, 1])), r"labels must be the \(3,\) row indices"),
     (dict(labels=torch.tensor([0, 1, 10])), r"row indices in \[0, n = 10\)"),
     (dict(labels=torch.tensor([-1, 1, 2])), r"got values in \[-1, 2\]"),
-    (dict(labels=torch.tensor([4, 1, 4])), "row index 4 appears twice in one batch"),
+    (dict(labels=torch.tensor([4, 1, 4])), "row index 4 appears twice in one"),
     (dict(labels=torch.tensor([[0, 1], [1, 1], [2, 0]])), "only used with mask_duplicates=True"),
     (dict(labels=torch.arange(3), n=1), "must be >= 2"),
     (dict(labels=torch.arange(3), gamma=0.0), "gamma must be > 0"),

@@ -80,7 +80,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlens import distributed
-from contrastlens.checks import check_dataset_size, resolve_delta
+from contrastlens.checks import check_dataset_size, check_sample_id_values, resolve_delta
 from contrastlens.errors import DataError
 from contrastlens.eval.lens import lens_statistics
 from contrastlens.integrations import SOGCLR_CITATION, VRN_CITATION, missing_extra
@@ -875,20 +875,7 @@ def _sample_indices(
             )
         labels, groups_B = labels[:, 0], labels[:, 1]
     ids_G = distributed.all_gather_no_grad(labels) if gather else labels
-    values = ids_G.tolist()
-    lo, hi = min(values), max(values)
-    if lo < 0 or hi >= n:
-        raise ValueError(
-            f"the `label` column must hold row indices in [0, n = {n}) (n = the training-set "
-            f"size given to the loss), got values in [{lo}, {hi}]: {fix}"
-        )
-    if len(set(values)) < len(values):
-        seen: set[int] = set()
-        repeated = next(v for v in values if v in seen or seen.add(v))
-        raise ValueError(
-            f"row index {repeated} appears twice in one batch: the `label` column must hold "
-            f"distinct row indices ({fix}), one state value per training sample"
-        )
+    check_sample_id_values(ids_G, n, name="the `label` column", unit="row index", fix=fix)
     return labels, groups_B
 
 
