@@ -7,12 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.contrastlens-installed
 
-.PHONY: demo test test-fast install data lint format bench gpu-smoke docs package-check
+.PHONY: demo test test-fast install data browser lint format bench gpu-smoke docs package-check
 
 demo: $(STAMP) data
 	$(BIN)/contrastlens reproduce --preset quick
 
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
@@ -38,8 +38,6 @@ $(STAMP): pyproject.toml Makefile
 # Fashion-MNIST: already verified -> nothing; else apt (Debian package, when root with apt);
 # else contrastlens' own fetch (torchvision's downloader into the data root).
 # WordNet 3.0 (the text study's data): Debian's wordnet-base when root with apt; optional.
-# Chromium (renders the inspect report in tests/inspect/test_html_chromium.py): Debian's
-# chromium when root with apt; optional.
 data: $(STAMP)
 	@if $(BIN)/contrastlens data verify fashion-mnist >/dev/null 2>&1; then \
 		echo "fashion-mnist: present and verified"; \
@@ -58,6 +56,10 @@ data: $(STAMP)
 	else \
 		echo "wordnet: not installed (sudo apt-get install wordnet-base); its tests will skip"; \
 	fi
+
+# Chromium (renders the inspect report in tests/inspect/test_html_chromium.py), for the tests
+# only: Debian's chromium when root with apt; optional (the browser test skips without it).
+browser:
 	@if command -v chromium >/dev/null 2>&1; then \
 		echo "chromium: present (the inspect report's browser test)"; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
