@@ -4,7 +4,9 @@ Sections: setup; per physical batch size, retrieval (MRR@10, Recall@1, Recall@10
 split, mean +/- std over seeds) with the paired difference to MNRL at that batch (same seeds,
 95% Student-t interval), then the cost (training seconds, pairs/s, peak memory) and the
 similarity lens (negative mean and variance, their second moment against the Welch floor,
-alignment, uniformity, RankMe) per arm; the hyperparameter selection (runs scored on the
+alignment, uniformity, RankMe) per arm; when MNRL ran at several batch sizes, the cost of
+a small batch (MNRL at each batch with its lr, against the largest batch, paired over seeds
+and test queries); the hyperparameter selection (runs scored on the
 validation split appear there only); every run; environment and commands.
 
 The cached arm is listed under its mini-batch size, the batch that sets its memory: a table
@@ -209,23 +211,52 @@ def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list
     header = ["arm", "train s", "pairs/s", "peak RSS MiB", "RSS before MiB"]
     header += [h for _, h, _ in LENS]
 
-    def mean(runs: list[TextRun], key: str, digits: int) -> str:
-        s = summarize([r.value(key) for r in runs])
-        return "–" if s.n == 0 else f"{s.mean:.{digits}f}"
-
     rows = []
     for label in sorted(arms, key=_order):
         runs = list(arms[label].values())
         rows.append(
             [
                 label,
-                mean(runs, "train_time_s", 0),
-                mean(runs, "pairs_per_s", 1),
-                mean(runs, "peak_rss_train_mb", 0),
-                mean(runs, "rss_before_train_mb", 0),
+                _mean(runs, "train_time_s", 0),
+                _mean(runs, "pairs_per_s", 1),
+                _mean(runs, "peak_rss_train_mb", 0),
+                _mean(runs, "rss_before_train_mb", 0),
             ]
-            + [mean(runs, k, d) for k, _, d in LENS]
+            + [_mean(runs, k, d) for k, _, d in LENS]
         )
+    return header, rows
+
+
+def _mean(runs: list[TextRun], key: str, digits: int) -> str:
+    s = summarize([r.value(key) for r in runs])
+    return "–" if s.n == 0 else f"{s.mean:.{digits}f}"
+
+
+def cost_curve_rows(tables) -> tuple[list[str], list[list[str]]] | None:
+    """MNRL at every physical batch (the library's scale): its lr, retrieval, the paired
+    difference to MNRL at the largest batch (same seeds and test queries), training time and
+    peak memory. None when fewer than two batch sizes have MNRL runs."""
+    curve = {
+        batch: arms[BASE]
+        for (batch, scale), arms in tables.items()
+        if scale == DEFAULT_SCALE and BASE in arms
+    }
+    if len(curve) < 2:
+        return None
+    top = max(curve)
+    header = ["batch", "seeds", "lr", "MRR@10 %", "R@1 %"]
+    header += [f"Δ {h} vs batch {top} (95% CI)" for _, h in RETRIEVAL[:2]]
+    header += ["train s", "peak RSS MiB"]
+    rows = []
+    for batch in sorted(curve):
+        by_seed = curve[batch]
+        runs = list(by_seed.values())
+        lrs = sorted({float(r.config.get("lr", math.nan)) for r in runs})
+        row = [str(batch), str(len(runs)), " / ".join(f"{lr:g}" for lr in lrs)]
+        row += [_fmt(summarize([r.value(k) for r in runs])) for k, _ in RETRIEVAL[:2]]
+        row += ["–" if batch == top else _delta(curve[top], by_seed, k) for k, _ in RETRIEVAL[:2]]
+        row += [_mean(runs, "train_time_s", 0), _mean(runs, "peak_rss_train_mb", 0)]
+        rows.append(row)
     return header, rows
 
 
@@ -344,6 +375,17 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
         ]
     if not tables:
         blocks.append(Block("p", "No finished test-split runs."))
+    curve = cost_curve_rows(tables)
+    if curve:
+        blocks += [
+            Block("h2", "The cost of a small batch"),
+            Block(
+                "p",
+                "MNRL at every physical batch size (scale 20), each with its own lr; Δ is "
+                "the paired difference to the largest batch (same seeds and test queries).",
+            ),
+            Block("table", header=curve[0], rows=curve[1]),
+        ]
     lines = findings(tables)
     if lines:
         blocks += [Block("h2", "Findings"), Block("pre", "\n".join(lines))]
@@ -397,7 +439,15 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
     rf.write_text(to_markdown(blocks), md_path)
     rf.write_text(to_html(blocks, blocks[0].text), html_path)
     rf.write_text(
-        json.dumps({"batches": report_tables, "findings": lines}, indent=1) + "\n",
+        json.dumps(
+            {
+                "batches": report_tables,
+                "cost_curve": {"header": curve[0], "rows": curve[1]} if curve else None,
+                "findings": lines,
+            },
+            indent=1,
+        )
+        + "\n",
         out / "report.json",
     )
     return {
