@@ -30,6 +30,7 @@ from pathlib import Path
 from contrastlens import runfolder as rf
 from contrastlens.report.render import Block, code_state, pct, to_html, to_markdown
 from contrastlens.report.stats import paired_difference, paired_difference_items, summarize
+from contrastlens.text.text_config import TextConfig
 
 RETRIEVAL = (("mrr@10", "MRR@10"), ("recall@1", "R@1"), ("recall@10", "R@10"))
 LENS = (
@@ -44,7 +45,7 @@ LENS = (
 ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl", "global")
 BASE = "mnrl"
 QUANTIZED = (("int8", "int8 MRR@10 %"), ("binary", "binary MRR@10 %"))  # eval.<p>.mrr@10
-DEFAULT_SCALE = 20.0  # MNRL's; tables of other scales are labelled
+DEFAULT_SCALE = TextConfig.scale  # MNRL's; tables of other scales are labelled
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _arm_label(r: TextRun) -> str:
     if r.arm == "mnrl-gor":
         return f"mnrl-gor (w {r.config.get('gor_weight'):g})"
     if r.arm == "global":
-        return f"global (γ {r.config.get('gamma', 0.9):g}){masking}"
+        return f"global (γ {r.config.get('gamma', TextConfig.gamma):g}){masking}"
     return r.arm + masking
 
 
@@ -285,37 +286,38 @@ def findings(tables) -> list[str]:
     return out
 
 
-def _selection_rows(runs: list[TextRun]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "run",
-        "status",
-        "arm",
-        "batch",
-        "lr",
-        "VRN λ",
-        "GOR w",
-        "validation MRR@10 %",
-        "R@1 %",
-        "neg. variance",
-    ]
+def _selection_rows(runs: list[TextRun], root: Path) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "status", "arm", "batch", "lr", "scale", "VRN λ", "GOR w", "γ"]
+    header += ["validation MRR@10 %", "R@1 %", "neg. variance"]
     rows = []
     for r in sorted(runs, key=lambda r: str(r.path)):
         c = r.config
+        batch = str(c.get("batch_size"))
+        if r.arm == "cached-mnrl":
+            batch += f" (mini {c.get('mini_batch_size')})"
         rows.append(
             [
-                r.name,
+                _run_name(r, root),
                 r.status,
                 r.arm,
-                str(c.get("batch_size")),
+                batch,
                 f"{c.get('lr'):g}",
+                f"{r.scale:g}",
                 f"{c.get('vrn_weight'):g}" if r.arm == "mnrl-vrn" else "–",
                 f"{c.get('gor_weight'):g}" if r.arm == "mnrl-gor" else "–",
+                f"{c.get('gamma', TextConfig.gamma):g}" if r.arm == "global" else "–",
                 pct(r.value("mrr@10")),
                 pct(r.value("recall@1")),
                 f"{r.value('neg_var'):.5f}",
             ]
         )
     return header, rows
+
+
+def _run_name(r: TextRun, root: Path) -> str:
+    """The run's folder under the study, without the "runs" level: "<sweep>/<run>" (run names
+    repeat across sweeps)."""
+    return "/".join(p for p in r.path.relative_to(root).parts if p != "runs")
 
 
 def build_text_report(directory: str | Path, out_dir: str | Path | None = None) -> dict:
@@ -381,8 +383,9 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
             Block("h2", "The cost of a small batch"),
             Block(
                 "p",
-                "MNRL at every physical batch size (scale 20), each with its own lr; Δ is "
-                "the paired difference to the largest batch (same seeds and test queries).",
+                f"MNRL at every physical batch size (scale {DEFAULT_SCALE:g}), each with its "
+                "own lr; Δ is the paired difference to the largest batch (same seeds and test "
+                "queries).",
             ),
             Block("table", header=curve[0], rows=curve[1]),
         ]
@@ -397,16 +400,15 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
         )
     )
     if selection:
-        sh, sr = _selection_rows(selection)
+        sh, sr = _selection_rows(selection, root)
         blocks.append(Block("table", header=sh, rows=sr))
     blocks.append(Block("h2", "Runs"))
     run_rows = []
     for r in sorted(runs, key=lambda r: str(r.path)):
         precision = (r.meta.get("precision") or {}).get("amp", "–")
-        sweep = r.path.parent.parent.name  # <study>/<sweep>/runs/<run>: names repeat across sweeps
         run_rows.append(
             [
-                f"{sweep}/{r.name}",
+                _run_name(r, root),
                 r.status,
                 pct(r.value("mrr@10")),
                 f"{r.value('train_time_s'):.0f}",
