@@ -290,7 +290,7 @@ def _selection_rows(runs: list[TextRun], root: Path) -> tuple[list[str], list[li
     header = ["run", "status", "arm", "batch", "lr", "scale", "VRN λ", "GOR w", "γ"]
     header += ["validation MRR@10 %", "R@1 %", "neg. variance"]
     rows = []
-    for r in sorted(runs, key=lambda r: str(r.path)):
+    for r in sorted(runs, key=_grid_order):
         c = r.config
         batch = str(c.get("batch_size"))
         if r.arm == "cached-mnrl":
@@ -312,6 +312,13 @@ def _selection_rows(runs: list[TextRun], root: Path) -> tuple[list[str], list[li
             ]
         )
     return header, rows
+
+
+def _grid_order(r: TextRun) -> tuple:
+    """Runs of one sweep together, in the order of the value they try (5e-05 before 0.0001)."""
+    c = r.config
+    values = tuple(float(c.get(k) or 0) for k in ("lr", "vrn_weight", "gor_weight", "gamma"))
+    return (str(r.path.parent.parent), r.arm, values, r.name)
 
 
 def _run_name(r: TextRun, root: Path) -> str:
