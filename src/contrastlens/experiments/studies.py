@@ -505,7 +505,9 @@ TEXT_V3_SMALL = [8, 16]  # where the remedies are compared
 TEXT_V3_LRS = [5e-5, 1e-4, 2e-4, 4e-4, 8e-4]  # MNRL's lr, chosen per batch size
 TEXT_V3_CACHED = 128  # the cached arm's effective batch
 TEXT_V3_CACHED_LRS = [2e-4, 4e-4, 8e-4, 1.6e-3]  # its own lr, chosen per physical batch
-TEXT_V3_VRN = [0.03, 0.1, 0.3, 1.0, 3.0]  # 1 won at the lower edge of {1, 10, 100} before
+# 1 won at the lower edge of {1, 10, 100} in the text study; 10 and 30 were added after 3 won at
+# the upper edge of {0.03, ..., 3} at batch 8 (results/wordnet-study-v3/select-vrn-b8)
+TEXT_V3_VRN = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 TEXT_V3_GOR = [0.1, 0.3, 1.0, 3.0]  # 1 won at the lower edge of {1, 10, 100} before
 TEXT_V3_GAMMA = [0.1, 0.5, 0.9, 1.0]  # the global loss's weight of the new batch estimate
 TEXT_V3_HOT = 5.0  # MNRL's scale at the high temperature (t = 0.2; the default 20 is t = 0.05)
