@@ -168,15 +168,17 @@ def test_new_arms_scales_and_quantized_columns(tmp_path):
 
 
 def test_cost_curve_over_batch_sizes(tmp_path):
-    """MNRL at each batch size (scale 20 only; cached and masked arms stay out), each with its
-    lr, compared with MNRL at the largest batch over the same seeds."""
+    """MNRL at each batch size (scale 20 and one pass only; cached arms stay out), each with its
+    lr, compared with MNRL at the largest batch over the same seeds. Runs of another scale or
+    more passes get tables of their own."""
     for seed in (0, 1, 2):
         for batch, mrr in ((8, 0.40 + seed / 100), (32, 0.45 + 2 * seed / 100)):
             _run(tmp_path, f"b{batch}_{seed}", arm="mnrl", seed=seed, mrr=mrr, r1=0.3, batch=batch)
         _run(tmp_path, f"cached_{seed}", arm="cached-mnrl", seed=seed, mrr=0.9, r1=0.9, mini=8)
-        _run(tmp_path, f"hot_{seed}", arm="mnrl", seed=seed, mrr=0.9, r1=0.9, batch=8)
-        cfg = json.loads((tmp_path / "runs" / f"hot_{seed}" / rf.CONFIG).read_text())
-        rf.write_json({**cfg, "scale": 5.0}, tmp_path / "runs" / f"hot_{seed}" / rf.CONFIG)
+        for name, more in (("hot", {"scale": 5.0}), ("twice", {"epochs": 2.0})):
+            _run(tmp_path, f"{name}_{seed}", arm="mnrl", seed=seed, mrr=0.9, r1=0.9, batch=8)
+            cfg = json.loads((tmp_path / "runs" / f"{name}_{seed}" / rf.CONFIG).read_text())
+            rf.write_json({**cfg, **more}, tmp_path / "runs" / f"{name}_{seed}" / rf.CONFIG)
     report = build_text_report(tmp_path)
     curve = json.loads((tmp_path / "report.json").read_text())["cost_curve"]
     assert curve["header"][5] == "Δ MRR@10 vs batch 32 (95% CI)"
@@ -184,7 +186,9 @@ def test_cost_curve_over_batch_sizes(tmp_path):
     assert b8[:4] == ["8", "3", "0.0001", "41.00 ± 1.00"]
     # batch 8 - batch 32 per seed: -5, -6, -7 points: mean -6, t interval 6 ± 4.303 / sqrt(3)
     assert b8[5] == "-6.00 [-8.48, -3.52]*" and b32[5] == "–"
-    assert "## The cost of a small batch" in report["md"].read_text()
+    md = report["md"].read_text()
+    assert "## The cost of a small batch" in md
+    assert "## Physical batch 8, 2 passes\n" in md and "## Physical batch 8, scale 5\n" in md
 
 
 def test_one_batch_size_has_no_cost_curve(tmp_path):

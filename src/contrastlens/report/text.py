@@ -11,8 +11,9 @@ validation split appear there only); every run; environment and commands.
 
 The cached arm is listed under its mini-batch size, the batch that sets its memory: a table
 for physical batch 16 compares what fits in the memory of 16 rows. Runs at another MNRL scale
-than the library's 20 get tables of their own ("Physical batch 16, scale 5"), compared with
-MNRL at that scale. The zero-shot model is listed under every table. Labels name the setting
+than the library's 20, or with more than one pass over the training pairs, get tables of their
+own ("Physical batch 16, scale 5", "Physical batch 8, 2 passes"), compared with MNRL at that
+scale and number of passes. The zero-shot model is listed under every table. Labels name the setting
 that distinguishes an arm: λ (VRN), w (GOR), γ (the global loss), "+ masking" (in-batch
 duplicates masked by the loss, not kept out by the sampler). When runs saved quantized
 retrieval (eval "int8", "binary"), the retrieval table adds their MRR@10. Every number comes
@@ -46,6 +47,7 @@ ARM_ORDER = ("zero-shot", "mnrl", "mnrl-vrn", "mnrl-gor", "cached-mnrl", "global
 BASE = "mnrl"
 QUANTIZED = (("int8", "int8 MRR@10 %"), ("binary", "binary MRR@10 %"))  # eval.<p>.mrr@10
 DEFAULT_SCALE = TextConfig.scale  # MNRL's; tables of other scales are labelled
+DEFAULT_PASSES = TextConfig.epochs  # one pass; tables of more passes are labelled
 
 
 @dataclass
@@ -77,6 +79,11 @@ class TextRun:
     @property
     def scale(self) -> float:
         return float(self.config.get("scale", DEFAULT_SCALE))
+
+    @property
+    def passes(self) -> float:
+        """Passes over the training pairs (the config's "epochs")."""
+        return float(self.config.get("epochs", DEFAULT_PASSES))
 
     @property
     def validation(self) -> bool:
@@ -141,24 +148,32 @@ def _arm_label(r: TextRun) -> str:
     return r.arm + masking
 
 
-def _tables(runs: list[TextRun]) -> dict[tuple[int, float], dict[str, dict[int, TextRun]]]:
-    """(memory batch, scale) -> arm label -> seed -> run (complete test runs; zero-shot in
-    every table)."""
+def _tables(
+    runs: list[TextRun],
+) -> dict[tuple[int, float, float], dict[str, dict[int, TextRun]]]:
+    """(memory batch, scale, passes) -> arm label -> seed -> run (complete test runs; zero-shot
+    in every table)."""
     out: dict = defaultdict(lambda: defaultdict(dict))
     zero = [r for r in runs if r.arm == "zero-shot"]
     for r in runs:
         if r.arm != "zero-shot":
-            out[(r.memory_batch, r.scale)][_arm_label(r)][r.seed] = r
+            out[(r.memory_batch, r.scale, r.passes)][_arm_label(r)][r.seed] = r
     for table in out:
         for r in zero:
             out[table][r.arm][r.seed] = r
     return out
 
 
-def _table_name(table: tuple[int, float], sep: str = ", ") -> str:
-    """ "16", or "16, scale 5" for a scale other than MNRL's default."""
-    batch, scale = table
-    return f"{batch}" if scale == DEFAULT_SCALE else f"{batch}{sep}scale {scale:g}"
+def _table_name(table: tuple[int, float, float], sep: str = ", ") -> str:
+    """ "16", "16, scale 5" for a scale other than MNRL's default, "8, 2 passes" for more than
+    one pass."""
+    batch, scale, passes = table
+    name = f"{batch}"
+    if scale != DEFAULT_SCALE:
+        name += f"{sep}scale {scale:g}"
+    if passes != DEFAULT_PASSES:
+        name += f"{sep}{passes:g} passes"
+    return name
 
 
 def _order(label: str) -> tuple:
@@ -234,13 +249,13 @@ def _mean(runs: list[TextRun], key: str, digits: int) -> str:
 
 
 def cost_curve_rows(tables) -> tuple[list[str], list[list[str]]] | None:
-    """MNRL at every physical batch (the library's scale): its lr, retrieval, the paired
+    """MNRL at every physical batch (the library's scale, one pass): its lr, retrieval, the paired
     difference to MNRL at the largest batch (same seeds and test queries), training time and
     peak memory. None when fewer than two batch sizes have MNRL runs."""
     curve = {
         batch: arms[BASE]
-        for (batch, scale), arms in tables.items()
-        if scale == DEFAULT_SCALE and BASE in arms
+        for (batch, scale, passes), arms in tables.items()
+        if scale == DEFAULT_SCALE and passes == DEFAULT_PASSES and BASE in arms
     }
     if len(curve) < 2:
         return None
@@ -390,9 +405,9 @@ def build_text_report(directory: str | Path, out_dir: str | Path | None = None) 
             Block("h2", "The cost of a small batch"),
             Block(
                 "p",
-                f"MNRL at every physical batch size (scale {DEFAULT_SCALE:g}), each with its "
-                "own lr; Δ is the paired difference to the largest batch (same seeds and test "
-                "queries).",
+                f"MNRL at every physical batch size (scale {DEFAULT_SCALE:g}, one pass), each "
+                "with its own lr; Δ is the paired difference to the largest batch (same seeds "
+                "and test queries).",
             ),
             Block("table", header=curve[0], rows=curve[1]),
         ]
