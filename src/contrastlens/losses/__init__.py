@@ -16,6 +16,7 @@ Pure functions of embeddings -> 0-d tensor, one family per file, thin modules ar
     modules.py    InfoNCELoss, SimCLRLoss, DCLLoss, DHELLoss, SigLIPLoss, SpectralLoss,
                   MoCoLoss, VRN, GlobalContrastiveLoss (SogCLR, holds the state)
     objective.py  build_objective: {method term, "vrn", "loss"} for the training loop
+    precision.py  full_precision: every public loss runs outside autocast, bf16/fp16 inputs upcast
 
 Every loss takes `gather=False`; with True (and torch.distributed initialized) local rows are
 scored against the all-gathered columns and the result equals one process holding the global

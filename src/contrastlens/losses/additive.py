@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from contrastlens.checks import check_finite_scalar, check_positive
 from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.precision import full_precision
 
 __all__ = [
     "additive_from_pairs",
@@ -63,6 +64,7 @@ def additive_from_pairs(P: ViewPairs, *, phi: Fn, psi: Fn, c1: float, c2: float)
     return P.global_sum(total)
 
 
+@full_precision
 def additive_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -147,6 +149,7 @@ def sigmoid_from_pairs(
     )
 
 
+@full_precision
 def sigmoid_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -221,6 +224,7 @@ def spectral_from_pairs(
     )
 
 
+@full_precision
 def spectral_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,

@@ -71,6 +71,7 @@ from contrastlens import distributed
 from contrastlens.checks import check_positive, check_sample_id_values, check_sample_ids
 from contrastlens.losses._fused import negative_logsumexp, self_negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.precision import full_precision
 
 __all__ = [
     "GlobalContrastiveStep",
@@ -255,6 +256,7 @@ def _log_negatives(excluded_BG: torch.Tensor, blocks: int, P: ViewPairs) -> torc
     return (kept_B * blocks).to(P.u_BD.dtype).log()
 
 
+@full_precision
 def global_contrastive_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,

@@ -41,6 +41,7 @@ import torch
 from contrastlens.checks import check_embeddings, check_finite_scalar
 from contrastlens.losses._fused import pair_square_sum
 from contrastlens.losses.pairs import normalize
+from contrastlens.losses.precision import full_precision
 
 __all__ = ["gor_loss", "gor_moments"]
 
@@ -76,6 +77,7 @@ def gor_moments(z_BD: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return m1, m2
 
 
+@full_precision
 def gor_loss(
     *columns_BD: torch.Tensor,
     mean_weight: float | None = 1.0,

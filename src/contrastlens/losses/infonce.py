@@ -31,6 +31,7 @@ import torch
 from contrastlens.checks import check_positive
 from contrastlens.losses._fused import negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.precision import full_precision
 
 __all__ = [
     "dcl_loss",
@@ -76,6 +77,7 @@ def infonce_from_pairs(
     return P.global_sum(total / (2 * P.G))
 
 
+@full_precision
 def infonce_family(
     z1: torch.Tensor,
     z2: torch.Tensor,

@@ -17,6 +17,7 @@ import torch
 from contrastlens.checks import check_positive
 from contrastlens.losses._fused import negative_logsumexp
 from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.precision import full_precision
 
 __all__ = ["moco_from_pairs", "moco_loss"]
 
@@ -34,6 +35,7 @@ def moco_from_pairs(P: ViewPairs, *, temperature: float | torch.Tensor) -> torch
     return P.global_sum(total)
 
 
+@full_precision
 def moco_loss(
     q: torch.Tensor,
     k: torch.Tensor,

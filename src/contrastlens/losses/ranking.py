@@ -18,10 +18,12 @@ from __future__ import annotations
 import torch
 
 from contrastlens.losses.masking import _check_rows
+from contrastlens.losses.precision import full_precision
 
 __all__ = ["ranking_loss"]
 
 
+@full_precision
 def ranking_loss(
     scores_RC: torch.Tensor,
     positive_R: torch.Tensor,

@@ -38,6 +38,7 @@ from contrastlens import distributed
 from contrastlens.checks import check_finite_scalar, resolve_delta
 from contrastlens.losses._fused import pair_square_sum
 from contrastlens.losses.pairs import ViewPairs, view_pairs
+from contrastlens.losses.precision import full_precision
 
 __all__ = ["similarity_stats", "similarity_stats_from_pairs", "vrn_from_pairs", "vrn_loss"]
 
@@ -103,6 +104,7 @@ def vrn_from_pairs(
     return P.global_sum(total / P.global_count(count).clamp_min(1))
 
 
+@full_precision
 def vrn_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -213,6 +215,7 @@ def similarity_stats_from_pairs(P: ViewPairs) -> dict[str, torch.Tensor]:
     }
 
 
+@full_precision
 def similarity_stats(
     z1: torch.Tensor,
     z2: torch.Tensor,
