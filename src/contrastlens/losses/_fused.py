@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from contrastlens.losses.precision import common_float, outside_autocast
+
 __all__ = ["negative_logsumexp", "pair_square_sum", "self_negative_logsumexp"]
 
 
@@ -66,7 +68,9 @@ def negative_logsumexp(
     boolean (B, width) mask or a (rows, cols) index pair; None removes nothing. Every row must
     keep at least one column. Returns (B,).
     """
-    return _NegativeLogSumExp.apply(a_BD, cols_KD, excluded, blocks, width)
+    a_BD, cols_KD = common_float(a_BD, cols_KD)
+    with outside_autocast(a_BD):  # one dtype in the forward and the saved tensors
+        return _NegativeLogSumExp.apply(a_BD, cols_KD, excluded, blocks, width)
 
 
 class _SelfNegativeLogSumExp(torch.autograd.Function):
@@ -104,7 +108,9 @@ def self_negative_logsumexp(
     a (rows, cols) index pair that must be symmetric (with (i, j) also (j, i)). x_KD: (K, D)
     rows, also the columns; inv_t: a number. Every row must keep a column. Returns (K,).
     Equals `negative_logsumexp(x_KD * inv_t, x_KD, excluded)` with one matmul fewer."""
-    return _SelfNegativeLogSumExp.apply(x_KD, float(inv_t), excluded)
+    (x_KD,) = common_float(x_KD)
+    with outside_autocast(x_KD):
+        return _SelfNegativeLogSumExp.apply(x_KD, float(inv_t), excluded)
 
 
 class _PairSquareSum(torch.autograd.Function):
@@ -129,4 +135,6 @@ class _PairSquareSum(torch.autograd.Function):
 def pair_square_sum(x_BD: torch.Tensor, y_ND: torch.Tensor) -> torch.Tensor:
     """sum over all pairs (i, j) of (x_i . y_j)^2, in O((B + N) D^2) without the (B, N) matrix.
     Returns a 0-d tensor."""
-    return _PairSquareSum.apply(x_BD, y_ND)
+    x_BD, y_ND = common_float(x_BD, y_ND)
+    with outside_autocast(x_BD):
+        return _PairSquareSum.apply(x_BD, y_ND)

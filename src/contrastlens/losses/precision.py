@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["full_precision"]
+__all__ = ["common_float", "full_precision", "outside_autocast"]
 
 F = TypeVar("F", bound=Callable)
 LOW = (torch.bfloat16, torch.float16)
@@ -43,3 +43,17 @@ def full_precision(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def common_float(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors in one floating dtype, float32 at least (float64 if any is): the fused
+    functions' inputs, whatever path reached them."""
+    dtype = torch.float32
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return tuple(t.to(dtype) for t in tensors)
+
+
+def outside_autocast(x: torch.Tensor):
+    """A context with autocast off on x's device."""
+    return torch.autocast(x.device.type, enabled=False)
