@@ -39,7 +39,7 @@ def full_precision(fn: F) -> F:
             return fn(*args, **kwargs)
         args = tuple(_wide(a) for a in args)
         kwargs = {k: _wide(v) for k, v in kwargs.items()}
-        with torch.autocast(first.device.type, enabled=False):
+        with outside_autocast(first):
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
