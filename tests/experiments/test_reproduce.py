@@ -137,3 +137,9 @@ def test_a_sitting_runs_only_the_selections_its_sweeps_need():
     # the text study's VRN and GOR weights are chosen at the lr its first selection chose
     assert needed("text-full", ["b16"]) == ["select-lr", "select-vrn", "select-gor"]
     assert needed("quick-select", []) == ["select-vrn"]  # selections alone: all of them
+    # the temperature study chooses VRN's weight and the global loss's gamma at each t
+    assert needed("temperature", ["global-t0.5"]) == ["select-gamma-t0.5"]
+    assert needed("temperature", ["simclr-t1", "global-t1"]) == [
+        "select-vrn-t1",
+        "select-gamma-t1",
+    ]

@@ -8,11 +8,13 @@ from contrastlens.report.runs import find_runs
 from contrastlens.report.stats import paired_difference, paired_difference_items
 
 
-def _run(root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished", val=0):
+def _run(
+    root, name, method, batch, weight, seed, lin, knn, neg_var, status="finished", val=0, t=0.2
+):
     d = root / "runs" / name
     d.mkdir(parents=True)
     cfg = {
-        "method": {"name": method, "temperature": 0.2},
+        "method": {"name": method, "temperature": t},
         "train": {"batch_size": batch, "seed": seed},
         "vrn": {"weight": weight},
         "data": {"val_size": val},
@@ -203,3 +205,28 @@ def test_deltas_count_the_scored_images_where_runs_saved_them(tmp_path):
     assert rows["30"][6] == paired_difference_items(a, b).fmt(100)  # not the seeds-only interval:
     assert rows["30"][6] != paired_difference({0: 4 / 8, 1: 3 / 8}, {0: 5 / 8, 1: 5 / 8}).fmt(100)
     assert "*" not in rows["30"][6] and rows["100"][6].endswith("*")
+
+
+def test_each_arm_is_one_line_across_temperatures_whatever_its_weight(tmp_path):
+    """VRN's weight is chosen per temperature: the temperature figure joins an arm's points by
+    VRN on/off, not by weight, with 95% intervals over seeds."""
+    from contrastlens.report.build import KNN, LINEAR, _series_vs_temperature
+    from contrastlens.report.runs import find_runs
+
+    weights = {1.0: 10.0, 0.5: 30.0, 0.2: 100.0}
+    for t, w in weights.items():
+        for seed in range(3):
+            lin = 0.80 + 0.01 * seed - 0.05 * t
+            _run(tmp_path, f"s{t}_{seed}", "simclr", 32, 0.0, seed, lin, 0.7, 0.1, t=t)
+            _run(tmp_path, f"v{t}_{seed}", "simclr", 32, w, seed, lin + 0.02, 0.7, 0.05, t=t)
+            _run(tmp_path, f"g{t}_{seed}", "sogclr", 32, 0.0, seed, lin + 0.01, 0.7, 0.1, t=t)
+    series = _series_vs_temperature(find_runs(tmp_path), LINEAR)
+    assert set(series) == {("simclr", 32, False), ("simclr", 32, True), ("sogclr", 32, False)}
+    vrn = series[("simclr", 32, True)]
+    assert [t for t, _ in vrn] == [0.2, 0.5, 1.0]
+    assert vrn[0][1].n == 3 and abs(vrn[0][1].mean - (0.81 - 0.01 + 0.02)) < 1e-9
+    assert _series_vs_temperature(find_runs(tmp_path), KNN)  # kNN too
+    out = build_report(tmp_path)
+    assert (tmp_path / "temperature.png").is_file()
+    md = out["md"].read_text()
+    assert SECTIONS["temperature"] in md and "temperature.png" in md

@@ -21,6 +21,8 @@ Presets (functions returning a `Study`, registered in `STUDIES`):
 - `v2-pilot`: the run on validation that sets v2's epochs (the baseline against the floor).
 - `temperature-pilot`: validation runs that set the temperature study's epochs and test
   whether batch 8 or 16 costs anything on this dataset.
+- `temperature`: image study v3, SimCLR, SimCLR + VRN and the global loss at t = 1.0, 0.5, 0.2
+  and 0.1 (batch 32), each weight and gamma chosen on validation at its temperature.
 - `text-smoke`, `text-quick`, `text-full`: the text study, `train-text` runs of
   all-MiniLM-L6-v2 on WordNet (contrastlens.text), reported by `report.text`.
 - `text-v3`: the cost of a small batch on text (batch 8-128, lr per batch) and what buys it
@@ -702,6 +704,93 @@ def _temperature_pilot() -> Study:
     )
 
 
+# The study itself: t in TEMPERATURES, most informative first (the paper's gains are at high t),
+# batch 32, seeds 0-2; at each t, VRN's lambda (x 0.075 / lr, as in v2) and the global loss's
+# gamma chosen on validation (seed 0). TEMPERATURE_EPOCHS is the pilot's answer: 4 where SimCLR
+# and SimCLR + VRN at t = 1.0 rank the same on validation at 4 epochs as at 8, else v2's 8.
+TEMPERATURES = [1.0, 0.5, 0.2, 0.1]
+TEMPERATURE_EPOCHS = 4
+TEMPERATURE_CURVE = [1, 2, 3]  # validation probes along training, and at its end
+TEMPERATURE_VRN = [3.0, 10.0, 30.0, 100.0, 300.0]
+TEMPERATURE_GAMMA = [0.1, 0.5, 0.9]
+TEMPERATURE_SEEDS = [0, 1, 2]
+
+
+def _t_label(t: float) -> str:
+    return f"t{t:g}"
+
+
+def _temperature() -> Study:
+    recipe = {
+        **V2,
+        "train.batch_size": 32,
+        "train.epochs": TEMPERATURE_EPOCHS,
+        "eval.curve_epochs": TEMPERATURE_CURVE,
+    }
+    val = {**recipe, "eval.final_split": "auto", "train.seed": 0}
+    selections, sweeps = [], []
+    for t in TEMPERATURES:
+        tag = _t_label(t)
+        selections += [
+            Selection(
+                Sweep(
+                    f"select-vrn-{tag}",
+                    "fmnist-simclr",
+                    {"vrn.weight": TEMPERATURE_VRN},
+                    overrides={**val, "method.temperature": t},
+                ),
+                folder=f"select-vrn-{tag}",
+                label=tag,
+            ),
+            Selection(
+                Sweep(
+                    f"select-gamma-{tag}",
+                    "fmnist-simclr",
+                    {"method.sogclr_gamma": TEMPERATURE_GAMMA},
+                    overrides={**val, "method.temperature": t, "method.name": "sogclr"},
+                ),
+                key="method.sogclr_gamma",
+                folder=f"select-gamma-{tag}",
+                label=tag,
+            ),
+        ]
+        arm = {**recipe, "method.temperature": t}
+        seeds = {"train.seed": TEMPERATURE_SEEDS}
+        sweeps += [
+            Sweep(
+                f"simclr-{tag}",
+                "fmnist-simclr",
+                {**seeds, "vrn.weight": [0.0, Selected("vrn.weight", tag)]},
+                overrides=arm,
+            ),
+            Sweep(
+                f"global-{tag}",
+                "fmnist-simclr",
+                dict(seeds),
+                overrides={
+                    **arm,
+                    "method.name": "sogclr",
+                    "method.sogclr_gamma": Selected("method.sogclr_gamma", tag),
+                },
+            ),
+        ]
+    grid = ", ".join(f"{t:g}" for t in TEMPERATURES)
+    return Study(
+        name="temperature",
+        title="contrastlens image study v3: temperature (Fashion-MNIST)",
+        description=f"The v2 recipe (fmnist-simclr encoder, 50,000 training images, 10,000 "
+        f"held out, bf16 + channels-last) at batch 32 for {TEMPERATURE_EPOCHS} epochs (the "
+        f"pilot's choice), at t = {grid}: SimCLR, SimCLR + VRN (lambda x 0.075 / lr chosen on "
+        f"validation at each t from {TEMPERATURE_VRN}) and the global contrastive loss "
+        f"(SogCLR, gamma chosen on validation at each t from {TEMPERATURE_GAMMA}), seeds 0-2. "
+        "Validation probes along training and at its end; the test split scored once per run, "
+        "at its end. t = 0.3 is Study v2's (8 epochs: not comparable at equal epochs).",
+        selections=selections,
+        sweeps=sweeps,
+        floor=False,
+    )
+
+
 STUDIES: dict[str, Callable[[], Study]] = {
     "smoke": _smoke,
     "quick": _quick,
@@ -711,6 +800,7 @@ STUDIES: dict[str, Callable[[], Study]] = {
     "v2": _v2,
     "v2-pilot": _v2_pilot,
     "temperature-pilot": _temperature_pilot,
+    "temperature": _temperature,
     "text-smoke": _text_smoke,
     "text-quick": _text_quick,
     "text-full": _text_full,

@@ -41,6 +41,7 @@ from contrastlens.report.stats import (
     paired_difference,
     paired_difference_items,
     summarize,
+    t975,
 )
 
 # Where each reported number lives in a run's final.json (see contrastlens.runfolder).
@@ -429,29 +430,28 @@ def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) ->
 
 def plot_accuracy_vs_time(runs: list[Run], path: Path) -> Path | None:
     """Linear top-1 of the curve probes (curve.jsonl, on the split held out from training)
-    against training seconds, mean over seeds, one panel per physical batch: arms compared
-    at equal time."""
+    against training seconds, mean over seeds, one panel per physical batch and temperature:
+    arms compared at equal time."""
     arms = {k: pts for k, v in _arms(runs).items() if (pts := _curve_points(v))}
     if not arms:
         return None
-    several_t = len({k[1] for k in arms}) > 1
-    panels = sorted({k[0] for k in arms})
+    panels = sorted({k[:2] for k in arms})
+    several_t = len({t for _, t in panels}) > 1
+    cols = min(len(panels), 4)
+    rows = math.ceil(len(panels) / cols)
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
-    for ax, physical in zip(axes.flat, panels):
+    fig, axes = plt.subplots(rows, cols, figsize=(5.6 * cols, 4.2 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
         for (pb, t, arm), pts in sorted(arms.items(), key=lambda kv: _arm_order(kv[0])):
-            if pb == physical:
+            if (pb, t) == panel:
                 xs = [secs.mean for _, secs, _, _ in pts]
                 ys = [100 * lin.mean for _, _, lin, _ in pts]
-                ax.plot(
-                    xs,
-                    ys,
-                    marker="o",
-                    lw=2 if arm == BASELINE else 1,
-                    label=f"{arm}, t={t:g}" if several_t else arm,
-                )
-        ax.set_title(f"physical batch {physical}", fontsize=9)
+                ax.plot(xs, ys, marker="o", lw=2 if arm == BASELINE else 1, label=arm)
+        title = f"physical batch {panel[0]}" + (f", t = {panel[1]:g}" if several_t else "")
+        ax.set_title(title, fontsize=9)
         label_axes(ax, "training seconds", "linear top-1 of the curve probes (%)", legend_size=6)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
     save_figure(fig, path)
     return path
 
@@ -517,31 +517,59 @@ def plot_neg_hists(runs: list[Run], path: Path) -> Path | None:
     return path
 
 
-def plot_temperature(runs: list[Run], path: Path) -> Path | None:
-    temps = {r.temperature for r in runs if r.complete}
-    if len(temps) < 2:
-        return None
+def _ci95(s: Summary) -> float:
+    """Half-width of the 95% Student-t interval of a mean over seeds (0 for one seed)."""
+    return t975(s.n - 1) * s.std / math.sqrt(s.n) if s.n > 1 else 0.0
+
+
+def _series_vs_temperature(runs: list[Run], metric: str) -> dict:
+    """(family, batch, VRN on) -> [(t, Summary over seeds)] sorted by t: one line per arm
+    across temperatures, whatever weight each temperature chose for VRN."""
     series: dict = defaultdict(list)
-    for (method, batch, t), by_w in _groups(runs).items():
+    for (family, batch, t), by_w in _groups(runs).items():
         for w, seeds in by_w.items():
-            s = summarize(list(_by_seed(seeds, LINEAR).values()))
+            s = summarize(list(_by_seed(seeds, metric).values()))
             if s.n:
-                series[(method, batch, w)].append((t, s.mean))
+                series[(family, batch, bool(w))].append((t, s))
+    return {k: sorted(v, key=lambda p: p[0]) for k, v in sorted(series.items()) if len(v) > 1}
+
+
+TEMPERATURE_PANELS = (  # (metric, y label, scale) of plot_temperature's panels
+    (LINEAR, "linear top-1 (%)", 100.0),
+    (KNN, "kNN top-1 (%)", 100.0),
+    (NEG_VAR, "variance of negative similarities", 1.0),
+    (NEG_M2, "second moment of negative similarities", 1.0),
+)
+
+
+def plot_temperature(runs: list[Run], path: Path) -> Path | None:
+    """Each arm (method, batch, VRN on/off: the weight may differ per t) against temperature,
+    the paper's Figure 3 shape: linear and kNN top-1 with 95% intervals over seeds, and the
+    negatives' variance and second moment (5,000 augmented pairs) with the Welch floor."""
+    if len({r.temperature for r in runs if r.complete}) < 2:
+        return None
+    panels = [(_series_vs_temperature(runs, m), label, k) for m, label, k in TEMPERATURE_PANELS]
+    if not panels[0][0]:
+        return None
+    floors = {v for r in runs if r.complete and not math.isnan(v := r.metric(WELCH))}
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for (method, batch, w), pts in sorted(series.items()):
-        if len(pts) < 2:
-            continue
-        pts.sort()
-        xs, ys = zip(*pts)
-        ax.plot(
-            xs,
-            [100 * y for y in ys],
-            marker="o",
-            linestyle="--" if w else "-",
-            label=f"{method} bs={batch}" + (f" +VRN λ={w:g}" if w else ""),
-        )
-    label_axes(ax, "temperature", "linear top-1 (%)")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.6))
+    for ax, (series, ylabel, scale) in zip(axes.flat, panels):
+        for (family, batch, vrn), pts in series.items():
+            ax.errorbar(
+                [t for t, _ in pts],
+                [scale * s.mean for _, s in pts],
+                yerr=[scale * _ci95(s) for _, s in pts],
+                marker="o",
+                capsize=3,
+                linestyle="--" if vrn else "-",
+                label=f"{family} bs={batch}" + (" + VRN (λ per t)" if vrn else ""),
+            )
+        if ylabel.startswith("second moment"):
+            for floor in sorted(floors):
+                ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
+        ax.set_xscale("log")
+        label_axes(ax, "temperature t", ylabel, legend_size=6)
     save_figure(fig, path)
     return path
 
@@ -694,7 +722,12 @@ def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
             plot_accuracy_vs_time(runs, out / "acc_vs_time.png"),
             "linear top-1 of the curve probes against training seconds",
         ),
-        ("temperature", plot_temperature(runs, out / "temperature.png"), "temperature"),
+        (
+            "temperature",
+            plot_temperature(runs, out / "temperature.png"),
+            "each arm against temperature: linear and kNN top-1 (95% intervals over seeds), "
+            "the negatives' variance and second moment with the Welch floor",
+        ),
     ]
     blocks = []
     for key, path, caption in figures:

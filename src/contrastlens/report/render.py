@@ -39,11 +39,15 @@ def pyplot():
 
 
 def label_axes(ax, xlabel: str, ylabel: str, legend_size: int = 7) -> None:
-    """Label a plot's axes, with a light grid and the legend."""
+    """Label a plot's axes, with a light grid and the legend (if anything is labelled; an
+    empty panel says it has no data)."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=legend_size)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=legend_size)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
 
 
 def save_figure(fig, path: Path) -> None:
