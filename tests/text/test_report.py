@@ -149,6 +149,8 @@ def test_new_arms_scales_and_quantized_columns(tmp_path):
                 rf.write_json({**cfg, "scale": scale, **more}, folder / rf.CONFIG)
                 final = json.loads((folder / rf.FINAL).read_text())
                 final["eval"].update(extra)
+                if "mask_duplicates" in more:  # what the loss masked (masked_totals)
+                    final["masked_pairs"] = {"pairs": 2 - seed, "batches": 1, "of_batches": 500}
                 rf.write_json(final, folder / rf.FINAL)
     report = build_text_report(tmp_path)
     header, rows = report["headline"]
@@ -162,6 +164,8 @@ def test_new_arms_scales_and_quantized_columns(tmp_path):
     assert "## Physical batch 16\n" in md and "## Physical batch 16, scale 5\n" in md
     tables = json.loads((tmp_path / "report.json").read_text())["batches"]
     assert set(tables) == {"16", "16, scale 5"}
+    cost = {r[0]: r[-1] for r in tables["16"]["cost_lens"]["rows"]}
+    assert cost["mnrl + masking"] == "3 pairs in 2 of 1,000 batches" and cost["mnrl"] == "–"
     assert any(
         ln.startswith("batch 16 scale 5, global (γ 0.8): MRR@10") for ln in report["findings"]
     )

@@ -223,9 +223,23 @@ def _delta(base: dict[int, TextRun], arm: dict[int, TextRun], key: str) -> str:
     return out.fmt(100.0) + ("*" if out.n > 1 else "")
 
 
+MASK_KEYS = ("pairs", "batches", "of_batches")  # final.json "masked_pairs" (masked_totals)
+
+
+def _masked(runs: list[TextRun]) -> str:
+    """The duplicates an arm with mask_duplicates masked, summed over its seeds (final.json
+    "masked_pairs"): "2 pairs in 1 of 3,000 batches"; "–" for an arm that masks nothing."""
+    counts = [r.final.get("masked_pairs") for r in runs]
+    counts = [c for c in counts if isinstance(c, dict)]
+    if not counts:
+        return "–"
+    pairs, batches, of = (sum(int(c.get(k, 0)) for c in counts) for k in MASK_KEYS)
+    return f"{pairs:,} pairs in {batches:,} of {of:,} batches"
+
+
 def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list[list[str]]]:
     header = ["arm", "train s", "pairs/s", "peak RSS MiB", "RSS before MiB"]
-    header += [h for _, h, _ in LENS]
+    header += [h for _, h, _ in LENS] + ["duplicates masked (all seeds)"]
 
     rows = []
     for label in sorted(arms, key=_order):
@@ -239,6 +253,7 @@ def cost_lens_rows(arms: dict[str, dict[int, TextRun]]) -> tuple[list[str], list
                 _mean(runs, "rss_before_train_mb", 0),
             ]
             + [_mean(runs, k, d) for k, _, d in LENS]
+            + [_masked(runs)]
         )
     return header, rows
 
