@@ -313,7 +313,25 @@ def findings(tables) -> list[str]:
                 f"({len(base)} MNRL seed{'s' * (len(base) != 1)}); neg. variance "
                 f"{var0:.5f} -> {var:.5f}"
             )
+            out += _against_its_batch(tables, table, label)
     return out
+
+
+def _against_its_batch(tables, table: tuple[int, float, float], label: str) -> list[str]:
+    """A cached arm against MNRL at the batch it computes (its effective batch, same scale and
+    passes): does the cached batch match the large batch it stands in for?"""
+    arm = tables[table][label]
+    first = next(iter(arm.values()))
+    if first.arm != "cached-mnrl":
+        return []
+    large = tables.get((int(first.config.get("batch_size", 0)), *table[1:]), {}).get(BASE)
+    if not large:
+        return []
+    mrr, r1 = (_delta(large, arm, key) for key, _ in RETRIEVAL[:2])
+    return [
+        f"batch {_table_name(table, ' ')}, {label} vs MNRL at batch "
+        f"{first.config.get('batch_size')}: MRR@10 {mrr}, R@1 {r1} points"
+    ]
 
 
 def _selection_rows(runs: list[TextRun], root: Path) -> tuple[list[str], list[list[str]]]:
