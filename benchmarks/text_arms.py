@@ -2,6 +2,14 @@
 
     .venv/bin/python benchmarks/text_arms.py                 # batch 8 and 16, 7 repeats
     .venv/bin/python benchmarks/text_arms.py --batches 8 --repeats 5 --steps 20
+    .venv/bin/python benchmarks/text_arms.py --trainer --batches 8 16 --repeats 3 --steps 60
+
+With --trainer it times whole training steps instead: `--steps` steps of the study's own
+SentenceTransformerTrainer (`contrastlens.text.trainer.make_trainer`: its sampler, AdamW,
+schedule, logging and precision) on a fresh model per arm and repeat, arms interleaved; this
+also times the masked MNRL (duplicate masking) and cached MNRL (effective batch 128 in
+mini-batches of B, timed over the same number of training pairs) arms; times are per B
+training pairs. Results: benchmarks/results/text_arms_trainer.json.
 
 For each batch size B it builds every arm's loss exactly as `contrastlens train-text` does
 (`contrastlens.text.trainer.build_loss`: MNRL, MNRL + VRN, MNRL + GOR, the global loss) on the
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -28,7 +37,18 @@ import time
 from pathlib import Path
 
 ARMS = ("mnrl", "mnrl-vrn", "mnrl-gor", "global")
-OUT = Path(__file__).resolve().parent / "results" / "text_arms.json"
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "text_arms.json"
+TRAINER_OUT = RESULTS / "text_arms_trainer.json"
+# --trainer: every arm of the study at the physical batch B (cached: effective batch 128)
+TRAINER_ARMS = {
+    "mnrl": {},
+    "mnrl-vrn": {"vrn_weight": 3.0},
+    "mnrl-gor": {},
+    "global": {},
+    "mnrl + masking": {"arm": "mnrl", "mask_duplicates": True},
+    "cached-mnrl (batch 128)": {"arm": "cached-mnrl", "batch_size": 128},
+}
 
 
 def main() -> None:
@@ -36,9 +56,96 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20, help="steps per arm and repeat")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--trainer", action="store_true", help="time whole trainer steps")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.trainer:
+        record = time_trainer(args)
+        out = args.out or TRAINER_OUT
+    else:
+        record = time_losses(args)
+        out = args.out or OUT
+    import torch
 
+    record.update(
+        steps=args.steps,
+        repeats=args.repeats,
+        threads=torch.get_num_threads(),
+        machine=platform.machine(),
+        processor=platform.processor(),
+        cpus=os.cpu_count(),
+        loadavg=os.getloadavg(),
+        torch=torch.__version__,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(out)
+    print(f"written: {out.name}")
+
+
+def _report(results: dict, batch: int, times: dict, what: str, repeats: int) -> None:
+    base = statistics.median(times["mnrl"])
+    results[str(batch)] = {
+        arm: {
+            "median_ms": statistics.median(t),
+            "all_ms": t,
+            "vs_mnrl": statistics.median(t) / base,
+        }
+        for arm, t in times.items()
+    }
+    print(f"batch {batch}: ms ({what}), median of {repeats}")
+    for arm, r in results[str(batch)].items():
+        print(f"  {arm:24s} {r['median_ms']:8.1f}  {r['vs_mnrl']:.2f}x MNRL")
+
+
+def time_trainer(args) -> dict:
+    """Whole training steps of the study's trainer, per arm (TRAINER_ARMS), interleaved."""
+    import dataclasses
+    import tempfile
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from contrastlens.data import wordnet
+    from contrastlens.integrations.sentence_transformers import minilm_path
+    from contrastlens.text.text_config import TextConfig
+    from contrastlens.text.trainer import make_trainer
+    from contrastlens.train.precision import cpu_has_native_bf16
+
+    cfg0 = TextConfig()
+    split = wordnet.split_synsets(wordnet.load_synsets())
+    pairs = wordnet.training_pairs(split.train, cfg0.train_pairs, seed=cfg0.subset_seed)
+    bf16 = cpu_has_native_bf16()
+    results: dict = {}
+    for batch in args.batches:
+        times: dict[str, list[float]] = {arm: [] for arm in TRAINER_ARMS}
+        for rep in range(args.repeats):
+            for label, over in TRAINER_ARMS.items():
+                over = {"arm": label, "batch_size": batch, **over, "seed": rep}
+                if over["arm"] == "cached-mnrl":
+                    over["mini_batch_size"] = batch
+                cfg = dataclasses.replace(cfg0, **over)
+                steps = math.ceil(args.steps * batch / cfg.batch_size)  # the same pairs
+                torch.manual_seed(rep)
+                model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
+                model.max_seq_length = cfg.max_seq_length
+                with tempfile.TemporaryDirectory() as scratch:
+                    trainer, _ = make_trainer(
+                        cfg, model, pairs, Path(scratch), bf16=bf16, max_steps=steps
+                    )
+                    t0 = time.perf_counter()
+                    trainer.train()
+                    seconds = time.perf_counter() - t0
+                # per B training pairs, so that the cached arm's larger steps compare
+                times[label].append(seconds / (steps * cfg.batch_size) * batch * 1000)
+        _report(results, batch, times, f"trainer time per {batch} training pairs", args.repeats)
+    return {"results": results, "mode": "trainer", "bf16": bf16}
+
+
+def time_losses(args) -> dict:
+    """The loss's forward + backward per arm (ARMS), interleaved, no optimizer step."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
@@ -86,36 +193,8 @@ def main() -> None:
                 for features, labels in batches:
                     step(losses[arm], features, labels)
                 times[arm].append((time.perf_counter() - t0) / args.steps * 1000)
-        base = statistics.median(times["mnrl"])
-        results[str(batch)] = {
-            arm: {
-                "median_ms": statistics.median(t),
-                "all_ms": t,
-                "vs_mnrl": statistics.median(t) / base,
-            }
-            for arm, t in times.items()
-        }
-        print(f"batch {batch}: ms per step (forward + backward), median of {args.repeats}")
-        for arm, r in results[str(batch)].items():
-            print(f"  {arm:10s} {r['median_ms']:8.1f}  {r['vs_mnrl']:.2f}x MNRL")
-
-    record = {
-        "results": results,
-        "steps": args.steps,
-        "repeats": args.repeats,
-        "bf16": bf16,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-        "torch": torch.__version__,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(args.out)
-    print(f"written: {args.out.name}")
+        _report(results, batch, times, "forward + backward per step", args.repeats)
+    return {"results": results, "mode": "loss", "bf16": bf16}
 
 
 if __name__ == "__main__":

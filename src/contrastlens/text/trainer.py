@@ -123,22 +123,63 @@ def _versions() -> dict:
     }
 
 
+def make_trainer(
+    cfg: TextConfig, model, pairs: list, output_dir: Path, *, bf16: bool, max_steps=-1
+):
+    """The run's SentenceTransformerTrainer and its loss (`build_loss`) on the training pairs:
+    the sampler, schedule and precision of `contrastlens train-text` (benchmarks time it with
+    `max_steps`)."""
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from contrastlens.integrations.sentence_transformers import MaskedPairsCallback
+
+    data = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
+    if cfg.arm == "global":  # each pair's index: the `label` column reaches the loss
+        data = data.add_column("label", list(range(len(pairs))))
+    loss = build_loss(cfg, model, len(pairs))
+    default = BatchSamplers.BATCH_SAMPLER  # with mask_duplicates: the loss masks instead
+    sampler = default if cfg.mask_duplicates else BatchSamplers.NO_DUPLICATES
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.lr,
+        warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        use_cpu=True,
+        batch_sampler=sampler,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=cfg.log_every,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    callbacks = [MaskedPairsCallback(loss)] if cfg.mask_duplicates else []
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=data, loss=loss, callbacks=callbacks
+    )
+    return trainer, loss
+
+
 def train_text(cfg: TextConfig) -> dict:
     """Train (unless arm = zero-shot) and evaluate one run; returns final.json's dict."""
     _offline()
     import socket
 
     import torch
-    from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from sentence_transformers import SentenceTransformer
 
     from contrastlens.data import wordnet
-    from contrastlens.integrations.sentence_transformers import MaskedPairsCallback, minilm_path
+    from contrastlens.integrations.sentence_transformers import minilm_path
     from contrastlens.text.retrieval import evaluate_model
     from contrastlens.train.precision import cpu_has_native_bf16
 
@@ -177,37 +218,8 @@ def train_text(cfg: TextConfig) -> dict:
     steps, train_s, pairs_per_s = 0, 0.0, None
     extra: dict = {}  # final.json's keys of the new settings (absent for the plain arms)
     if cfg.arm != "zero-shot":
-        data = Dataset.from_dict(
-            {"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}
-        )
-        if cfg.arm == "global":  # each pair's index: the `label` column reaches the loss
-            data = data.add_column("label", list(range(len(pairs))))
-        loss = build_loss(cfg, model, len(pairs))
-        default = BatchSamplers.BATCH_SAMPLER  # with mask_duplicates: the loss masks instead
-        sampler = default if cfg.mask_duplicates else BatchSamplers.NO_DUPLICATES
         scratch = folder / "hf"  # the trainer's output_dir; nothing is saved there
-        args = SentenceTransformerTrainingArguments(
-            output_dir=str(scratch),
-            num_train_epochs=cfg.epochs,
-            per_device_train_batch_size=cfg.batch_size,
-            learning_rate=cfg.lr,
-            warmup_ratio=cfg.warmup_ratio,
-            weight_decay=cfg.weight_decay,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            bf16=bf16,
-            use_cpu=True,
-            batch_sampler=sampler,
-            save_strategy="no",
-            report_to="none",
-            logging_steps=cfg.log_every,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-        )
-        callbacks = [MaskedPairsCallback(loss)] if cfg.mask_duplicates else []
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=data, loss=loss, callbacks=callbacks
-        )
+        trainer, loss = make_trainer(cfg, model, pairs, scratch, bf16=bf16)
         t0 = time.perf_counter()
         output = trainer.train()
         train_s = time.perf_counter() - t0
