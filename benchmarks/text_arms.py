@@ -1,28 +1,29 @@
-"""Step time of the text study's arms: the loss's forward + backward on all-MiniLM-L6-v2.
+"""Step time of the text study's arms on all-MiniLM-L6-v2, as ratios to MNRL's in the same run.
 
     .venv/bin/python benchmarks/text_arms.py                 # batch 8 and 16, 7 repeats
     .venv/bin/python benchmarks/text_arms.py --batches 8 --repeats 5 --steps 20
     .venv/bin/python benchmarks/text_arms.py --trainer --batches 8 16 --repeats 3 --steps 60
 
-With --trainer it times whole training steps instead: `--steps` steps of the study's own
-SentenceTransformerTrainer (`contrastlens.text.trainer.make_trainer`: its sampler, AdamW,
-schedule, logging and precision) on a fresh model per arm and repeat, arms interleaved; this
-also times the masked MNRL (duplicate masking) and cached MNRL (effective batch 128 in
-mini-batches of B, timed over the same number of training pairs) arms; times are per B
-training pairs. Results: benchmarks/results/text_arms_trainer.json.
+Default (the loss): for each batch size B it builds every arm's loss exactly as `contrastlens
+train-text` does (`contrastlens.text.trainer.build_loss`: MNRL, MNRL + VRN, MNRL + GOR, the
+global loss) on the packaged all-MiniLM-L6-v2 (offline) and times `--steps` steps on real
+WordNet training pairs (the text study's 8,000), each the loss's forward (embedding both
+columns) and backward under the trainer's precision (bf16 autocast on a CPU with native bf16),
+gradients cleared between steps, no optimizer step. Results: benchmarks/results/text_arms.json.
 
-For each batch size B it builds every arm's loss exactly as `contrastlens train-text` does
-(`contrastlens.text.trainer.build_loss`: MNRL, MNRL + VRN, MNRL + GOR, the global loss) on the
-packaged all-MiniLM-L6-v2 (offline) and times `--steps` training steps on real WordNet training
-pairs (the text study's 8,000), each step the loss's forward (embedding both columns) and
-backward under the trainer's precision (bf16 autocast on a CPU with native bf16), with the
-gradients cleared between steps. The optimizer step is left out: AdamW's cost is the same for
-every arm. Arms are interleaved within each repeat, so that load from other processes hits all
-of them alike; the median over repeats is reported with its ratio to MNRL's in the same run.
+--trainer (whole steps): the study's own SentenceTransformerTrainer
+(`contrastlens.text.trainer.make_trainer`: its sampler, AdamW, schedule, logging, precision) on
+a fresh model per arm and repeat, for every arm of the study (TRAINER_ARMS: also MNRL with
+duplicate masking, and cached MNRL at an effective batch of 128 in mini-batches of B), over the
+same number of training pairs, timed from the end of the warm-up steps to the end of the last
+step (the trainer's setup left out); times are per B training pairs. Results:
+benchmarks/results/text_arms_trainer.json.
 
-It answers whether an arm's longer training time in a study comes from its loss or from the
-conditions of the sitting. Results: printed, and written to benchmarks/results/text_arms.json
-with the machine, versions, threads and load average.
+Arms are interleaved within each repeat, so that load from other processes hits all of them
+alike; the median over repeats is reported with its ratio to MNRL's in the same run. It
+answers whether an arm's longer training time in a study comes from the arm or from the
+conditions of the sitting (the machine's speed varies between sittings). The record holds the
+machine, versions, threads and load average.
 """
 
 from __future__ import annotations
@@ -99,6 +100,24 @@ def _report(results: dict, batch: int, times: dict, what: str, repeats: int) -> 
         print(f"  {arm:24s} {r['median_ms']:8.1f}  {r['vs_mnrl']:.2f}x MNRL")
 
 
+WARMUP_STEPS = 5  # --trainer: steps left out of the timing (the cached arm's: 1)
+
+
+def _step_clock():
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        """perf_counter() at the end of every optimizer step: the trainer's setup is left out."""
+
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.ends.append(time.perf_counter())
+
+    return StepClock()
+
+
 def time_trainer(args) -> dict:
     """Whole training steps of the study's trainer, per arm (TRAINER_ARMS), interleaved."""
     import dataclasses
@@ -127,19 +146,22 @@ def time_trainer(args) -> dict:
                 if over["arm"] == "cached-mnrl":
                     over["mini_batch_size"] = batch
                 cfg = dataclasses.replace(cfg0, **over)
-                steps = math.ceil(args.steps * batch / cfg.batch_size)  # the same pairs
+                # the same training pairs for every arm, after warm-up steps left out
+                warmup = 1 if cfg.batch_size > batch else WARMUP_STEPS
+                timed = math.ceil(args.steps * batch / cfg.batch_size)
                 torch.manual_seed(rep)
                 model = SentenceTransformer(str(minilm_path()), local_files_only=True, device="cpu")
                 model.max_seq_length = cfg.max_seq_length
+                clock = _step_clock()
                 with tempfile.TemporaryDirectory() as scratch:
                     trainer, _ = make_trainer(
-                        cfg, model, pairs, Path(scratch), bf16=bf16, max_steps=steps
+                        cfg, model, pairs, Path(scratch), bf16=bf16, max_steps=warmup + timed
                     )
-                    t0 = time.perf_counter()
+                    trainer.add_callback(clock)
                     trainer.train()
-                    seconds = time.perf_counter() - t0
+                seconds = clock.ends[-1] - clock.ends[warmup - 1]
                 # per B training pairs, so that the cached arm's larger steps compare
-                times[label].append(seconds / (steps * cfg.batch_size) * batch * 1000)
+                times[label].append(seconds / (timed * cfg.batch_size) * batch * 1000)
         _report(results, batch, times, f"trainer time per {batch} training pairs", args.repeats)
     return {"results": results, "mode": "trainer", "bf16": bf16}
 
