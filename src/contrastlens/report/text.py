@@ -314,7 +314,22 @@ def findings(tables) -> list[str]:
                 f"{var0:.5f} -> {var:.5f}"
             )
             out += _against_its_batch(tables, table, label)
+            out += _against_default_scale(tables, table, label)
     return out
+
+
+def _against_default_scale(tables, table: tuple[int, float, float], label: str) -> list[str]:
+    """An arm at another scale (temperature) against MNRL at the library's scale, same batch
+    and passes: does it reach what the default temperature gives?"""
+    batch, scale, passes = table
+    base = tables.get((batch, DEFAULT_SCALE, passes), {}).get(BASE)
+    if scale == DEFAULT_SCALE or not base:
+        return []
+    mrr, r1 = (_delta(base, tables[table][label], key) for key, _ in RETRIEVAL[:2])
+    return [
+        f"batch {_table_name(table, ' ')}, {label} vs MNRL at scale {DEFAULT_SCALE:g}: "
+        f"MRR@10 {mrr}, R@1 {r1} points"
+    ]
 
 
 def _against_its_batch(tables, table: tuple[int, float, float], label: str) -> list[str]:
