@@ -293,7 +293,9 @@ def cost_curve_rows(tables) -> tuple[list[str], list[list[str]]] | None:
 
 def findings(tables) -> list[str]:
     """One line per (batch, arm other than MNRL): the MRR@10 and R@1 differences with their
-    intervals and seed counts, and the negative variance against MNRL's."""
+    intervals and seed counts, and the negative variance against MNRL's; a cached arm also
+    against MNRL at the batch it computes, and every trained arm at another scale (MNRL too)
+    against MNRL at the library's scale."""
     out = []
     for table in sorted(tables):
         arms = tables[table]
@@ -305,6 +307,7 @@ def findings(tables) -> list[str]:
         for row in rows:
             label = row[0]
             if label == BASE:
+                out += _against_default_scale(tables, table, label)
                 continue
             var = summarize([r.value("neg_var") for r in arms[label].values()]).mean
             out.append(
@@ -323,7 +326,7 @@ def _against_default_scale(tables, table: tuple[int, float, float], label: str) 
     and passes: does it reach what the default temperature gives?"""
     batch, scale, passes = table
     base = tables.get((batch, DEFAULT_SCALE, passes), {}).get(BASE)
-    if scale == DEFAULT_SCALE or not base:
+    if scale == DEFAULT_SCALE or not base or label == "zero-shot":  # zero-shot: no scale
         return []
     mrr, r1 = (_delta(base, tables[table][label], key) for key, _ in RETRIEVAL[:2])
     return [
