@@ -294,8 +294,8 @@ def cost_curve_rows(tables) -> tuple[list[str], list[list[str]]] | None:
 def findings(tables) -> list[str]:
     """One line per (batch, arm other than MNRL): the MRR@10 and R@1 differences with their
     intervals and seed counts, and the negative variance against MNRL's; a cached arm also
-    against MNRL at the batch it computes, and every trained arm at another scale (MNRL too)
-    against MNRL at the library's scale."""
+    against MNRL at the batch it computes, and every trained arm at another scale or number of
+    passes (MNRL too) against MNRL at the library's scale and passes."""
     out = []
     for table in sorted(tables):
         arms = tables[table]
@@ -307,7 +307,7 @@ def findings(tables) -> list[str]:
         for row in rows:
             label = row[0]
             if label == BASE:
-                out += _against_default_scale(tables, table, label)
+                out += _against_default(tables, table, label)
                 continue
             var = summarize([r.value("neg_var") for r in arms[label].values()]).mean
             out.append(
@@ -317,20 +317,25 @@ def findings(tables) -> list[str]:
                 f"{var0:.5f} -> {var:.5f}"
             )
             out += _against_its_batch(tables, table, label)
-            out += _against_default_scale(tables, table, label)
+            out += _against_default(tables, table, label)
     return out
 
 
-def _against_default_scale(tables, table: tuple[int, float, float], label: str) -> list[str]:
-    """An arm at another scale (temperature) against MNRL at the library's scale, same batch
-    and passes: does it reach what the default temperature gives?"""
+def _against_default(tables, table: tuple[int, float, float], label: str) -> list[str]:
+    """An arm at another scale (temperature) or number of passes against MNRL at the library's
+    scale and passes, same batch: does it reach what the defaults give?"""
     batch, scale, passes = table
-    base = tables.get((batch, DEFAULT_SCALE, passes), {}).get(BASE)
-    if scale == DEFAULT_SCALE or not base or label == "zero-shot":  # zero-shot: no scale
+    default = (batch, DEFAULT_SCALE, DEFAULT_PASSES)
+    base = tables.get(default, {}).get(BASE)
+    if table == default or not base or label == "zero-shot":  # zero-shot: not trained
         return []
+    setting = [f"scale {DEFAULT_SCALE:g}"] * (scale != DEFAULT_SCALE)
+    setting += [f"{DEFAULT_PASSES:g} pass" + "es" * (DEFAULT_PASSES != 1)] * (
+        passes != DEFAULT_PASSES
+    )
     mrr, r1 = (_delta(base, tables[table][label], key) for key, _ in RETRIEVAL[:2])
     return [
-        f"batch {_table_name(table, ' ')}, {label} vs MNRL at scale {DEFAULT_SCALE:g}: "
+        f"batch {_table_name(table, ' ')}, {label} vs MNRL at {', '.join(setting)}: "
         f"MRR@10 {mrr}, R@1 {r1} points"
     ]
 
