@@ -642,7 +642,7 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
         "variance": variance_rows(runs),
     }
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
-    blocks += _setup_blocks(root, runs, meta)
+    blocks += _setup_blocks(root, runs, selection, meta)
     blocks += _table_section("headline", *tables["headline"])
     blocks += _table_section("arms", *tables["arms"])
     blocks += _floor_blocks(root, runs, selection)
@@ -674,12 +674,14 @@ def _scored_on_validation(r: Run) -> bool:
     )
 
 
-def _setup_blocks(root: Path, runs: list[Run], meta: dict) -> list[Block]:
+def _setup_blocks(root: Path, runs: list[Run], selection: list[Run], meta: dict) -> list[Block]:
     done = sum(r.complete for r in runs)
     failed = sum(r.failed for r in runs)
     text = (
-        f"{len(runs)} run folders under {root}: {done} complete (finished, or stopped by a "
-        f"limit they were given), {failed} failed, {len(runs) - done - failed} unfinished. "
+        f"{len(runs)} run folders under {root} scored on the test split: {done} complete "
+        f"(finished, or stopped by a limit they were given), {failed} failed, "
+        f"{len(runs) - done - failed} unfinished; {len(selection)} more scored on the "
+        f"validation split only (selections and pilots: {SECTIONS['selection']}). "
         "Numbers are mean ± sample std over seeds; Δ is the paired difference (VRN on − off, "
         "same seed) with a 95% Student-t interval. VRN λ is the weight each run trained with "
         '(meta.json resolved.vrn_weight); "60 (30 x 0.075/lr)" marks a weight set by '
