@@ -106,8 +106,8 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert not any(r[3] == "10" for r in rows)  # the selection run is not a test result
     assert "| sel | finished | simclr + VRN λ 10 | 55.50 | 50.00 | 0.1000 |" in md
     # the setup says how many runs were scored on test and how many on validation only
-    assert "8 run folders under" in md and "scored on the test split: 6 complete" in md
-    assert "1 more scored on the validation split only" in md
+    assert "8 run folders under" in md and "for the test split (6 complete: finished" in md
+    assert "2 failed, 0 unfinished) and 1 for the validation split only" in md
     assert "| raw pixels (the floor) | – | 77.12 | 65.43 | 70.11 |" in md
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md

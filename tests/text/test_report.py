@@ -179,22 +179,33 @@ def test_new_arms_scales_and_quantized_columns(tmp_path):
 
 def test_more_passes_compared_with_one_pass(tmp_path):
     """Runs of two passes get their own table (Δ against MNRL of two passes), and each of its
-    arms is also compared with MNRL in the default one pass at the same batch."""
+    arms is also compared with MNRL in the default one pass at the same batch; an arm whose
+    scale and passes both differ, with each default on its own and with both at once."""
     for seed in (0, 1):
-        for passes, arm, mrr in ((1, "mnrl", 0.40), (2, "mnrl", 0.43), (2, "global", 0.44)):
-            name = f"{arm}_{passes}_{seed}"
+        for passes, scale, arm, mrr in (
+            (1, 20.0, "mnrl", 0.40),
+            (2, 20.0, "mnrl", 0.43),
+            (2, 20.0, "global", 0.44),
+            (2, 5.0, "mnrl", 0.38),  # both settings differ: no MNRL at scale 5 in one pass
+        ):
+            name = f"{arm}_{passes}_{scale:g}_{seed}"
             _run(tmp_path, name, arm=arm, seed=seed, mrr=mrr, r1=0.3, batch=8)
             folder = tmp_path / "runs" / name
             cfg = json.loads((folder / rf.CONFIG).read_text())
-            rf.write_json({**cfg, "epochs": passes, "gamma": 0.1}, folder / rf.CONFIG)
+            more = {"epochs": passes, "gamma": 0.1, "scale": scale}
+            rf.write_json({**cfg, **more}, folder / rf.CONFIG)
     report = build_text_report(tmp_path)
     lines = report["findings"]
     assert any(ln.startswith("batch 8 2 passes, global (γ 0.1): MRR@10 +1.00") for ln in lines)
-    line = "batch 8 2 passes, global (γ 0.1) vs MNRL at 1 pass: MRR@10 +4.00 [+4.00, +4.00]"
+    line = "batch 8 2 passes, global (γ 0.1) vs MNRL in 1 pass: MRR@10 +4.00 [+4.00, +4.00]"
     assert any(ln.startswith(line) for ln in lines)
-    line = "batch 8 2 passes, mnrl vs MNRL at 1 pass: MRR@10 +3.00 [+3.00, +3.00]"
+    line = "batch 8 2 passes, mnrl vs MNRL in 1 pass: MRR@10 +3.00 [+3.00, +3.00]"
     assert any(ln.startswith(line) for ln in lines)
     assert not any(ln.startswith("batch 8, mnrl vs") for ln in lines)
+    hot = "batch 8 scale 5 2 passes, mnrl vs MNRL"
+    assert any(ln.startswith(f"{hot} at scale 20: MRR@10 -5.00") for ln in lines)
+    assert any(ln.startswith(f"{hot} at scale 20 in 1 pass: MRR@10 -2.00") for ln in lines)
+    assert not any(ln.startswith(f"{hot} in 1 pass") for ln in lines)
 
 
 def test_cost_curve_over_batch_sizes(tmp_path):

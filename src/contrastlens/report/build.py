@@ -677,20 +677,28 @@ def _scored_on_validation(r: Run) -> bool:
 def _setup_blocks(root: Path, runs: list[Run], selection: list[Run], meta: dict) -> list[Block]:
     done = sum(r.complete for r in runs)
     failed = sum(r.failed for r in runs)
+    validation = (
+        f" and {len(selection)} for the validation split only (selections and pilots, listed "
+        f"under '{SECTIONS['selection']}')"
+        if selection
+        else ""
+    )
     text = (
-        f"{len(runs)} run folders under {root} scored on the test split: {done} complete "
-        f"(finished, or stopped by a limit they were given), {failed} failed, "
-        f"{len(runs) - done - failed} unfinished; {len(selection)} more scored on the "
-        f"validation split only (selections and pilots: {SECTIONS['selection']}). "
-        "Numbers are mean ± sample std over seeds; Δ is the paired difference (VRN on − off, "
-        "same seed) with a 95% Student-t interval. VRN λ is the weight each run trained with "
-        '(meta.json resolved.vrn_weight); "60 (30 x 0.075/lr)" marks a weight set by '
-        "vrn.lr_ref, scaled by the run's peak lr."
+        f"{_count(len(runs), 'run folder')} under {root} for the test split ({done} complete: "
+        f"finished, or stopped by a limit they were given; {failed} failed, "
+        f"{len(runs) - done - failed} unfinished){validation}. Numbers are mean ± sample std "
+        "over seeds; Δ is the paired difference (VRN on − off, same seed) with a 95% Student-t "
+        "interval. VRN λ is the weight each run trained with (meta.json resolved.vrn_weight); "
+        '"60 (30 x 0.075/lr)" marks a weight set by vrn.lr_ref, scaled by the run\'s peak lr.'
     )
     blocks = [Block("h2", SECTIONS["setup"]), Block("p", text)]
     if meta.get("description"):
         blocks.append(Block("p", meta["description"]))
     return blocks
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + "s" * (n != 1)
 
 
 def _floor_blocks(root: Path, runs: list[Run], selection: list[Run]) -> list[Block]:

@@ -172,8 +172,12 @@ def _table_name(table: tuple[int, float, float], sep: str = ", ") -> str:
     if scale != DEFAULT_SCALE:
         name += f"{sep}scale {scale:g}"
     if passes != DEFAULT_PASSES:
-        name += f"{sep}{passes:g} passes"
+        name += f"{sep}{_passes(passes)}"
     return name
+
+
+def _passes(passes: float) -> str:
+    return f"{passes:g} pass" + "es" * (passes != 1)
 
 
 def _order(label: str) -> tuple:
@@ -323,21 +327,29 @@ def findings(tables) -> list[str]:
 
 def _against_default(tables, table: tuple[int, float, float], label: str) -> list[str]:
     """An arm at another scale (temperature) or number of passes against MNRL at the library's
-    scale and passes, same batch: does it reach what the defaults give?"""
-    batch, scale, passes = table
-    default = (batch, DEFAULT_SCALE, DEFAULT_PASSES)
-    base = tables.get(default, {}).get(BASE)
-    if table == default or not base or label == "zero-shot":  # zero-shot: not trained
+    scale or passes, same batch: one line per setting that differs (and one against both
+    defaults where both differ). Does it reach what the defaults give?"""
+    if label == "zero-shot":  # not trained: no scale, no passes
         return []
-    setting = [f"scale {DEFAULT_SCALE:g}"] * (scale != DEFAULT_SCALE)
-    setting += [f"{DEFAULT_PASSES:g} pass" + "es" * (DEFAULT_PASSES != 1)] * (
-        passes != DEFAULT_PASSES
-    )
-    mrr, r1 = (_delta(base, tables[table][label], key) for key, _ in RETRIEVAL[:2])
-    return [
-        f"batch {_table_name(table, ' ')}, {label} vs MNRL at {', '.join(setting)}: "
-        f"MRR@10 {mrr}, R@1 {r1} points"
-    ]
+    batch, scale, passes = table
+    references = []
+    if scale != DEFAULT_SCALE:
+        references.append(((batch, DEFAULT_SCALE, passes), f"at scale {DEFAULT_SCALE:g}"))
+    if passes != DEFAULT_PASSES:
+        references.append(((batch, scale, DEFAULT_PASSES), f"in {_passes(DEFAULT_PASSES)}"))
+    if len(references) == 2:
+        where = f"at scale {DEFAULT_SCALE:g} in {_passes(DEFAULT_PASSES)}"
+        references.append(((batch, DEFAULT_SCALE, DEFAULT_PASSES), where))
+    out = []
+    for reference, where in references:
+        base = tables.get(reference, {}).get(BASE)
+        if base:
+            mrr, r1 = (_delta(base, tables[table][label], key) for key, _ in RETRIEVAL[:2])
+            out.append(
+                f"batch {_table_name(table, ' ')}, {label} vs MNRL {where}: "
+                f"MRR@10 {mrr}, R@1 {r1} points"
+            )
+    return out
 
 
 def _against_its_batch(tables, table: tuple[int, float, float], label: str) -> list[str]:
