@@ -112,7 +112,9 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md
     html = rep["html"].read_text()
-    assert html.count("data:image/png;base64,") >= 2 and 'src="http' not in html
+    assert (
+        html.count("data:image/png;base64,") >= 1 and 'src="http' not in html
+    )  # one batch: histograms
     assert (tmp_path / "neg_hist.png").is_file()
 
 
@@ -229,7 +231,15 @@ def test_each_arm_is_one_line_across_temperatures_whatever_its_weight(tmp_path):
     assert [t for t, _ in vrn] == [0.2, 0.5, 1.0]
     assert vrn[0][1].n == 3 and abs(vrn[0][1].mean - (0.81 - 0.01 + 0.02)) < 1e-9
     assert _series_vs_temperature(find_runs(tmp_path), KNN)  # kNN too
+    (tmp_path / "acc_vs_batch.png").write_bytes(b"left by an earlier report")
     out = build_report(tmp_path)
     assert (tmp_path / "temperature.png").is_file()
     md = out["md"].read_text()
     assert SECTIONS["temperature"] in md and "temperature.png" in md
+    # one batch size: no figures against batch size (the stale one is gone), and why
+    assert md.count("Not shown: the grid has a single batch size.") == 2
+    assert not (tmp_path / "acc_vs_batch.png").exists()
+    _run(tmp_path, "b64", "simclr", 64, 0.0, 0, 0.8, 0.7, 0.1, t=1.0)
+    md = build_report(tmp_path)["md"].read_text()
+    assert (tmp_path / "acc_vs_batch.png").is_file()  # (these runs store no second moment)
+    assert "single batch size" not in md

@@ -404,9 +404,13 @@ def _series_vs_batch(runs: list[Run], metric: str) -> dict:
     return {k: sorted(v) for k, v in sorted(series.items())}
 
 
+def _several_batches(runs: list[Run]) -> bool:
+    return len({r.batch_size for r in runs if r.complete}) > 1
+
+
 def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) -> Path | None:
     series = _series_vs_batch(runs, metric)
-    if not series:
+    if not series or not _several_batches(runs):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -461,7 +465,7 @@ def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     VRN weight, with the Welch floor (n, d) that no representation can go below."""
     series = _series_vs_batch(runs, NEG_M2)
     floors = {v for r in runs if r.complete and not math.isnan(v := r.metric(WELCH))}
-    if not series:
+    if not series or not _several_batches(runs):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -719,33 +723,46 @@ def _floor_blocks(root: Path, runs: list[Run], selection: list[Run]) -> list[Blo
 
 
 def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
-    figures = [
-        ("hists", plot_neg_hists(runs, out / "neg_hist.png"), "negative similarities"),
+    figures = [  # (section, plot, file, caption)
+        ("hists", plot_neg_hists, "neg_hist.png", "negative similarities"),
         (
             "m2",
-            plot_second_moment_vs_batch(runs, out / "neg_m2_vs_batch.png"),
+            plot_second_moment_vs_batch,
+            "neg_m2_vs_batch.png",
             "second moment of negative similarities, with the Welch floor",
         ),
-        ("batch", plot_accuracy_vs_batch(runs, out / "acc_vs_batch.png"), "linear top-1"),
+        ("batch", plot_accuracy_vs_batch, "acc_vs_batch.png", "linear top-1"),
         (
             "time",
-            plot_accuracy_vs_time(runs, out / "acc_vs_time.png"),
+            plot_accuracy_vs_time,
+            "acc_vs_time.png",
             "linear top-1 of the curve probes against training seconds",
         ),
         (
             "temperature",
-            plot_temperature(runs, out / "temperature.png"),
+            plot_temperature,
+            "temperature.png",
             "each arm against temperature: linear and kNN top-1 (95% intervals over seeds), "
             "the negatives' variance and second moment with the Welch floor",
         ),
     ]
+    done = [r for r in runs if r.complete]
     blocks = []
-    for key, path, caption in figures:
+    for key, plot, name, caption in figures:
         blocks.append(Block("h2", SECTIONS[key]))
+        path = plot(runs, out / name)
         if path is None:
-            why = {"temperature": "the grid has a single temperature"}.get(
-                key, "no finished runs with this data"
-            )
+            (out / name).unlink(missing_ok=True)  # a figure an earlier report left behind
+            why = "no finished runs with this data"
+            if not done:
+                why = (
+                    "no finished run scored on the test split (runs on the validation split "
+                    f"only are under {SECTIONS['selection']})"
+                )
+            elif key == "temperature" and len({r.temperature for r in done}) < 2:
+                why = "the grid has a single temperature"
+            elif key in ("m2", "batch") and not _several_batches(runs):
+                why = "the grid has a single batch size"
             blocks.append(Block("p", f"Not shown: {why}."))
             continue
         blocks.append(Block("img", caption, path=path))
