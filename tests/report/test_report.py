@@ -136,8 +136,9 @@ def test_a_floor_on_validation_is_compared_with_the_validation_runs(tmp_path):
     assert "87.65" in row and "81.23" in row and "scored on the val split" in md
 
 
-def _arm(root, name, seed, lin, *, batch=32, micro=0, gor=0.0, secs=100.0, peak=1000.0):
-    """A v2-style run: GOR and micro-batches in its config, memory and a curve in its folder."""
+def _arm(root, name, seed, lin, *, batch=32, micro=0, gor=0.0, secs=100.0, peak=1000.0, end=True):
+    """A v2-style run: GOR and micro-batches in its config, memory and a curve in its folder
+    (its one point at the end of training unless `end` is False: runs older than that mark)."""
     _run(root, name, "simclr", batch, 0.0, seed, lin, lin - 0.1, 0.01)
     d = root / "runs" / name
     cfg = json.loads((d / "config.json").read_text())
@@ -147,14 +148,15 @@ def _arm(root, name, seed, lin, *, batch=32, micro=0, gor=0.0, secs=100.0, peak=
     final["train_time_s"] = secs
     final["memory"] = {"rss_before_mb": 800.0, "peak_rss_mb": peak}
     (d / "final.json").write_text(json.dumps(final))
-    curve = [{"epoch": 2, "train_s": secs / 2, "linear_top1": lin - 0.05, "knn_top1": 0.5}]
+    point = {"epoch": 2, "train_s": secs / 2, "linear_top1": lin - 0.05, "knn_top1": 0.5}
+    curve = [point | ({"end": True} if end else {})]
     (d / "curve.jsonl").write_text("".join(json.dumps(p) + "\n" for p in curve))
 
 
 def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     for seed, (base, gor, cached) in enumerate([(0.80, 0.81, 0.83), (0.82, 0.84, 0.86)]):
         _arm(tmp_path, f"simclr{seed}", seed, base)
-        _arm(tmp_path, f"gor{seed}", seed, gor, gor=1.0)  # same batch, method and VRN weight
+        _arm(tmp_path, f"gor{seed}", seed, gor, gor=1.0, end=False)  # same batch, method, VRN
         _arm(tmp_path, f"cached{seed}", seed, cached, batch=512, micro=32, secs=300.0)
         _arm(tmp_path, f"big{seed}", seed, 0.9, batch=512, peak=3000.0)  # not a baseline at 32
         # two processes with 32 each: 32 in memory, but not the same arm as one process's 32
@@ -183,7 +185,11 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     assert head[("simclr + GOR 1", "32")][5] == "82.50 ± 2.12"
     md = rep["md"].read_text()
     assert (tmp_path / "acc_vs_time.png").is_file()
-    assert "| 32 | 0.2 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |" in md
+    # the curve's end: the arm minus SimCLR at the same physical batch, paired by seed
+    cached_curve = "| 32 | 0.2 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |"
+    assert f"{cached_curve} +3.50 [-2.85, +9.85] | +0.00 [+0.00, +0.00] |" in md
+    assert "| 512 | 0.2 | simclr | 2 | 85.00 (50.00) at 50 s | (baseline) | (baseline) |" in md
+    assert "| simclr + GOR 1 | 2 | 77.50 (50.00) at 50 s | – | – |" in md  # no end point
     assert "| cached1 | finished | 86.00 | 76.00 | 300 | – | 1000 |" in md  # with its memory
 
 

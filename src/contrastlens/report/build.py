@@ -365,18 +365,49 @@ def _curve_points(seeds: dict[int, Run]) -> list[tuple[int, Summary, Summary, Su
     return [(e, *(summarize(v) for v in by_epoch[e])) for e in sorted(by_epoch)]
 
 
+def _curve_end(seeds: dict[int, Run], key: str) -> dict[int, float]:
+    """seed -> the curve probe's `key` at the end of training (the point marked "end"; runs
+    made before the trainer added it have none)."""
+    out = {}
+    for seed, run in seeds.items():
+        for point in run.curve:
+            if point.get("end") and key in point:
+                out[seed] = point[key]
+    return out
+
+
 def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """The curve probes (curve.jsonl) per arm and epoch: "linear % (kNN %) at s" seconds of
-    training, means over seeds."""
+    training, means over seeds; and each arm's paired difference to SimCLR at the same physical
+    batch and temperature at the end of training (the curve point marked "end"), over seeds."""
     arms = {k: v for k, v in _arms(runs).items() if any(r.curve for r in v.values())}
     epochs = sorted({e for seeds in arms.values() for e, *_ in _curve_points(seeds)})
-    header = ["physical batch", "t", "arm", "seeds", *(f"epoch {e}" for e in epochs)]
+    header = [
+        "physical batch",
+        "t",
+        "arm",
+        "seeds",
+        *(f"epoch {e}" for e in epochs),
+    ]
+    ends = any(p.get("end") for seeds in arms.values() for r in seeds.values() for p in r.curve)
+    if ends:  # runs made before the trainer marked the end of training have no such point
+        header += [
+            "Δ linear at the end vs SimCLR (95% CI, seeds)",
+            "Δ kNN at the end vs SimCLR (95% CI, seeds)",
+        ]
     rows = []
     for key in sorted(arms, key=_arm_order):
         cells = {
             e: f"{100 * lin.mean:.2f} ({100 * knn.mean:.2f}) at {secs.mean:.0f} s"
             for e, secs, lin, knn in _curve_points(arms[key])
         }
+        base = arms.get((key[0], key[1], BASELINE))
+        deltas = ["(baseline)"] * 2 if key[2] == BASELINE else ["–"] * 2
+        if base is not None and key[2] != BASELINE:
+            deltas = [
+                paired_difference(_curve_end(base, m), _curve_end(arms[key], m)).fmt(100)
+                for m in ("linear_top1", "knn_top1")
+            ]
         rows.append(
             [
                 str(key[0]),
@@ -384,6 +415,7 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 key[2],
                 str(len(arms[key])),
                 *(cells.get(e, "–") for e in epochs),
+                *(deltas if ends else []),
             ]
         )
     return header, rows
@@ -768,11 +800,17 @@ def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
         blocks.append(Block("img", caption, path=path))
         if key == "time":
             ch, cr = curve_rows(runs)
+            delta = (
+                "Δ: each arm minus SimCLR at the same physical batch and temperature, paired by "
+                "seed, at the end of training (this split and this probe; the interval counts "
+                "the seeds only). "
+            )
             text = (
                 "Probes during training (eval.curve_epochs) and at the end of training, on the "
                 "validation split held out from training, with the shorter probe of the curve: "
                 "linear top-1 % (kNN top-1 %) at the mean training seconds, mean over seeds. "
-                "The test split is scored once, at the end, with the full probe (tables above)."
+                + (delta if any(h.startswith("Δ") for h in ch) else "")
+                + "The test split is scored once, at the end, with the full probe (tables above)."
             )
             blocks += [Block("p", text), Block("table", header=ch, rows=cr)]
     return blocks
