@@ -249,3 +249,38 @@ def test_each_arm_is_one_line_across_temperatures_whatever_its_weight(tmp_path):
     md = build_report(tmp_path)["md"].read_text()
     assert (tmp_path / "acc_vs_batch.png").is_file()  # (these runs store no second moment)
     assert "single batch size" not in md
+
+
+def test_the_end_of_training_on_validation_is_its_own_table(tmp_path):
+    """A run scored on test also scores validation with the same probes (eval.also): the report
+    compares the arms there too, its interval over seeds and validation images."""
+    flags = {"a0": "11110000", "a1": "11100000", "b0": "11111100", "b1": "11111000"}
+    for name, bits in flags.items():
+        weight = 30.0 if name[0] == "b" else 0.0
+        _run(tmp_path, name, "simclr", 32, weight, int(name[1]), 0.8, 0.7, 0.1)
+        path = tmp_path / "runs" / name / "final.json"
+        final = json.loads(path.read_text())
+        right = bits.count("1") / 8
+        final["eval"]["also"] = {
+            "split": "val",
+            "linear_top1": right,
+            "knn_top1": right,
+            "correct": {"linear": bits, "knn": bits},
+        }
+        path.write_text(json.dumps(final))
+    rep = build_report(tmp_path)
+    rows = {r[2]: r for r in rep["validation"][1]}
+    assert rows["simclr"][4] == "43.75 ± 8.84" and rows["simclr"][5] == "(baseline)"
+    a = {s: rf.decode_flags(flags[f"a{s}"]) for s in (0, 1)}
+    b = {s: rf.decode_flags(flags[f"b{s}"]) for s in (0, 1)}
+    assert rows["simclr + VRN λ 30"][5] == paired_difference_items(a, b).fmt(100)
+    assert rows["simclr + VRN λ 30"][4] == "68.75 ± 8.84"
+    md = rep["md"].read_text()
+    assert f"## {SECTIONS['validation']}" in md and "eval.also" in md
+    # runs without it: the section says so instead of an empty table
+    for d in (tmp_path / "runs").iterdir():
+        final = json.loads((d / "final.json").read_text())
+        del final["eval"]["also"]
+        (d / "final.json").write_text(json.dumps(final))
+    rep = build_report(tmp_path)
+    assert rep["validation"][1] == [] and "Not recorded:" in rep["md"].read_text()

@@ -64,7 +64,15 @@ TRAIN_SECONDS = "train_time_s"
 EVAL_SECONDS = "eval.eval_time_s"
 
 # Which scored images each probe got right ("0"/"1" per image, runfolder.encode_flags)
-CORRECT = {LINEAR: "eval.correct.linear", KNN: "eval.correct.knn"}
+# the same fitted probes on the validation split at the end of a run scored on test ("also")
+VAL_LINEAR = "eval.also.linear_top1"
+VAL_KNN = "eval.also.knn_top1"
+CORRECT = {
+    LINEAR: "eval.correct.linear",
+    KNN: "eval.correct.knn",
+    VAL_LINEAR: "eval.also.correct.linear",
+    VAL_KNN: "eval.also.correct.knn",
+}
 KNN10 = "eval.knn_top1_k10"  # kNN at k = 10, the k of the raw-pixel floor
 PEAK_RSS = "memory.peak_rss_mb"  # training's peak resident memory, probes left out
 RSS_BEFORE = "memory.rss_before_mb"
@@ -75,6 +83,7 @@ SECTIONS = {  # id -> title, in the report's order
     "setup": "Setup",
     "headline": "Headline: accuracy and the VRN gain",
     "arms": "Arms at the same memory: each against SimCLR at its physical batch",
+    "validation": "The end of training on the validation split",
     "floor": "Baseline against the raw-pixel floor",
     "variance": "Variance of negative similarities (Table 1 on our data)",
     "hists": "Histograms of negative similarities",
@@ -113,7 +122,24 @@ _VARIANCE_NOTE = (
     "the second moment (variance + mean²) below the Welch floor (n − d)/(d(n − 1)) ≈ 1/d "
     "(docs/theory.md). Alignment, uniformity (Wang & Isola) and RankMe are of the same pairs."
 )
-NOTES = {"headline": _INTERVALS, "arms": f"{_ARMS_NOTE} {_INTERVALS}", "variance": _VARIANCE_NOTE}
+_NO_VALIDATION = (
+    "Not recorded: these runs hold no validation split out, score it themselves, or were "
+    "made before runs scored it at their end (final.json eval.also)."
+)
+_VALIDATION_NOTE = (
+    "The encoders of the table above at the end of training, scored on the validation split "
+    "held out from training by the same fitted probes (final.json eval.also): the split of "
+    "every choice and of the curves below. Δ: arm − SimCLR, paired by seed, its interval over "
+    "the seeds and the validation images; compare it with the test Δ above to tell the "
+    "split from the probe and the stage of training. An arm whose setting was chosen on this "
+    "split with seed 0 is biased up there: its seed 0 is the best of its grid on these images."
+)
+NOTES = {
+    "headline": _INTERVALS,
+    "arms": f"{_ARMS_NOTE} {_INTERVALS}",
+    "validation": _VALIDATION_NOTE,
+    "variance": _VARIANCE_NOTE,
+}
 
 
 # ----------------------------------------------------------------------------- grouping
@@ -347,6 +373,45 @@ def arm_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 secs.fmt(1, 0),
                 "–" if math.isnan(ratio) else f"{ratio:.2f}",
                 _memory(seeds),
+            ]
+        )
+    return header, rows
+
+
+def validation_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """Each arm at the end of training on the validation split (eval.also), against SimCLR at
+    the same physical batch and temperature, paired by seed; arms without it are left out."""
+    header = [
+        "physical batch",
+        "t",
+        "arm",
+        "seeds",
+        "validation linear top-1 %",
+        "Δ linear vs SimCLR (95% CI)",
+        "validation kNN top-1 %",
+        "Δ kNN vs SimCLR (95% CI)",
+    ]
+    arms = _arms(runs)
+    rows = []
+    for key in sorted(arms, key=_arm_order):
+        physical, t, arm = key
+        lin, knn = _by_seed(arms[key], VAL_LINEAR), _by_seed(arms[key], VAL_KNN)
+        if not lin:
+            continue
+        base = arms.get((physical, t, BASELINE), {})
+        d_lin = d_knn = "(baseline)"
+        if arm != BASELINE:
+            d_lin, d_knn = _delta(base, arms[key], VAL_LINEAR), _delta(base, arms[key], VAL_KNN)
+        rows.append(
+            [
+                str(physical),
+                f"{t:g}",
+                arm,
+                str(len(lin)),
+                summarize(list(lin.values())).fmt(100),
+                d_lin,
+                summarize(list(knn.values())).fmt(100),
+                d_knn,
             ]
         )
     return header, rows
@@ -675,12 +740,17 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     tables = {
         "headline": headline_rows(runs),
         "arms": arm_rows(runs),
+        "validation": validation_rows(runs),
         "variance": variance_rows(runs),
     }
     blocks = [Block("h1", meta.get("title", f"contrastlens report: {root.name}"))]
     blocks += _setup_blocks(root, runs, selection, meta)
     blocks += _table_section("headline", *tables["headline"])
     blocks += _table_section("arms", *tables["arms"])
+    if tables["validation"][1]:
+        blocks += _table_section("validation", *tables["validation"])
+    else:
+        blocks += [Block("h2", SECTIONS["validation"]), Block("p", _NO_VALIDATION)]
     blocks += _floor_blocks(root, runs, selection)
     blocks += _table_section("variance", *tables["variance"])
     blocks += _figure_blocks(runs, out)
