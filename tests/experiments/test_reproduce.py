@@ -27,7 +27,7 @@ def test_reproduce_smoke_end_to_end(tmp_path, capsys):
     assert html.count("data:image/png;base64,") >= 3  # histograms, 2 simulator
     # one batch size in the grid: no figure against batch size, and the report says why
     assert not (out / "neg_m2_vs_batch.png").exists() and not (out / "acc_vs_batch.png").exists()
-    assert md.count("Not shown: the grid has a single batch size.") == 2
+    assert md.count("Not shown: no arm ran at more than one batch size.") == 2
     ev = json.loads(next((out / "smoke" / "runs").glob("*/final.json")).read_text())["eval"]
     floor = ev["table1"]["welch_floor"]  # n = 64 synthetic images, d = 8 projector dims
     assert floor == (64 - 8) / (8 * 63) and f"{floor:.4f}" in md

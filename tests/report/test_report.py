@@ -112,9 +112,9 @@ def test_report_tables_come_from_run_folders(tmp_path):
     assert "| simclr, batch 32, t 0.2, VRN off | 3 | 80.00 ± 1.00 | 70.00 ± 0.00 |" in md
     assert "contrastlens sweep --preset p --grid vrn.weight=25 --out 'some dir'" in md
     html = rep["html"].read_text()
-    assert (
-        html.count("data:image/png;base64,") >= 1 and 'src="http' not in html
-    )  # one batch: histograms
+    assert "Not shown: the grid has a single temperature." in md
+    assert html.count("data:image/png;base64,") >= 1  # one batch: the histograms
+    assert 'src="http' not in html
     assert (tmp_path / "neg_hist.png").is_file()
 
 
@@ -187,10 +187,21 @@ def test_arms_are_compared_with_simclr_at_the_same_physical_batch(tmp_path):
     assert (tmp_path / "acc_vs_time.png").is_file()
     # the curve's end: the arm minus SimCLR at the same physical batch, paired by seed
     cached_curve = "| 32 | 0.2 | simclr, cached batch 512 | 2 | 79.50 (50.00) at 150 s |"
-    assert f"{cached_curve} +3.50 [-2.85, +9.85] | +0.00 [+0.00, +0.00] |" in md
-    assert "| 512 | 0.2 | simclr | 2 | 85.00 (50.00) at 50 s | (baseline) | (baseline) |" in md
-    assert "| simclr + GOR 1 | 2 | 77.50 (50.00) at 50 s | – | – |" in md  # no end point
+    assert f"{cached_curve} +3.50 [-2.85, +9.85] |" in md
+    assert "| 512 | 0.2 | simclr | 2 | 85.00 (50.00) at 50 s | (baseline) |" in md
+    assert "| simclr + GOR 1 | 2 | 77.50 (50.00) at 50 s | – |" in md  # no end point
+    assert "Δ: each arm minus SimCLR" in md
     assert "| cached1 | finished | 86.00 | 76.00 | 300 | – | 1000 |" in md  # with its memory
+
+
+def test_a_curve_without_an_end_point_has_no_difference_at_the_end(tmp_path):
+    """Runs made before the trainer marked the end of training: no Δ column, no Δ sentence."""
+    for seed, lin in enumerate((0.80, 0.82)):
+        _arm(tmp_path, f"simclr{seed}", seed, lin, end=False)
+        _arm(tmp_path, f"gor{seed}", seed, lin + 0.01, gor=1.0, end=False)
+    md = build_report(tmp_path)["md"].read_text()
+    assert "| simclr + GOR 1 | 2 | 77.00 (50.00) at 50 s |" in md
+    assert "Δ linear at the end" not in md and "Δ: each arm minus SimCLR" not in md
 
 
 def test_deltas_count_the_scored_images_where_runs_saved_them(tmp_path):
@@ -243,40 +254,50 @@ def test_each_arm_is_one_line_across_temperatures_whatever_its_weight(tmp_path):
     md = out["md"].read_text()
     assert SECTIONS["temperature"] in md and "temperature.png" in md
     # one batch size: no figures against batch size (the stale one is gone), and why
-    assert md.count("Not shown: the grid has a single batch size.") == 2
+    assert md.count("Not shown: no arm ran at more than one batch size.") == 2
     assert not (tmp_path / "acc_vs_batch.png").exists()
     _run(tmp_path, "b64", "simclr", 64, 0.0, 0, 0.8, 0.7, 0.1, t=1.0)
     md = build_report(tmp_path)["md"].read_text()
     assert (tmp_path / "acc_vs_batch.png").is_file()  # (these runs store no second moment)
-    assert "single batch size" not in md
+    assert "more than one batch size" not in md
 
 
 def test_the_end_of_training_on_validation_is_its_own_table(tmp_path):
     """A run scored on test also scores validation with the same probes (eval.also): the report
     compares the arms there too, its interval over seeds and validation images."""
     flags = {"a0": "11110000", "a1": "11100000", "b0": "11111100", "b1": "11111000"}
+    # SimCLR at another temperature: not the baseline of the arms at t = 0.2
+    flags |= {"c0": "00000000", "c1": "00000001"}
     for name, bits in flags.items():
         weight = 30.0 if name[0] == "b" else 0.0
-        _run(tmp_path, name, "simclr", 32, weight, int(name[1]), 0.8, 0.7, 0.1)
+        t = 0.5 if name[0] == "c" else 0.2
+        _run(tmp_path, name, "simclr", 32, weight, int(name[1]), 0.8, 0.7, 0.1, t=t)
         path = tmp_path / "runs" / name / "final.json"
         final = json.loads(path.read_text())
-        right = bits.count("1") / 8
+        knn_bits = bits[::-1]  # kNN got other images right than the linear probe
         final["eval"]["also"] = {
             "split": "val",
-            "linear_top1": right,
-            "knn_top1": right,
-            "correct": {"linear": bits, "knn": bits},
+            "linear_top1": bits.count("1") / 8,
+            "knn_top1": knn_bits.count("1") / 8 - 0.25,  # and fewer: the columns differ
+            "correct": {"linear": bits, "knn": knn_bits},
         }
         path.write_text(json.dumps(final))
     rep = build_report(tmp_path)
-    rows = {r[2]: r for r in rep["validation"][1]}
-    assert rows["simclr"][4] == "43.75 ± 8.84" and rows["simclr"][5] == "(baseline)"
-    a = {s: rf.decode_flags(flags[f"a{s}"]) for s in (0, 1)}
-    b = {s: rf.decode_flags(flags[f"b{s}"]) for s in (0, 1)}
-    assert rows["simclr + VRN λ 30"][5] == paired_difference_items(a, b).fmt(100)
-    assert rows["simclr + VRN λ 30"][4] == "68.75 ± 8.84"
+    rows = {(r[1], r[2]): r for r in rep["validation"][1]}
+    assert set(rows) == {("0.2", "simclr"), ("0.2", "simclr + VRN λ 30"), ("0.5", "simclr")}
+    base, vrn = rows[("0.2", "simclr")], rows[("0.2", "simclr + VRN λ 30")]
+    assert base[4] == "43.75 ± 8.84" and base[5] == base[7] == "(baseline)"
+    assert base[6] == "18.75 ± 8.84"  # kNN: its own column
+    flag = {n: rf.decode_flags(b) for n, b in flags.items()}
+    flag_knn = {n: rf.decode_flags(b[::-1]) for n, b in flags.items()}
+    for col, f in ((5, flag), (7, flag_knn)):  # paired with SimCLR at t = 0.2, not at 0.5
+        a, b = ({s: f[f"{arm}{s}"] for s in (0, 1)} for arm in "ab")
+        assert vrn[col] == paired_difference_items(a, b).fmt(100)
+    assert vrn[4] == "68.75 ± 8.84" and vrn[6] == "43.75 ± 8.84"
     md = rep["md"].read_text()
-    assert f"## {SECTIONS['validation']}" in md and "eval.also" in md
+    assert (
+        f"## {SECTIONS['validation']}" in md and "| 32 | 0.2 | simclr + VRN λ 30 | 2 | 68.75" in md
+    )
     # runs without it: the section says so instead of an empty table
     for d in (tmp_path / "runs").iterdir():
         final = json.loads((d / "final.json").read_text())
@@ -284,3 +305,13 @@ def test_the_end_of_training_on_validation_is_its_own_table(tmp_path):
         (d / "final.json").write_text(json.dumps(final))
     rep = build_report(tmp_path)
     assert rep["validation"][1] == [] and "Not recorded:" in rep["md"].read_text()
+
+
+def test_a_pilot_of_validation_runs_only_says_why_it_has_no_figures(tmp_path):
+    _run(tmp_path, "sel0", "simclr", 32, 0.0, 0, 0.9, 0.8, 0.1, val=1000)
+    _run(tmp_path, "sel1", "simclr", 32, 30.0, 0, 0.91, 0.8, 0.05, val=1000)
+    md = build_report(tmp_path)["md"].read_text()
+    why = "Not shown: no finished run scored on the test split (runs on the validation split "
+    assert md.count(why + f"only are under {SECTIONS['selection']}).") == 5
+    section = md.split(f"## {SECTIONS['validation']}")[1].split("## ")[0]
+    assert "No runs." in section and "Not recorded" not in section

@@ -123,16 +123,17 @@ _VARIANCE_NOTE = (
     "(docs/theory.md). Alignment, uniformity (Wang & Isola) and RankMe are of the same pairs."
 )
 _NO_VALIDATION = (
-    "Not recorded: these runs hold no validation split out, score it themselves, or were "
-    "made before runs scored it at their end (final.json eval.also)."
+    "Not recorded: these runs hold no validation split out, or were made before runs scored "
+    "it at their end (final.json eval.also)."
 )
 _VALIDATION_NOTE = (
     "The encoders of the table above at the end of training, scored on the validation split "
-    "held out from training by the same fitted probes (final.json eval.also): the split of "
-    "every choice and of the curves below. Δ: arm − SimCLR, paired by seed, its interval over "
-    "the seeds and the validation images; compare it with the test Δ above to tell the "
-    "split from the probe and the stage of training. An arm whose setting was chosen on this "
-    "split with seed 0 is biased up there: its seed 0 is the best of its grid on these images."
+    "held out from training by the same fitted probes (final.json eval.also), the split of "
+    "every choice and of the curve probes. Δ: arm − SimCLR, paired by seed, its interval over "
+    "the seeds and the validation images (* marks one over the seeds alone); compare it with "
+    "the test Δ above to tell the split from the probe and the stage of training. An arm whose "
+    "setting was chosen on this split is biased up there at the seed of the choice: that run "
+    "is the best of its grid on these images."
 )
 NOTES = {
     "headline": _INTERVALS,
@@ -444,7 +445,9 @@ def _curve_end(seeds: dict[int, Run], key: str) -> dict[int, float]:
 def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     """The curve probes (curve.jsonl) per arm and epoch: "linear % (kNN %) at s" seconds of
     training, means over seeds; and each arm's paired difference to SimCLR at the same physical
-    batch and temperature at the end of training (the curve point marked "end"), over seeds."""
+    batch and temperature in the curve's shorter linear probe at the end of training (the point
+    marked "end"), over seeds. (kNN has no probe to train: its value at the end is the one of
+    `validation_rows`, with an interval over images too.)"""
     arms = {k: v for k, v in _arms(runs).items() if any(r.curve for r in v.values())}
     epochs = sorted({e for seeds in arms.values() for e, *_ in _curve_points(seeds)})
     header = [
@@ -456,10 +459,7 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     ]
     ends = any(p.get("end") for seeds in arms.values() for r in seeds.values() for p in r.curve)
     if ends:  # runs made before the trainer marked the end of training have no such point
-        header += [
-            "Δ linear at the end vs SimCLR (95% CI, seeds)",
-            "Δ kNN at the end vs SimCLR (95% CI, seeds)",
-        ]
+        header.append("Δ linear at the end vs SimCLR (95% CI, seeds)")
     rows = []
     for key in sorted(arms, key=_arm_order):
         cells = {
@@ -467,12 +467,10 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
             for e, secs, lin, knn in _curve_points(arms[key])
         }
         base = arms.get((key[0], key[1], BASELINE))
-        deltas = ["(baseline)"] * 2 if key[2] == BASELINE else ["–"] * 2
+        delta = "(baseline)" if key[2] == BASELINE else "–"
         if base is not None and key[2] != BASELINE:
-            deltas = [
-                paired_difference(_curve_end(base, m), _curve_end(arms[key], m)).fmt(100)
-                for m in ("linear_top1", "knn_top1")
-            ]
+            ends_of = (_curve_end(seeds, "linear_top1") for seeds in (base, arms[key]))
+            delta = paired_difference(*ends_of).fmt(100)
         rows.append(
             [
                 str(key[0]),
@@ -480,7 +478,7 @@ def curve_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
                 key[2],
                 str(len(arms[key])),
                 *(cells.get(e, "–") for e in epochs),
-                *(deltas if ends else []),
+                *([delta] if ends else []),
             ]
         )
     return header, rows
@@ -501,13 +499,14 @@ def _series_vs_batch(runs: list[Run], metric: str) -> dict:
     return {k: sorted(v) for k, v in sorted(series.items())}
 
 
-def _several_batches(runs: list[Run]) -> bool:
-    return len({r.batch_size for r in runs if r.complete}) > 1
+def _several_batches(series: dict) -> bool:
+    """Whether any line of a figure against batch size (`_series_vs_batch`) has two points."""
+    return any(len(points) > 1 for points in series.values())
 
 
 def plot_accuracy_vs_batch(runs: list[Run], path: Path, metric: str = LINEAR) -> Path | None:
     series = _series_vs_batch(runs, metric)
-    if not series or not _several_batches(runs):
+    if not _several_batches(series):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -562,7 +561,7 @@ def plot_second_moment_vs_batch(runs: list[Run], path: Path) -> Path | None:
     VRN weight, with the Welch floor (n, d) that no representation can go below."""
     series = _series_vs_batch(runs, NEG_M2)
     floors = {v for r in runs if r.complete and not math.isnan(v := r.metric(WELCH))}
-    if not series or not _several_batches(runs):
+    if not _several_batches(series):
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -747,13 +746,13 @@ def build_report(directory: str | Path, out_dir: str | Path | None = None) -> di
     blocks += _setup_blocks(root, runs, selection, meta)
     blocks += _table_section("headline", *tables["headline"])
     blocks += _table_section("arms", *tables["arms"])
-    if tables["validation"][1]:
+    if tables["validation"][1] or not any(r.complete for r in runs):  # "No runs." if none
         blocks += _table_section("validation", *tables["validation"])
     else:
         blocks += [Block("h2", SECTIONS["validation"]), Block("p", _NO_VALIDATION)]
     blocks += _floor_blocks(root, runs, selection)
     blocks += _table_section("variance", *tables["variance"])
-    blocks += _figure_blocks(runs, out)
+    blocks += _figure_blocks(runs, out, bool(selection))
     blocks += [Block("h2", SECTIONS["simulator"]), *_simulator_blocks(root / "simulate")]
     blocks += _selection_blocks(root, selection, meta)
     blocks += _runs_blocks(root, runs)
@@ -824,7 +823,7 @@ def _floor_blocks(root: Path, runs: list[Run], selection: list[Run]) -> list[Blo
     return blocks + [Block("p", text), Block("table", header=fh, rows=fr)]
 
 
-def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
+def _figure_blocks(runs: list[Run], out: Path, validation_runs: bool) -> list[Block]:
     figures = [  # (section, plot, file, caption)
         ("hists", plot_neg_hists, "neg_hist.png", "negative similarities"),
         (
@@ -857,14 +856,13 @@ def _figure_blocks(runs: list[Run], out: Path) -> list[Block]:
             (out / name).unlink(missing_ok=True)  # a figure an earlier report left behind
             why = "no finished runs with this data"
             if not done:
-                why = (
-                    "no finished run scored on the test split (runs on the validation split "
-                    f"only are under {SECTIONS['selection']})"
-                )
+                why = "no finished run scored on the test split"
+                if validation_runs:
+                    why += f" (runs on the validation split only are under {SECTIONS['selection']})"
             elif key == "temperature" and len({r.temperature for r in done}) < 2:
                 why = "the grid has a single temperature"
-            elif key in ("m2", "batch") and not _several_batches(runs):
-                why = "the grid has a single batch size"
+            elif key in ("m2", "batch") and not _several_batches(_series_vs_batch(runs, LINEAR)):
+                why = "no arm ran at more than one batch size"
             blocks.append(Block("p", f"Not shown: {why}."))
             continue
         blocks.append(Block("img", caption, path=path))
