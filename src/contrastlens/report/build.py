@@ -655,9 +655,10 @@ def plot_temperature(runs: list[Run], path: Path) -> Path | None:
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.6))
     for ax, (series, ylabel, scale) in zip(axes.flat, panels):
-        for (family, batch, vrn), pts in series.items():
+        for i, ((family, batch, vrn), pts) in enumerate(series.items()):
+            dodge = 10 ** (0.008 * (i - (len(series) - 1) / 2))  # apart, so bars do not hide
             ax.errorbar(
-                [t for t, _ in pts],
+                [t * dodge for t, _ in pts],
                 [scale * s.mean for _, s in pts],
                 yerr=[scale * _ci95(s) for _, s in pts],
                 marker="o",
@@ -668,7 +669,10 @@ def plot_temperature(runs: list[Run], path: Path) -> Path | None:
         if ylabel.startswith("second moment"):
             for floor in sorted(floors):
                 ax.axhline(floor, color="black", lw=1, ls=":", label=f"Welch floor {floor:.4f}")
-        ax.set_xscale("log")
+        ax.set_xscale("log")  # ticks at the temperatures that ran, written plainly
+        temps = sorted({t for pts in series.values() for t, _ in pts})
+        ax.set_xticks(temps, [f"{t:g}" for t in temps])
+        ax.set_xticks([], minor=True)
         label_axes(ax, "temperature t", ylabel, legend_size=6)
     save_figure(fig, path)
     return path
