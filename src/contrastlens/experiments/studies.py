@@ -719,13 +719,9 @@ TEMPERATURES = [1.0, 0.5, 0.2, 0.1]
 TEMPERATURE_EPOCHS = 4
 TEMPERATURE_CURVE = [1, 2, 3]  # validation probes along training, and at its end
 TEMPERATURE_VRN = [3.0, 10.0, 30.0, 100.0, 300.0]
-# Where a temperature's choice fell on the grid's edge, the grid grows past it before any test
-# run at that t: at t = 0.5, lambda 3 won at the lower edge (validation linear 92.23 against
-# 92.19 at 10, 91.80 at 30), so lambda 1 is tried there too; at t = 0.2 again (92.15 against
-# 91.72 at 10, 91.91 at 30), and then lambda 1 won at the new edge (92.26), so 0.3 too, which
-# won again (92.39), so 0.1 too. The grid stops there (a rule set before 0.1 ran): if 0.1 wins,
-# the arm trains with it and the study says validation asked for less VRN than the grid holds.
-# At t = 0.1 the grid grows the same way, a half-decade at a time, down to 0.1 at most.
+# Where a temperature's choice fell on the grid's edge, the grid grows past it, a half-decade at
+# a time and down to 0.1 at most, before any test run at that t (the scores that made each step:
+# docs/studies/images-temperature.md, Design).
 TEMPERATURE_VRN_ADDED = {0.5: [1.0], 0.2: [0.1, 0.3, 1.0]}
 TEMPERATURE_GAMMA = [0.1, 0.5, 0.9]
 TEMPERATURE_SEEDS = [0, 1, 2]
