@@ -722,7 +722,7 @@ TEMPERATURE_VRN = [3.0, 10.0, 30.0, 100.0, 300.0]
 # Where a temperature's choice fell on the grid's edge, the grid grows past it, a half-decade at
 # a time and down to 0.1 at most, before any test run at that t (the scores that made each step:
 # docs/studies/images-temperature.md, Design).
-TEMPERATURE_VRN_ADDED = {0.5: [1.0], 0.2: [0.1, 0.3, 1.0]}
+TEMPERATURE_VRN_ADDED = {0.5: [1.0], 0.2: [0.1, 0.3, 1.0], 0.1: [1.0]}
 TEMPERATURE_GAMMA = [0.1, 0.5, 0.9]
 TEMPERATURE_SEEDS = [0, 1, 2]
 
